@@ -1,0 +1,35 @@
+# Two commands matter: `make run` and `make test`. Both install first.
+PYTHON_VERSION := $(shell cat .python-version)
+PYENV_PYTHON := $(HOME)/.pyenv/versions/$(PYTHON_VERSION)/bin/python
+BASE_PYTHON := $(if $(wildcard $(PYENV_PYTHON)),$(PYENV_PYTHON),python3.13)
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: install run test lint typecheck bench clean
+
+install: $(STAMP)
+
+# Re-install only when the dependency list changes: quick and idempotent.
+$(STAMP): pyproject.toml .python-version
+	test -x $(PY) || $(BASE_PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	touch $(STAMP)
+
+run: install
+	$(PY) -m server
+
+test: install
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: install
+	$(PY) -m ruff check server tests bench
+	$(PY) -m ruff format --check server tests bench
+	$(PY) -m mypy
+
+bench: install
+	$(PY) -m bench
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

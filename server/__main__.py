@@ -1,0 +1,66 @@
+"""`python -m server` starts the service; `python -m server token --user NAME` mints a token."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from aiohttp import web
+
+from server.app import build_app
+from server.auth import Authenticator
+from server.config import ConfigError, load_settings
+from server.logs import AccessLogger, configure_logging
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m server", description=__doc__)
+    parser.add_argument("--host", help="listen address (env HOST, default 127.0.0.1)")
+    parser.add_argument("--port", help="listen port (env PORT, default 8080)")
+    commands = parser.add_subparsers(dest="command")
+    token = commands.add_parser("token", help="print a token signed with the configured secret")
+    token.add_argument("--user", required=True)
+    token.add_argument("--tenant")
+    token.add_argument("--ttl", type=int, default=12 * 3600, help="lifetime in seconds")
+    args = parser.parse_args(argv)
+    try:
+        port = _port(args.port)
+        settings = load_settings(host=args.host, port=port)
+        if args.command == "token":
+            authenticator = Authenticator(settings)
+            if not authenticator.can_sign:
+                raise ConfigError(
+                    "token: needs JWT_SECRET (or dev sign-in); a public key cannot sign"
+                )
+            print(authenticator.issue(args.user, args.tenant, args.ttl))
+            return 0
+    except ConfigError as error:
+        print(f"configuration error: {error}", file=sys.stderr)
+        return 2
+    configure_logging(settings)
+    web.run_app(
+        build_app(settings),
+        host=settings.host,
+        port=settings.port,
+        access_log_class=AccessLogger,
+        print=lambda *_: print(
+            f"chat service on http://{settings.host}:{settings.port}/", flush=True
+        ),
+    )
+    return 0
+
+
+def _port(raw: str | None) -> int | None:
+    if raw is None:
+        return None
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"--port={raw!r}: not an integer") from None
+    if not 0 <= value <= 65535:
+        raise ConfigError(f"--port={value}: must be between 0 and 65535")
+    return value
+
+
+if __name__ == "__main__":
+    sys.exit(main())

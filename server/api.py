@@ -1,0 +1,180 @@
+"""REST views: parse the request, call the store, shape the answer. Nothing else."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from aiohttp import web
+
+from server.auth import identity_of
+from server.codec import json_response
+from server.errors import DomainError, NotFound, PayloadTooLarge, ValidationFailed
+from server.schemas import CreateConversation, DevTokenRequest, UpdateConversation, parse_json
+from server.store import public_conversation, public_message
+from server.typedefs import authenticator_key, engine_key, settings_key, store_key
+
+log = logging.getLogger(__name__)
+routes = web.RouteTableDef()
+
+MAX_ID_LENGTH = 64
+
+
+@routes.get("/healthz")
+async def healthz(request: web.Request) -> web.Response:
+    return json_response({"status": "ok"})
+
+
+@routes.get("/readyz")
+async def readyz(request: web.Request) -> web.Response:
+    try:
+        await request.app[store_key].ping()
+    except Exception as error:  # any failure to answer means "not ready", with the reason
+        log.warning("readiness check failed: %s", error)
+        return json_response({"status": "unavailable", "detail": str(error)[:200]}, status=503)
+    return json_response({"status": "ok"})
+
+
+@routes.post("/auth/dev-token")
+async def dev_token(request: web.Request) -> web.Response:
+    settings = request.app[settings_key]
+    if not settings.dev_signin:
+        raise NotFound("Dev sign-in is off: the service has a JWT setting or a public address")
+    body = parse_json(DevTokenRequest, await read_body(request))
+    token = request.app[authenticator_key].issue(body.user, body.tenant)
+    return json_response(
+        {"token": token, "user_id": body.user, "tenant_id": body.tenant or "default"}
+    )
+
+
+@routes.get("/api/me")
+async def me(request: web.Request) -> web.Response:
+    identity = identity_of(request)
+    return json_response({"user_id": identity.user_id, "tenant_id": identity.tenant_id})
+
+
+@routes.get("/api/models")
+async def models(request: web.Request) -> web.Response:
+    settings = request.app[settings_key]
+    return json_response({"models": list(settings.models), "default": settings.default_model})
+
+
+@routes.post("/api/conversations")
+async def create_conversation(request: web.Request) -> web.Response:
+    body = parse_json(CreateConversation, await read_body(request))
+    model = request.app[engine_key].choose_model(body.model)
+    doc = await request.app[store_key].create_conversation(
+        identity_of(request), title=body.title or "", model=model, system_prompt=body.system_prompt
+    )
+    return json_response(public_conversation(doc), status=201)
+
+
+@routes.get("/api/conversations")
+async def list_conversations(request: web.Request) -> web.Response:
+    limit = query_int(request, "limit", default=20, minimum=1, maximum=100)
+    cursor = request.query.get("cursor") or None
+    if cursor is not None and len(cursor) > 512:
+        raise invalid_query("cursor", "is longer than any cursor this service issues")
+    archived = query_bool(request, "archived", default=False)
+    docs, next_cursor = await request.app[store_key].list_conversations(
+        identity_of(request), limit=limit, cursor=cursor, archived=archived
+    )
+    return json_response(
+        {"items": [public_conversation(d) for d in docs], "next_cursor": next_cursor}
+    )
+
+
+@routes.get("/api/conversations/{id}")
+async def get_conversation(request: web.Request) -> web.Response:
+    doc = await request.app[store_key].get_conversation(identity_of(request), path_id(request))
+    return json_response(public_conversation(doc))
+
+
+@routes.patch("/api/conversations/{id}")
+async def update_conversation(request: web.Request) -> web.Response:
+    body = parse_json(UpdateConversation, await read_body(request))
+    changes: dict[str, Any] = body.model_dump(exclude_unset=True)
+    if changes.get("model") is not None:
+        changes["model"] = request.app[engine_key].choose_model(changes["model"])
+    for field in ("title", "archived", "model"):
+        if field in changes and changes[field] is None:
+            raise invalid_body(field, "may be omitted but not null")
+    doc = await request.app[store_key].update_conversation(
+        identity_of(request), path_id(request), changes
+    )
+    return json_response(public_conversation(doc))
+
+
+@routes.delete("/api/conversations/{id}")
+async def delete_conversation(request: web.Request) -> web.Response:
+    await request.app[engine_key].delete_conversation(identity_of(request), path_id(request))
+    return web.Response(status=204)
+
+
+@routes.get("/api/conversations/{id}/messages")
+async def list_messages(request: web.Request) -> web.Response:
+    limit = query_int(request, "limit", default=50, minimum=1, maximum=200)
+    before = query_int(request, "before", default=None, minimum=1, maximum=2**53)
+    docs, next_cursor = await request.app[store_key].list_messages(
+        identity_of(request), path_id(request), limit=limit, before=before
+    )
+    return json_response({"items": [public_message(d) for d in docs], "next_cursor": next_cursor})
+
+
+# Request helpers shared by the HTTP transports.
+
+
+async def read_body(request: web.Request) -> bytes:
+    if request.content_length is not None and request.content_length > request.app._client_max_size:
+        raise PayloadTooLarge(
+            f"The request body is larger than the {request.app._client_max_size} byte limit"
+        )
+    try:
+        return await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        raise PayloadTooLarge(
+            f"The request body is larger than the {request.app._client_max_size} byte limit"
+        ) from None
+
+
+def path_id(request: web.Request, name: str = "id") -> str:
+    value = request.match_info[name]
+    if len(value) > MAX_ID_LENGTH:
+        raise NotFound(f"No such id: ids are at most {MAX_ID_LENGTH} characters")
+    return value
+
+
+def query_int(
+    request: web.Request, name: str, *, default: int | None, minimum: int, maximum: int
+) -> Any:
+    raw = request.query.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise invalid_query(name, "must be an integer") from None
+    if not minimum <= value <= maximum:
+        raise invalid_query(name, f"must be between {minimum} and {maximum}")
+    return value
+
+
+def query_bool(request: web.Request, name: str, *, default: bool) -> bool:
+    raw = request.query.get(name)
+    if raw is None or raw == "":
+        return default
+    if raw.lower() in {"true", "1"}:
+        return True
+    if raw.lower() in {"false", "0"}:
+        return False
+    raise invalid_query(name, "must be true or false")
+
+
+def invalid_query(name: str, message: str) -> DomainError:
+    return ValidationFailed(
+        f"Query parameter {name!r} {message}", [{"field": name, "message": message}]
+    )
+
+
+def invalid_body(name: str, message: str) -> DomainError:
+    return ValidationFailed(f"Field {name!r} {message}", [{"field": name, "message": message}])

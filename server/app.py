@@ -1,0 +1,88 @@
+"""Build the aiohttp application: middlewares, routes, and the resources' lives.
+
+Resources come and go through `cleanup_ctx`, so each is closed only if it
+was opened, in reverse order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aiohttp_jinja2
+import jinja2
+from aiohttp import web
+
+from server import api, page, sse, ws
+from server.auth import Authenticator, auth_middleware
+from server.config import Settings
+from server.db import open_database
+from server.engine import TurnEngine
+from server.llm import build_model
+from server.problems import problem_middleware
+from server.store import Store
+from server.turn_store import TurnStore
+from server.typedefs import authenticator_key, engine_key, settings_key, store_key
+
+log = logging.getLogger(__name__)
+
+ROOT = Path(__file__).resolve().parent.parent
+CLIENT_MAX_SIZE = 256 * 1024
+
+
+def build_app(settings: Settings) -> web.Application:
+    authenticator = Authenticator(settings)
+    app = web.Application(
+        client_max_size=CLIENT_MAX_SIZE,
+        middlewares=[problem_middleware, auth_middleware(lambda r: r.app[authenticator_key])],
+    )
+    app[settings_key] = settings
+    app[authenticator_key] = authenticator
+    app.cleanup_ctx.append(_services)
+    app.add_routes(api.routes)
+    app.add_routes(sse.routes)
+    app.add_routes(page.routes)
+    app.router.add_get("/ws", ws.websocket)
+    app.router.add_static("/static/", ROOT / "static", append_version=False)
+    aiohttp_jinja2.setup(
+        app,
+        loader=jinja2.FileSystemLoader(ROOT / "templates"),
+        autoescape=jinja2.select_autoescape(["html"]),
+    )
+    return app
+
+
+async def _services(app: web.Application) -> AsyncIterator[None]:
+    """Database, model and engine, up for the life of the app; turns recovered first."""
+    settings = app[settings_key]
+    async with open_database(settings) as db:
+        store = Store(db)
+        turns = TurnStore(db, owner=uuid.uuid4().hex, lease_seconds=settings.turn_lease_seconds)
+        model = build_model(settings)
+        engine = TurnEngine(settings, store, turns, model)
+        await engine.recover(everything=settings.mongodb_uri is None)
+        app[store_key] = store
+        app[engine_key] = engine
+        sweeper = asyncio.create_task(_sweep(engine, settings.turn_lease_seconds))
+        try:
+            yield
+        finally:
+            sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sweeper
+            await engine.close()
+            await model.close()
+
+
+async def _sweep(engine: TurnEngine, lease_seconds: float) -> None:
+    """Free the turns of processes that died without a trace (many processes, one cluster)."""
+    while True:
+        await asyncio.sleep(lease_seconds)
+        try:
+            await engine.recover(everything=False)
+        except Exception as error:  # the database may be briefly away; try again next round
+            log.warning("turn recovery sweep failed: %s", error)

@@ -1,0 +1,220 @@
+"""Settings from the environment, with the few command-line flags layered on top.
+
+Every setting is read and checked here, once, at start-up: a bad value stops the
+process with one line naming the setting, instead of failing on first use.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+DEFAULT_MODEL = "claude-sonnet-4-5"
+DEFAULT_MODELS = ("claude-sonnet-4-5", "claude-haiku-4-5", "claude-opus-4-1")
+OFFLINE_MODEL = "offline"
+
+
+class ConfigError(Exception):
+    """A setting is missing or malformed; the message names it."""
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    host: str = "127.0.0.1"
+    port: int = 8080
+    data_dir: Path = Path("data")
+    mongodb_uri: str | None = None
+    jwt_secret: str | None = None
+    jwt_public_key_file: Path | None = None
+    jwt_jwks_url: str | None = None
+    jwt_issuer: str | None = None
+    jwt_audience: str | None = None
+    jwt_tenant_claim: str = "tenant_id"
+    jwt_leeway_seconds: int = 30
+    anthropic_api_key: str | None = None
+    anthropic_base_url: str | None = None
+    upstream_max_retries: int = 2
+    upstream_timeout_seconds: float = 120.0
+    chat_model: str = DEFAULT_MODEL
+    chat_models: tuple[str, ...] = DEFAULT_MODELS
+    title_model: str = "claude-haiku-4-5"
+    titles_enabled: bool = True
+    max_output_tokens: int = 4096
+    context_token_budget: int = 100_000
+    max_message_chars: int = 32_000
+    max_turns_per_connection: int = 4
+    on_disconnect: Literal["detach", "cancel"] = "detach"
+    checkpoint_interval_seconds: float = 0.5
+    turn_lease_seconds: float = 30.0
+    turn_retention_seconds: float = 300.0
+    offline_word_delay_seconds: float = 0.04
+    ws_auth_timeout_seconds: float = 10.0
+    ws_frames_per_second: float = 20.0
+    ws_frame_burst: int = 40
+    log_format: Literal["text", "json"] = "text"
+    log_level: str = "INFO"
+
+    @property
+    def offline(self) -> bool:
+        """No API key: the service answers with the built-in offline model."""
+        return not self.anthropic_api_key
+
+    @property
+    def jwt_configured(self) -> bool:
+        return bool(self.jwt_secret or self.jwt_public_key_file or self.jwt_jwks_url)
+
+    @property
+    def dev_signin(self) -> bool:
+        """Dev sign-in only for a loopback listener with no JWT setting at all."""
+        return not self.jwt_configured and is_loopback(self.host)
+
+    @property
+    def models(self) -> tuple[str, ...]:
+        return (OFFLINE_MODEL,) if self.offline else self.chat_models
+
+    @property
+    def default_model(self) -> str:
+        return OFFLINE_MODEL if self.offline else self.chat_model
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def load_settings(
+    env: Mapping[str, str] | None = None,
+    *,
+    host: str | None = None,
+    port: int | None = None,
+) -> Settings:
+    """Build settings from `env` (default: os.environ); flags win over the environment."""
+    env = os.environ if env is None else env
+    reader = _Reader(env)
+    models = tuple(
+        m.strip() for m in reader.text("CHAT_MODELS", ",".join(DEFAULT_MODELS)).split(",")
+    )
+    models = tuple(m for m in models if m)
+    chat_model = reader.text("CHAT_MODEL", models[0] if models else DEFAULT_MODEL)
+    if not models:
+        raise ConfigError("CHAT_MODELS: the allowlist is empty")
+    if chat_model not in models:
+        models = (chat_model, *models)
+    key_file = reader.optional("JWT_PUBLIC_KEY_FILE")
+    if key_file is not None and not Path(key_file).is_file():
+        raise ConfigError(f"JWT_PUBLIC_KEY_FILE: no such file: {key_file}")
+    settings = Settings(
+        host=host or reader.text("HOST", "127.0.0.1"),
+        port=port if port is not None else reader.integer("PORT", 8080, minimum=0, maximum=65535),
+        data_dir=Path(reader.text("DATA_DIR", "data")),
+        mongodb_uri=reader.optional("MONGODB_URI"),
+        jwt_secret=reader.optional("JWT_SECRET"),
+        jwt_public_key_file=Path(key_file) if key_file else None,
+        jwt_jwks_url=reader.optional("JWT_JWKS_URL"),
+        jwt_issuer=reader.optional("JWT_ISSUER"),
+        jwt_audience=reader.optional("JWT_AUDIENCE"),
+        jwt_tenant_claim=reader.text("JWT_TENANT_CLAIM", "tenant_id"),
+        jwt_leeway_seconds=reader.integer("JWT_LEEWAY_SECONDS", 30, minimum=0, maximum=600),
+        anthropic_api_key=reader.optional("ANTHROPIC_API_KEY"),
+        anthropic_base_url=reader.optional("ANTHROPIC_BASE_URL"),
+        upstream_max_retries=reader.integer("UPSTREAM_MAX_RETRIES", 2, minimum=0, maximum=10),
+        upstream_timeout_seconds=reader.number("UPSTREAM_TIMEOUT_SECONDS", 120.0, minimum=0.1),
+        chat_model=chat_model,
+        chat_models=models,
+        title_model=reader.text("TITLE_MODEL", "claude-haiku-4-5"),
+        titles_enabled=reader.flag("CHAT_TITLES", True),
+        max_output_tokens=reader.integer("MAX_OUTPUT_TOKENS", 4096, minimum=1, maximum=128_000),
+        context_token_budget=reader.integer(
+            "CONTEXT_TOKEN_BUDGET", 100_000, minimum=100, maximum=2_000_000
+        ),
+        max_message_chars=reader.integer("MAX_MESSAGE_CHARS", 32_000, minimum=1, maximum=1_000_000),
+        max_turns_per_connection=reader.integer(
+            "MAX_TURNS_PER_CONNECTION", 4, minimum=1, maximum=100
+        ),
+        on_disconnect=reader.choice("ON_DISCONNECT", "detach", ("detach", "cancel")),  # type: ignore[arg-type]
+        checkpoint_interval_seconds=reader.number("CHECKPOINT_INTERVAL_SECONDS", 0.5, minimum=0.01),
+        turn_lease_seconds=reader.number("TURN_LEASE_SECONDS", 30.0, minimum=0.5),
+        turn_retention_seconds=reader.number("TURN_RETENTION_SECONDS", 300.0, minimum=0.0),
+        offline_word_delay_seconds=reader.number("OFFLINE_WORD_DELAY_SECONDS", 0.04, minimum=0.0),
+        ws_auth_timeout_seconds=reader.number("WS_AUTH_TIMEOUT_SECONDS", 10.0, minimum=0.1),
+        ws_frames_per_second=reader.number("WS_FRAMES_PER_SECOND", 20.0, minimum=0.1),
+        ws_frame_burst=reader.integer("WS_FRAME_BURST", 40, minimum=1, maximum=10_000),
+        log_format=reader.choice("LOG_FORMAT", "text", ("text", "json")),  # type: ignore[arg-type]
+        log_level=reader.choice(
+            "LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR"), upper=True
+        ),
+    )
+    if not settings.jwt_configured and not is_loopback(settings.host):
+        raise ConfigError(
+            f"HOST={settings.host}: refusing to listen on a non-loopback address with dev "
+            "sign-in; set JWT_SECRET, JWT_PUBLIC_KEY_FILE or JWT_JWKS_URL"
+        )
+    return settings
+
+
+class _Reader:
+    """Typed access to the environment, each failure naming its variable."""
+
+    def __init__(self, env: Mapping[str, str]) -> None:
+        self._env = env
+
+    def optional(self, name: str) -> str | None:
+        value = self._env.get(name, "").strip()
+        return value or None
+
+    def text(self, name: str, default: str) -> str:
+        return self.optional(name) or default
+
+    def integer(self, name: str, default: int, *, minimum: int, maximum: int) -> int:
+        raw = self.optional(name)
+        if raw is None:
+            return default
+        try:
+            value = int(raw)
+        except ValueError:
+            raise ConfigError(f"{name}={raw!r}: not an integer") from None
+        if not minimum <= value <= maximum:
+            raise ConfigError(f"{name}={value}: must be between {minimum} and {maximum}")
+        return value
+
+    def number(self, name: str, default: float, *, minimum: float) -> float:
+        raw = self.optional(name)
+        if raw is None:
+            return default
+        try:
+            value = float(raw)
+        except ValueError:
+            raise ConfigError(f"{name}={raw!r}: not a number") from None
+        if not value >= minimum:
+            raise ConfigError(f"{name}={value}: must be at least {minimum}")
+        return value
+
+    def flag(self, name: str, default: bool) -> bool:
+        raw = self.optional(name)
+        if raw is None:
+            return default
+        lowered = raw.lower()
+        if lowered in {"1", "true", "yes", "on"}:
+            return True
+        if lowered in {"0", "false", "no", "off"}:
+            return False
+        raise ConfigError(f"{name}={raw!r}: expected on/off")
+
+    def choice(
+        self, name: str, default: str, choices: tuple[str, ...], *, upper: bool = False
+    ) -> str:
+        raw = self.optional(name)
+        if raw is None:
+            return default
+        value = raw.upper() if upper else raw.lower()
+        if value not in choices:
+            raise ConfigError(f"{name}={raw!r}: expected one of {', '.join(choices)}")
+        return value

@@ -1,0 +1,394 @@
+"""The turn engine: the one place where a turn lives, from request to terminal event.
+
+A turn runs as a task owned by the engine, not by the socket that asked for
+it: a client that goes away only stops following it (unless ON_DISCONNECT is
+`cancel`), and the answer is still finished and stored. Transports call
+`start`, `resume` and `cancel` and relay the `TurnEvent`s they get back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from server.config import Settings
+from server.context import build_context, check_fits
+from server.db import Document
+from server.errors import (
+    Conflict,
+    DomainError,
+    InputTooLong,
+    ModelNotAllowed,
+    NotFound,
+    TurnNotRunning,
+)
+from server.events import TurnEvent
+from server.identity import Identity
+from server.llm import Finished, Model, TextChunk
+from server.replay import stored_events
+from server.schemas import TurnStart
+from server.store import Store, conversation_document, public_message
+from server.turn_log import TurnLog
+from server.turn_store import RUNNING, Outcome, TurnRecord, TurnStore
+
+log = logging.getLogger(__name__)
+
+HISTORY_LIMIT = 200
+TurnKey = tuple[str, str, str]
+
+
+@dataclass(eq=False)
+class ActiveTurn:
+    record: TurnRecord
+    content: str
+    system_prompt: str | None
+    log: TurnLog
+    task: asyncio.Task[None] | None = None
+    cancel_requested: bool = False
+    done: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+class TurnEngine:
+    def __init__(self, settings: Settings, store: Store, turns: TurnStore, model: Model) -> None:
+        self._settings = settings
+        self._store = store
+        self._turns = turns
+        self._model = model
+        self._active: dict[TurnKey, ActiveTurn] = {}
+        self._background: set[asyncio.Task[Any]] = set()
+
+    def choose_model(self, requested: str | None, fallback: str | None = None) -> str:
+        """The requested model if allowed, else the conversation's, else the default."""
+        allowed = self._settings.models
+        if requested is not None:
+            if requested not in allowed:
+                raise ModelNotAllowed(
+                    f"Model {requested!r} is not offered; choose one of {list(allowed)}"
+                )
+            return requested
+        return fallback if fallback in allowed else self._settings.default_model
+
+    @property
+    def running(self) -> int:
+        return sum(1 for a in self._active.values() if not a.done.is_set())
+
+    async def start(self, identity: Identity, request: TurnStart) -> AsyncIterator[TurnEvent]:
+        """Validate and begin a turn (or replay a finished one); follow it from the start.
+
+        Raises domain errors before anything is streamed, so the HTTP transport
+        can still answer with a status code.
+        """
+        if len(request.content) > self._settings.max_message_chars:
+            raise InputTooLong(
+                f"The message has {len(request.content)} characters; the limit is "
+                f"{self._settings.max_message_chars}."
+            )
+        if not request.content.strip():
+            raise InputTooLong("The message is empty.")
+        key = (identity.tenant_id, identity.user_id, request.turn_id)
+        active = self._active.get(key)
+        if active is not None and not active.done.is_set():
+            raise Conflict(f"Turn {request.turn_id!r} is still running; resume it instead")
+        existing = await self._turns.find(identity, request.turn_id)
+        if existing is not None:
+            if existing["status"] == RUNNING:
+                raise Conflict(f"Turn {request.turn_id!r} is still running; resume it instead")
+            return await self._stored(existing, after_seq=0, replay=True)
+        if request.conversation_id is not None:
+            conversation = await self._store.get_conversation(identity, request.conversation_id)
+            new = False
+            model = self.choose_model(request.model, conversation.get("model"))
+        else:
+            model = self.choose_model(request.model)
+            conversation = conversation_document(
+                identity, title="", model=model, system_prompt=None, running_turn_id=request.turn_id
+            )
+            new = True
+        system_prompt = conversation.get("system_prompt")
+        assert system_prompt is None or isinstance(system_prompt, str)
+        check_fits(request.content, system_prompt, self._settings.context_token_budget)
+        record = await self._turns.begin(
+            identity,
+            request.turn_id,
+            conversation=conversation,
+            content=request.content,
+            model=model,
+            new_conversation=new,
+        )
+        active = ActiveTurn(
+            record, request.content, system_prompt, TurnLog(record.turn_id, _snapshot_of(record))
+        )
+        self._active[key] = active
+        active.log.publish(
+            "turn.started",
+            {
+                "conversation_id": record.conversation_id,
+                "user_message_id": record.user_message_id,
+                "assistant_message_id": record.assistant_message_id,
+                "model": model,
+            },
+        )
+        active.task = asyncio.create_task(self._run(active), name=f"turn:{record.turn_id}")
+        return self._follow(active, 0, origin=True)
+
+    async def resume(
+        self, identity: Identity, turn_id: str, after_seq: int
+    ) -> AsyncIterator[TurnEvent]:
+        """Re-attach to a turn: held events after `after_seq`, else a snapshot; then live ones."""
+        active = self._active.get((identity.tenant_id, identity.user_id, turn_id))
+        if active is not None:
+            return self._follow(active, after_seq, origin=False)
+        doc = await self._turns.find(identity, turn_id)
+        if doc is None:
+            raise NotFound(f"No turn {turn_id!r}")
+        return await self._stored(doc, after_seq=after_seq, replay=False)
+
+    async def cancel(self, identity: Identity, turn_id: str) -> None:
+        """Stop a running turn at once, keeping its partial answer."""
+        active = self._active.get((identity.tenant_id, identity.user_id, turn_id))
+        if active is not None:
+            if active.done.is_set():
+                raise TurnNotRunning(f"Turn {turn_id!r} has already ended")
+            self._cancel(active)
+            return
+        doc = await self._turns.find(identity, turn_id)
+        if doc is None:
+            raise NotFound(f"No turn {turn_id!r}")
+        if doc["status"] == RUNNING and await self._turns.request_cancel(identity, turn_id):
+            return  # running in another process: stopped at its next checkpoint
+        raise TurnNotRunning(f"Turn {turn_id!r} has already ended")
+
+    async def status(self, identity: Identity, turn_id: str) -> dict[str, Any]:
+        doc = await self._turns.find(identity, turn_id)
+        if doc is None:
+            raise NotFound(f"No turn {turn_id!r}")
+        return {
+            "turn_id": turn_id,
+            "status": doc["status"],
+            "conversation_id": doc["conversation_id"],
+            "assistant_message_id": doc.get("assistant_message_id"),
+        }
+
+    async def delete_conversation(self, identity: Identity, conversation_id: str) -> None:
+        """Stop the conversation's running turn, if any, then delete it with its messages."""
+        for active in list(self._active.values()):
+            if (
+                active.record.conversation_id == conversation_id
+                and active.record.identity == identity
+            ):
+                self._cancel(active)
+                with contextlib.suppress(asyncio.CancelledError):
+                    await active.done.wait()
+        await self._store.delete_conversation(identity, conversation_id)
+
+    async def recover(self, *, everything: bool) -> int:
+        count = await self._turns.recover(everything=everything)
+        if count:
+            log.warning("marked %d turn(s) of a stopped process as interrupted", count)
+        return count
+
+    async def close(self) -> None:
+        """Shutdown: stop running turns (stored as `interrupted`), then background work."""
+        for active in list(self._active.values()):
+            if active.task is not None and not active.done.is_set():
+                active.task.cancel()
+        tasks = [a.task for a in self._active.values() if a.task is not None]
+        await asyncio.gather(*tasks, *self._background, return_exceptions=True)
+        for task in list(self._background):
+            task.cancel()
+
+    # The turn itself
+
+    async def _run(self, active: ActiveTurn) -> None:
+        record = active.record
+        outcome = Outcome("error", error=_error_info(InputTooLong("The turn did not start.")))
+        checkpointer = asyncio.create_task(self._checkpoint_loop(active))
+        try:
+            history = await self._store.history(
+                record.conversation_id, before_seq=record.assistant_seq - 1, limit=HISTORY_LIMIT
+            )
+            messages = build_context(
+                history, active.content, active.system_prompt, self._settings.context_token_budget
+            )
+            chunks = self._model.stream(
+                model=record.model,
+                system=active.system_prompt,
+                messages=messages,
+                max_tokens=self._settings.max_output_tokens,
+            )
+            finished = Finished(0, 0, None)
+            async with contextlib.aclosing(chunks):  # closing it closes the upstream request
+                async for chunk in chunks:
+                    if isinstance(chunk, TextChunk):
+                        active.log.publish("turn.delta", {"text": chunk.text})
+                    else:
+                        finished = chunk
+            usage = {"input_tokens": finished.input_tokens, "output_tokens": finished.output_tokens}
+            outcome = Outcome("complete", usage=usage, stop_reason=finished.stop_reason)
+        except asyncio.CancelledError:
+            outcome = (
+                Outcome("cancelled")
+                if active.cancel_requested
+                else Outcome(
+                    "interrupted",
+                    error={
+                        "code": "interrupted",
+                        "retryable": True,
+                        "message": "The service stopped before the answer was finished.",
+                    },
+                )
+            )
+            raise
+        except DomainError as error:
+            outcome = Outcome("error", error=_error_info(error))
+        except Exception:
+            log.exception("turn %s failed", record.turn_id)
+            outcome = Outcome(
+                "error",
+                error={
+                    "code": "internal",
+                    "retryable": True,
+                    "message": "Something went wrong on our side; it was logged.",
+                },
+            )
+        finally:
+            checkpointer.cancel()
+            await asyncio.gather(checkpointer, return_exceptions=True)
+            await asyncio.shield(self._finalise(active, outcome))
+
+    async def _finalise(self, active: ActiveTurn, outcome: Outcome) -> None:
+        """The one ending of every turn: store it, then tell the followers."""
+        record, text = active.record, active.log.text
+        try:
+            message = public_message(
+                await self._turns.finalise(record, text, outcome, active.log.last_seq + 1)
+            )
+        except Exception:
+            log.exception("could not store the end of turn %s", record.turn_id)
+            message = _snapshot_of(record)(text) | {"status": outcome.status}
+            outcome = Outcome(
+                "error",
+                error={
+                    "code": "storage_unavailable",
+                    "retryable": True,
+                    "message": "The answer could not be saved.",
+                },
+            )
+        if outcome.status == "complete":
+            active.log.publish(
+                "turn.done",
+                {"message": message, "usage": outcome.usage, "stop_reason": outcome.stop_reason},
+            )
+        elif outcome.status == "cancelled":
+            active.log.publish("turn.cancelled", {"message": message})
+        else:
+            active.log.publish(
+                "turn.error", {**(outcome.error or {}), "partial": message if text else None}
+            )
+        active.done.set()
+        key = (record.identity.tenant_id, record.identity.user_id, record.turn_id)
+        asyncio.get_running_loop().call_later(
+            self._settings.turn_retention_seconds, self._forget, key, active
+        )
+        if record.new_conversation and self._settings.titles_enabled:
+            self._spawn(self._set_title(record.conversation_id, active.content, text))
+
+    async def _checkpoint_loop(self, active: ActiveTurn) -> None:
+        written = 0
+        while True:
+            await asyncio.sleep(self._settings.checkpoint_interval_seconds)
+            length = active.log.text_length
+            try:
+                cancelled_elsewhere = await self._turns.checkpoint(
+                    active.record, active.log.text if length != written else None
+                )
+                written = length
+            except Exception as error:  # the final write is what counts; keep streaming
+                log.warning("checkpoint of turn %s failed: %s", active.record.turn_id, error)
+                continue
+            if cancelled_elsewhere:
+                self._cancel(active)
+
+    async def _follow(
+        self, active: ActiveTurn, after_seq: int, *, origin: bool
+    ) -> AsyncIterator[TurnEvent]:
+        ended = False
+        try:
+            async for event in active.log.follow(after_seq):
+                ended = event.terminal
+                yield event
+        finally:
+            if not ended and origin and self._settings.on_disconnect == "cancel":
+                self._cancel(active)
+
+    async def _stored(
+        self, doc: Document, *, after_seq: int, replay: bool
+    ) -> AsyncIterator[TurnEvent]:
+        identity = Identity(str(doc["tenant_id"]), str(doc["user_id"]))
+        turn_id = str(doc["turn_id"])
+
+        async def reload() -> tuple[Document | None, Document | None]:
+            fresh = await self._turns.find(identity, turn_id)
+            return fresh, (await self._turns.assistant_message(fresh) if fresh else None)
+
+        return stored_events(
+            doc,
+            await self._turns.assistant_message(doc),
+            after_seq=after_seq,
+            replay=replay,
+            reload=reload,
+            interval=self._settings.checkpoint_interval_seconds,
+        )
+
+    def _cancel(self, active: ActiveTurn) -> None:
+        if active.task is not None and not active.done.is_set():
+            active.cancel_requested = True
+            active.task.cancel()
+
+    def _forget(self, key: TurnKey, active: ActiveTurn) -> None:
+        if self._active.get(key) is active:
+            del self._active[key]
+
+    async def _set_title(self, conversation_id: str, question: str, answer: str) -> None:
+        try:
+            title = await self._model.title(question, answer)
+            await self._store.set_title(conversation_id, title, only_if="")
+        except Exception as error:  # a title is a nicety; never fail a turn over it
+            log.warning("could not title conversation %s: %s", conversation_id, error)
+
+    def _spawn(self, coroutine: Any) -> None:
+        task = asyncio.create_task(coroutine)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+
+def _error_info(error: DomainError) -> dict[str, Any]:
+    return {
+        "code": error.code,
+        "message": error.detail,
+        "retryable": error.retryable,
+        **error.extra,
+    }
+
+
+def _snapshot_of(record: TurnRecord) -> Any:
+    def snapshot(text: str) -> dict[str, Any]:
+        return {
+            "id": record.assistant_message_id,
+            "conversation_id": record.conversation_id,
+            "seq": record.assistant_seq,
+            "role": "assistant",
+            "content": text,
+            "status": "streaming",
+            "turn_id": record.turn_id,
+            "model": record.model,
+            "usage": None,
+            "stop_reason": None,
+            "created_at": record.created_at,
+        }
+
+    return snapshot

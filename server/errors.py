@@ -1,0 +1,136 @@
+"""The domain's errors: each has a stable `code` that clients branch on.
+
+Domain code raises these; `problems.py` turns them into problem+json over HTTP
+and `error`/`turn.error` frames over WebSocket and SSE. Nothing else builds an
+error body.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+
+class DomainError(Exception):
+    code: ClassVar[str] = "error"
+    status: ClassVar[int] = 400
+    title: ClassVar[str] = "Bad request"
+    retryable: ClassVar[bool] = False
+
+    def __init__(self, detail: str, **extra: Any) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.extra = extra
+
+
+class Unauthorized(DomainError):
+    code = "unauthorized"
+    status = 401
+    title = "Unauthorized"
+
+
+class NotFound(DomainError):
+    """Also what another user's resource looks like: no one learns it exists."""
+
+    code = "not_found"
+    status = 404
+    title = "Not found"
+
+
+class ValidationFailed(DomainError):
+    code = "validation_error"
+    status = 422
+    title = "Invalid request"
+
+    def __init__(self, detail: str, errors: list[dict[str, str]] | None = None) -> None:
+        super().__init__(detail)
+        if errors:
+            self.extra["errors"] = errors
+
+
+class MalformedJson(DomainError):
+    code = "malformed_json"
+    status = 400
+    title = "Malformed JSON"
+
+
+class PayloadTooLarge(DomainError):
+    code = "payload_too_large"
+    status = 413
+    title = "Payload too large"
+
+
+class Conflict(DomainError):
+    code = "conflict"
+    status = 409
+    title = "Conflict"
+
+
+class TurnNotRunning(DomainError):
+    code = "turn_not_running"
+    status = 409
+    title = "Turn not running"
+
+
+class TooManyTurns(DomainError):
+    code = "too_many_turns"
+    status = 429
+    title = "Too many turns"
+    retryable = True
+
+
+class Flooding(DomainError):
+    code = "rate_limited"
+    status = 429
+    title = "Too many requests"
+    retryable = True
+
+
+class InputTooLong(DomainError):
+    code = "input_too_long"
+    status = 422
+    title = "Input too long"
+
+
+class ModelNotAllowed(DomainError):
+    code = "model_not_allowed"
+    status = 422
+    title = "Model not allowed"
+
+
+class UpstreamFailure(DomainError):
+    """The model provider failed; `code` says how, `retryable` whether to try again."""
+
+    status = 502
+    title = "Model provider error"
+
+
+class RateLimited(UpstreamFailure):
+    code = "rate_limited"
+    status = 429
+    title = "Model rate limited"
+    retryable = True
+
+    def __init__(self, detail: str, retry_after: float | None = None) -> None:
+        super().__init__(detail)
+        if retry_after is not None:
+            self.extra["retry_after"] = retry_after
+
+
+class UpstreamUnavailable(UpstreamFailure):
+    code = "upstream_unavailable"
+    status = 503
+    title = "Model unavailable"
+    retryable = True
+
+
+class UpstreamError(UpstreamFailure):
+    code = "upstream_error"
+    status = 502
+    title = "Model error"
+
+
+class UpstreamTimeout(UpstreamFailure):
+    code = "timeout"
+    status = 504
+    title = "Model timed out"
+    retryable = True

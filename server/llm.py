@@ -1,0 +1,197 @@
+"""The model: Claude through the official SDK, or the offline stand-in.
+
+Both stream `Chunk`s through the same interface, so the turn engine has one
+path. Provider failures leave here only as the domain's `UpstreamFailure`s,
+never as raw provider bodies.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import AsyncGenerator, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import anthropic
+import httpx2
+
+from server.config import Settings
+from server.errors import (
+    RateLimited,
+    UpstreamError,
+    UpstreamFailure,
+    UpstreamTimeout,
+    UpstreamUnavailable,
+)
+
+TITLE_SYSTEM_PROMPT = (
+    "Write a short conversation title (at most six words, no quotes, no trailing "
+    "punctuation) for the exchange below. Answer with the title only."
+)
+
+
+@dataclass(frozen=True, slots=True)
+class TextChunk:
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Finished:
+    input_tokens: int
+    output_tokens: int
+    stop_reason: str | None
+
+
+Chunk = TextChunk | Finished
+ContextMessage = dict[str, str]
+
+
+class Model(Protocol):
+    def stream(
+        self, *, model: str, system: str | None, messages: Sequence[ContextMessage], max_tokens: int
+    ) -> AsyncGenerator[Chunk]: ...
+
+    async def title(self, question: str, answer: str) -> str: ...
+
+    async def close(self) -> None: ...
+
+
+class ClaudeModel:
+    """`AsyncAnthropic` for the process; closing the stream closes the upstream request."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._client = anthropic.AsyncAnthropic(
+            api_key=settings.anthropic_api_key,
+            base_url=settings.anthropic_base_url,
+            max_retries=settings.upstream_max_retries,
+            timeout=httpx2.Timeout(settings.upstream_timeout_seconds, connect=10.0),
+        )
+
+    async def stream(
+        self, *, model: str, system: str | None, messages: Sequence[ContextMessage], max_tokens: int
+    ) -> AsyncGenerator[Chunk]:
+        extra: dict[str, Any] = {"system": system} if system else {}
+        try:
+            async with self._client.messages.stream(
+                model=model,
+                max_tokens=max_tokens,
+                messages=list(messages),  # type: ignore[arg-type]
+                **extra,
+            ) as stream:
+                async for text in stream.text_stream:
+                    if text:
+                        yield TextChunk(text)
+                final = await stream.get_final_message()
+        except Exception as error:
+            raise upstream_failure(error) from error
+        yield Finished(final.usage.input_tokens, final.usage.output_tokens, final.stop_reason)
+
+    async def title(self, question: str, answer: str) -> str:
+        parts: list[str] = []
+        exchange = f"User: {question[:2000]}\n\nAssistant: {answer[:2000]}"
+        async for chunk in self.stream(
+            model=self._settings.title_model,
+            system=TITLE_SYSTEM_PROMPT,
+            messages=[{"role": "user", "content": exchange}],
+            max_tokens=24,
+        ):
+            if isinstance(chunk, TextChunk):
+                parts.append(chunk.text)
+        return clean_title("".join(parts))
+
+    async def close(self) -> None:
+        await self._client.close()
+
+
+class OfflineModel:
+    """A deterministic stand-in for Claude when no API key is set.
+
+    It streams word by word at a human pace through the same engine, so the
+    page, cancel and resume can all be tried on a laptop with no account.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self._delay = settings.offline_word_delay_seconds
+
+    async def stream(
+        self, *, model: str, system: str | None, messages: Sequence[ContextMessage], max_tokens: int
+    ) -> AsyncGenerator[Chunk]:
+        question = messages[-1]["content"] if messages else ""
+        reply = offline_reply(question, turns=sum(1 for m in messages if m["role"] == "user"))
+        words = re.findall(r"\S+\s*", reply)[:max_tokens]
+        for word in words:
+            await asyncio.sleep(self._delay)
+            yield TextChunk(word)
+        input_tokens = sum(estimate_words(m["content"]) for m in messages)
+        yield Finished(input_tokens, len(words), "end_turn")
+
+    async def title(self, question: str, answer: str) -> str:
+        return clean_title(" ".join(question.split()[:6]))
+
+    async def close(self) -> None:
+        return None
+
+
+def offline_reply(question: str, *, turns: int) -> str:
+    quoted = " ".join(question.split())
+    if len(quoted) > 160:
+        quoted = quoted[:157] + "..."
+    return (
+        "This is the offline model: no ANTHROPIC_API_KEY is set, so Claude is not being "
+        f"called. You said: \u201c{quoted}\u201d. This conversation has {turns} "
+        f"message{'s' if turns != 1 else ''} from you so far. Set ANTHROPIC_API_KEY and "
+        "restart the service to talk to Claude."
+    )
+
+
+def estimate_words(text: str) -> int:
+    return len(text.split())
+
+
+def clean_title(raw: str) -> str:
+    title = " ".join(raw.strip().strip("\"'").split())
+    return title.rstrip(".!?:;,")[:80] or "Untitled"
+
+
+def upstream_failure(error: Exception) -> UpstreamFailure:
+    """Map whatever the SDK raised to a domain error with a message a person can act on."""
+    if isinstance(error, UpstreamFailure):
+        return error
+    if isinstance(error, anthropic.APITimeoutError | httpx2.TimeoutException):
+        return UpstreamTimeout("The model took too long to answer. Try again.")
+    if isinstance(error, anthropic.APIStatusError):
+        kind = _error_type(error.body)
+        if error.status_code == 429 or kind == "rate_limit_error":
+            return RateLimited(
+                "The model is rate limited. Try again shortly.", _retry_after(error.response)
+            )
+        if error.status_code >= 500 or kind in {"overloaded_error", "api_error"}:
+            return UpstreamUnavailable("The model is overloaded or unavailable. Try again shortly.")
+        return UpstreamError(f"The model rejected the request (status {error.status_code}).")
+    if isinstance(error, anthropic.APIConnectionError | httpx2.HTTPError | ConnectionError):
+        return UpstreamUnavailable("The connection to the model was lost. Try again.")
+    return UpstreamError("The model's answer could not be read.")
+
+
+def _error_type(body: object) -> str | None:
+    if isinstance(body, dict):
+        inner = body.get("error", body)
+        if isinstance(inner, dict) and isinstance(inner.get("type"), str):
+            return str(inner["type"])
+    return None
+
+
+def _retry_after(response: httpx2.Response | None) -> float | None:
+    if response is None:
+        return None
+    raw = response.headers.get("retry-after")
+    try:
+        return max(0.0, float(raw)) if raw is not None else None
+    except ValueError:
+        return None
+
+
+def build_model(settings: Settings) -> Model:
+    return OfflineModel(settings) if settings.offline else ClaudeModel(settings)

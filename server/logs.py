@@ -1,0 +1,49 @@
+"""Logging: plain text for a terminal, JSON lines (LOG_FORMAT=json) for collectors.
+
+One access line per request with method, path, status, duration and user.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+from aiohttp import web
+from aiohttp.abc import AbstractAccessLogger
+from pythonjsonlogger.json import JsonFormatter
+
+from server.config import Settings
+
+
+def configure_logging(settings: Settings) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    if settings.log_format == "json":
+        handler.setFormatter(
+            JsonFormatter("%(asctime)s %(levelname)s %(name)s %(message)s", timestamp=False)
+        )
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(settings.log_level)
+
+
+class AccessLogger(AbstractAccessLogger):
+    def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
+        identity = request.get("identity")
+        user = f"{identity.tenant_id}/{identity.user_id}" if identity is not None else "-"
+        self.logger.info(
+            "%s %s %s %.1fms %s",
+            request.method,
+            request.path,
+            response.status,
+            time * 1000,
+            user,
+            extra={
+                "method": request.method,
+                "path": request.path,
+                "status": response.status,
+                "duration_ms": round(time * 1000, 1),
+                "user": user,
+            },
+        )

@@ -1,0 +1,88 @@
+"""Events rebuilt from storage, for turns this process no longer holds in memory.
+
+Two cases: a repeated `turn_id` of a finished turn (its result is replayed
+without calling the model), and a resume of a turn whose live events are
+gone (finished long ago, or running in another process).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+from server.db import Document
+from server.events import TurnEvent
+from server.store import public_message
+
+Reload = Callable[[], Awaitable[tuple[Document | None, Document | None]]]
+
+INTERRUPTED = {
+    "code": "interrupted",
+    "message": "The service stopped before the answer was finished.",
+    "retryable": True,
+}
+
+
+async def stored_events(
+    turn: Document,
+    assistant: Document | None,
+    *,
+    after_seq: int,
+    replay: bool,
+    reload: Reload,
+    interval: float,
+) -> AsyncIterator[TurnEvent]:
+    turn_id = str(turn["turn_id"])
+    if replay:
+        started = {
+            "conversation_id": turn["conversation_id"],
+            "user_message_id": turn.get("user_message_id"),
+            "assistant_message_id": turn.get("assistant_message_id"),
+            "model": turn.get("model"),
+        }
+        yield TurnEvent("turn.started", turn_id, 1, started)
+        text = str(assistant.get("content") or "") if assistant else ""
+        seq = 2
+        if text:
+            yield TurnEvent("turn.delta", turn_id, 2, {"text": text})
+            seq = 3
+        yield terminal_event(turn, assistant, seq)
+        return
+    seen: str | None = None
+    while turn["status"] == "running":  # live in another process: follow its checkpoints
+        content = str(assistant.get("content") or "") if assistant else ""
+        if assistant is not None and content != seen:
+            seen = content
+            yield TurnEvent(
+                "turn.snapshot", turn_id, after_seq, {"message": public_message(assistant)}
+            )
+        await asyncio.sleep(interval)
+        fresh_turn, assistant = await reload()
+        if fresh_turn is None:  # deleted meanwhile
+            return
+        turn = fresh_turn
+    final_seq = int(turn.get("final_seq") or after_seq + 2)
+    if assistant is not None:
+        yield TurnEvent(
+            "turn.snapshot", turn_id, final_seq - 1, {"message": public_message(assistant)}
+        )
+    yield terminal_event(turn, assistant, final_seq)
+
+
+def terminal_event(turn: Document, assistant: Document | None, seq: int) -> TurnEvent:
+    turn_id = str(turn["turn_id"])
+    message = public_message(assistant) if assistant else None
+    status = turn["status"]
+    if status == "complete" and assistant is not None:
+        payload: dict[str, Any] = {
+            "message": message,
+            "usage": assistant.get("usage"),
+            "stop_reason": assistant.get("stop_reason"),
+        }
+        return TurnEvent("turn.done", turn_id, seq, payload)
+    if status == "cancelled":
+        return TurnEvent("turn.cancelled", turn_id, seq, {"message": message})
+    error = turn.get("error") or INTERRUPTED
+    partial = message if message and message.get("content") else None
+    return TurnEvent("turn.error", turn_id, seq, {**error, "partial": partial})

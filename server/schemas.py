@@ -1,0 +1,90 @@
+"""Request shapes, checked by pydantic: every field error names its field.
+
+Strict types on purpose: a client sending `"archived": "yes"` has a bug we
+should tell it about, not guess around.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import ValidationError as PydanticValidationError
+
+from server.errors import MalformedJson, ValidationFailed
+
+Id = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
+Title = Annotated[str, StringConstraints(max_length=200)]
+ModelName = Annotated[str, StringConstraints(min_length=1, max_length=100)]
+SystemPrompt = Annotated[str, StringConstraints(max_length=20_000)]
+UserName = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[\w.@+-]+$")]
+
+
+class Request(BaseModel):
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
+
+
+class CreateConversation(Request):
+    title: Title | None = None
+    model: ModelName | None = None
+    system_prompt: SystemPrompt | None = None
+
+
+class UpdateConversation(Request):
+    title: Title | None = None
+    archived: bool | None = None
+    model: ModelName | None = None
+    system_prompt: SystemPrompt | None = None
+
+
+class TurnStart(Request):
+    """`turn.start` without its `type`: the same body for WS and SSE."""
+
+    turn_id: Id
+    conversation_id: Id | None = None
+    # The configured MAX_MESSAGE_CHARS is checked by the engine; this bound only
+    # stops absurd payloads before they are copied around.
+    content: Annotated[str, StringConstraints(min_length=1, max_length=1_000_000)]
+    model: ModelName | None = None
+
+
+class TurnCancel(Request):
+    turn_id: Id
+
+
+class TurnResume(Request):
+    turn_id: Id
+    after_seq: Annotated[int, Field(ge=0)] = 0
+
+
+class DevTokenRequest(Request):
+    user: UserName
+    tenant: UserName | None = None
+
+
+def parse_json[M: BaseModel](model: type[M], raw: bytes | str) -> M:
+    """Parse and validate a JSON document, telling malformed JSON from wrong fields."""
+    try:
+        return model.model_validate_json(raw)
+    except PydanticValidationError as error:
+        if any(e["type"] == "json_invalid" for e in error.errors()):
+            raise MalformedJson("The body is not valid JSON") from None
+        raise _validation_failed(error) from None
+
+
+def parse_object[M: BaseModel](model: type[M], data: dict[str, Any]) -> M:
+    try:
+        return model.model_validate(data)
+    except PydanticValidationError as error:
+        raise _validation_failed(error) from None
+
+
+def _validation_failed(error: PydanticValidationError) -> ValidationFailed:
+    errors = [
+        {"field": ".".join(str(p) for p in e["loc"]) or "body", "message": e["msg"]}
+        for e in error.errors(include_url=False)
+    ]
+    if any(e["message"].startswith("Input should be a valid dictionary") for e in errors):
+        return ValidationFailed("The body must be a JSON object", errors)
+    summary = "; ".join(f"{e['field']}: {e['message']}" for e in errors[:3])
+    return ValidationFailed(f"Invalid fields: {summary}", errors)

@@ -1,0 +1,75 @@
+"""Turns over plain HTTP: the SSE transport, re-attach, cancel and status.
+
+Errors found before the stream opens are ordinary problem+json responses;
+after it opens, they arrive as `turn.error` events from the engine.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+from aiohttp_sse import sse_response
+
+from server.api import path_id, read_body
+from server.auth import identity_of
+from server.codec import dumps, json_response
+from server.errors import ValidationFailed
+from server.events import TurnEvent
+from server.schemas import TurnStart, parse_json
+from server.typedefs import engine_key
+
+PING_SECONDS = 15.0
+routes = web.RouteTableDef()
+
+
+@routes.post("/api/turns")
+async def start_turn(request: web.Request) -> web.StreamResponse:
+    body = parse_json(TurnStart, await read_body(request))
+    events = await request.app[engine_key].start(identity_of(request), body)
+    return await stream(request, events)
+
+
+@routes.get("/api/turns/{turn_id}/events")
+async def turn_events(request: web.Request) -> web.StreamResponse:
+    raw = request.headers.get("Last-Event-ID") or request.query.get("after_seq") or "0"
+    try:
+        after_seq = int(raw)
+        if after_seq < 0:
+            raise ValueError(raw)
+    except ValueError:
+        raise ValidationFailed(
+            "Last-Event-ID must be the non-negative seq of the last event received",
+            [{"field": "Last-Event-ID", "message": "expected a non-negative integer"}],
+        ) from None
+    turn_id = path_id(request, "turn_id")
+    events = await request.app[engine_key].resume(identity_of(request), turn_id, after_seq)
+    return await stream(request, events)
+
+
+@routes.post("/api/turns/{turn_id}/cancel")
+async def cancel_turn(request: web.Request) -> web.Response:
+    turn_id = path_id(request, "turn_id")
+    await request.app[engine_key].cancel(identity_of(request), turn_id)
+    return json_response({"turn_id": turn_id, "status": "cancelling"}, status=202)
+
+
+@routes.get("/api/turns/{turn_id}")
+async def turn_status(request: web.Request) -> web.Response:
+    turn_id = path_id(request, "turn_id")
+    return json_response(await request.app[engine_key].status(identity_of(request), turn_id))
+
+
+async def stream(request: web.Request, events: AsyncIterator[TurnEvent]) -> web.StreamResponse:
+    """Relay events as SSE until the terminal one; a client that leaves only detaches."""
+    async with (
+        contextlib.aclosing(events),  # type: ignore[type-var]
+        sse_response(request, ping_interval=PING_SECONDS, allow_all_methods=True) as response,
+    ):
+        try:
+            async for event in events:
+                await response.send(dumps(event.to_wire()), id=str(event.seq), event=event.type)
+        except ConnectionError:
+            pass  # the client left; the turn runs on
+    return response

@@ -1,0 +1,209 @@
+"""Conversations and messages, in the domain's words.
+
+Every query is scoped to an `Identity`: a document that is not the caller's is
+indistinguishable from one that does not exist. Lists page on indexed keys
+with range cursors, never `skip`, so page N costs what page 1 costs.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+from bson import ObjectId
+from pymongo import DESCENDING, ReturnDocument
+from pymongo.asynchronous.database import AsyncDatabase
+
+from server.db import Document
+from server.errors import NotFound, ValidationFailed
+from server.identity import Identity
+
+MESSAGE_FIELDS = (
+    "conversation_id",
+    "seq",
+    "role",
+    "content",
+    "status",
+    "turn_id",
+    "model",
+    "usage",
+    "stop_reason",
+    "error",
+    "created_at",
+)
+
+
+def now() -> datetime:
+    # Millisecond precision: what BSON stores, so a value compares equal after a round trip.
+    moment = datetime.now(UTC)
+    return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
+
+
+def new_id() -> str:
+    return str(ObjectId())
+
+
+def public_conversation(doc: Document) -> dict[str, Any]:
+    return {
+        "id": doc["_id"],
+        "title": doc.get("title", ""),
+        "model": doc.get("model"),
+        "system_prompt": doc.get("system_prompt"),
+        "archived": doc.get("archived", False),
+        "created_at": doc["created_at"],
+        "updated_at": doc["updated_at"],
+    }
+
+
+def public_message(doc: Document) -> dict[str, Any]:
+    return {"id": doc["_id"], **{name: doc.get(name) for name in MESSAGE_FIELDS}}
+
+
+def conversation_document(
+    identity: Identity,
+    *,
+    title: str,
+    model: str,
+    system_prompt: str | None,
+    running_turn_id: str | None = None,
+) -> Document:
+    """A new conversation; `next_seq` numbers its messages, `running_turn_id` is its one slot."""
+    moment = now()
+    return {
+        "_id": new_id(),
+        **identity.scope,
+        "title": title,
+        "model": model,
+        "system_prompt": system_prompt,
+        "archived": False,
+        "next_seq": 3 if running_turn_id else 1,
+        "running_turn_id": running_turn_id,
+        "created_at": moment,
+        "updated_at": moment,
+    }
+
+
+class Store:
+    """Conversation and message storage for the HTTP API and the turn engine."""
+
+    def __init__(self, db: AsyncDatabase[Document]) -> None:
+        self.db = db
+        self.conversations = db["conversations"]
+        self.messages = db["messages"]
+
+    async def ping(self) -> None:
+        await self.db.command("ping")
+
+    # Conversations
+
+    async def create_conversation(
+        self, identity: Identity, *, title: str = "", model: str, system_prompt: str | None = None
+    ) -> Document:
+        doc = conversation_document(identity, title=title, model=model, system_prompt=system_prompt)
+        await self.conversations.insert_one(doc)
+        return doc
+
+    async def get_conversation(self, identity: Identity, conversation_id: str) -> Document:
+        doc = await self.conversations.find_one({"_id": conversation_id, **identity.scope})
+        if doc is None:
+            raise NotFound(f"No conversation {conversation_id!r}")
+        return doc
+
+    async def list_conversations(
+        self, identity: Identity, *, limit: int, cursor: str | None, archived: bool
+    ) -> tuple[list[Document], str | None]:
+        """Most recently active first; `cursor` is the opaque `next_cursor` of the last page."""
+        query: dict[str, Any] = {**identity.scope, "archived": archived}
+        if cursor is not None:
+            updated_at, last_id = _decode_cursor(cursor)
+            query["$or"] = [
+                {"updated_at": {"$lt": updated_at}},
+                {"updated_at": updated_at, "_id": {"$lt": last_id}},
+            ]
+        docs = await (
+            self.conversations.find(query)
+            .sort([("updated_at", DESCENDING), ("_id", DESCENDING)])
+            .limit(limit + 1)
+            .to_list()
+        )
+        if len(docs) <= limit:
+            return docs, None
+        docs = docs[:limit]
+        return docs, _encode_cursor(docs[-1]["updated_at"], str(docs[-1]["_id"]))
+
+    async def update_conversation(
+        self, identity: Identity, conversation_id: str, changes: Document
+    ) -> Document:
+        doc = await self.conversations.find_one_and_update(
+            {"_id": conversation_id, **identity.scope},
+            {"$set": {**changes, "updated_at": now()}},
+            return_document=ReturnDocument.AFTER,
+        )
+        if doc is None:
+            raise NotFound(f"No conversation {conversation_id!r}")
+        return doc
+
+    async def set_title(self, conversation_id: str, title: str, *, only_if: str) -> bool:
+        """Replace a provisional title, unless the user renamed it meanwhile."""
+        result = await self.conversations.update_one(
+            {"_id": conversation_id, "title": only_if}, {"$set": {"title": title}}
+        )
+        return result.modified_count == 1
+
+    async def delete_conversation(self, identity: Identity, conversation_id: str) -> None:
+        result = await self.conversations.delete_one({"_id": conversation_id, **identity.scope})
+        if result.deleted_count == 0:
+            raise NotFound(f"No conversation {conversation_id!r}")
+        await self.messages.delete_many({"conversation_id": conversation_id})
+        await self.db["turns"].delete_many({"conversation_id": conversation_id})
+
+    # Messages
+
+    async def list_messages(
+        self, identity: Identity, conversation_id: str, *, limit: int, before: int | None
+    ) -> tuple[list[Document], int | None]:
+        """The latest `limit` messages before seq `before`, oldest first within the page."""
+        await self.get_conversation(identity, conversation_id)
+        query: dict[str, Any] = {"conversation_id": conversation_id}
+        if before is not None:
+            query["seq"] = {"$lt": before}
+        docs = await self.messages.find(query).sort("seq", DESCENDING).limit(limit + 1).to_list()
+        more = len(docs) > limit
+        page = list(reversed(docs[:limit]))
+        return page, (int(page[0]["seq"]) if more and page else None)
+
+    async def history(self, conversation_id: str, *, before_seq: int, limit: int) -> list[Document]:
+        """The newest `limit` messages before `before_seq`, oldest first: the model's context."""
+        docs = await (
+            self.messages.find({"conversation_id": conversation_id, "seq": {"$lt": before_seq}})
+            .sort("seq", DESCENDING)
+            .limit(limit)
+            .to_list()
+        )
+        return list(reversed(docs))
+
+    async def get_message(self, message_id: str) -> Document | None:
+        return await self.messages.find_one({"_id": message_id})
+
+
+def _encode_cursor(updated_at: datetime, last_id: str) -> str:
+    raw = orjson.dumps([updated_at.isoformat(), last_id])
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> tuple[datetime, str]:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        stamp, last_id = orjson.loads(base64.urlsafe_b64decode(padded))
+        moment = datetime.fromisoformat(stamp)
+        if not isinstance(last_id, str) or moment.tzinfo is None:
+            raise ValueError(cursor)
+    except (ValueError, TypeError, binascii.Error, orjson.JSONDecodeError):
+        raise ValidationFailed(
+            "The cursor is not one this service issued",
+            [{"field": "cursor", "message": "invalid cursor"}],
+        ) from None
+    return moment, last_id

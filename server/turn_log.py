@@ -1,0 +1,140 @@
+"""One turn's event log, read by any number of followers.
+
+The log is what makes detach and resume work: the turn publishes into it
+whether or not anyone listens; a follower reads from any `seq`. It holds a
+bounded window of events plus the whole answer text, so memory per turn is
+bounded by the answer's length, and a follower that falls behind (a slow
+socket) is sent the text it missed as one merged delta instead of being
+buffered for without limit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+from server.events import EventType, TurnEvent
+
+DEFAULT_WINDOW = 256
+
+
+class TurnLog:
+    def __init__(
+        self,
+        turn_id: str,
+        snapshot: Callable[[str], dict[str, Any]],
+        *,
+        window: int = DEFAULT_WINDOW,
+    ) -> None:
+        self.turn_id = turn_id
+        self._snapshot = snapshot  # builds the message object for a text, for turn.snapshot
+        self._events: deque[TurnEvent] = deque(maxlen=window)
+        self._parts: list[str] = []
+        self._text_length = 0
+        self._last_seq = 0
+        self._started: TurnEvent | None = None
+        self.terminal: TurnEvent | None = None
+        self._changed = asyncio.Event()
+
+    @property
+    def text(self) -> str:
+        if len(self._parts) > 1:
+            self._parts = ["".join(self._parts)]
+        return self._parts[0] if self._parts else ""
+
+    @property
+    def text_length(self) -> int:
+        return self._text_length
+
+    @property
+    def last_seq(self) -> int:
+        return self._last_seq
+
+    def publish(self, type_: EventType, payload: dict[str, Any]) -> TurnEvent:
+        if self.terminal is not None:
+            raise RuntimeError(f"turn {self.turn_id} already ended with {self.terminal.type}")
+        self._last_seq += 1
+        event = TurnEvent(type_, self.turn_id, self._last_seq, payload, offset=self._text_length)
+        if type_ == "turn.started":
+            self._started = event
+        elif type_ == "turn.delta":
+            text: str = payload["text"]
+            self._parts.append(text)
+            self._text_length += len(text)
+        elif event.terminal:
+            self.terminal = event
+        self._events.append(event)
+        self._changed.set()
+        self._changed = asyncio.Event()
+        return event
+
+    async def follow(self, after_seq: int = 0) -> AsyncIterator[TurnEvent]:
+        """Events after `after_seq`, then live ones, until the terminal event.
+
+        Where the events after `after_seq` are no longer held, one
+        `turn.snapshot` with the whole text so far stands in for them.
+        Consecutive deltas waiting for a slow reader are merged into one.
+        """
+        cursor = after_seq
+        sent_up_to: int | None = None  # text offset the follower has; None: unknown
+        if cursor == 0 and self._started is not None:
+            yield self._started
+            cursor, sent_up_to = self._started.seq, 0
+        while True:
+            changed = self._changed
+            pending = self._after(cursor)
+            if pending is None:  # the follower's position was evicted from the window
+                if sent_up_to is None:
+                    seq = self._last_seq - (1 if self.terminal is not None else 0)
+                    yield self._snapshot_event(seq)
+                else:
+                    seq, end = self._events[0].seq - 1, self._events[0].offset
+                    text = self.text[sent_up_to:end]
+                    yield TurnEvent("turn.delta", self.turn_id, seq, {"text": text}, sent_up_to)
+                cursor, sent_up_to = seq, self._offset_after(seq)
+                continue
+            if not pending:
+                if self.terminal is not None and cursor >= self.terminal.seq:
+                    return
+                await changed.wait()
+                continue
+            for event in _merge_deltas(pending):
+                yield event
+                if event.terminal:
+                    return
+                cursor = event.seq
+                sent_up_to = event.offset + len(event.payload.get("text", ""))
+
+    def _after(self, seq: int) -> list[TurnEvent] | None:
+        if seq >= self._last_seq:
+            return []
+        first = self._events[0].seq
+        if seq + 1 < first:
+            return None
+        return list(self._events)[seq + 1 - first :]
+
+    def _offset_after(self, seq: int) -> int:
+        """The text offset once every event up to `seq` is applied."""
+        following = self._after(seq)
+        return following[0].offset if following else self._text_length
+
+    def _snapshot_event(self, seq: int) -> TurnEvent:
+        text = self.text[: self._offset_after(seq)]
+        return TurnEvent("turn.snapshot", self.turn_id, seq, {"message": self._snapshot(text)})
+
+
+def _merge_deltas(events: list[TurnEvent]) -> list[TurnEvent]:
+    """Fold runs of consecutive deltas into one, keeping the last seq of each run."""
+    merged: list[TurnEvent] = []
+    for event in events:
+        previous = merged[-1] if merged else None
+        if previous is not None and previous.type == event.type == "turn.delta":
+            text = previous.payload["text"] + event.payload["text"]
+            merged[-1] = TurnEvent(
+                "turn.delta", event.turn_id, event.seq, {"text": text}, offset=previous.offset
+            )
+        else:
+            merged.append(event)
+    return merged

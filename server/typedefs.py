@@ -1,0 +1,18 @@
+"""Typed application keys, in one module so that nothing imports in a circle."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from aiohttp import web
+
+if TYPE_CHECKING:
+    from server.auth import Authenticator
+    from server.config import Settings
+    from server.engine import TurnEngine
+    from server.store import Store
+
+settings_key: web.AppKey[Settings] = web.AppKey("settings")
+store_key: web.AppKey[Store] = web.AppKey("store")
+authenticator_key: web.AppKey[Authenticator] = web.AppKey("authenticator")
+engine_key: web.AppKey[TurnEngine] = web.AppKey("engine")

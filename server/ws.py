@@ -1,0 +1,234 @@
+"""The WebSocket transport: frames in, turn events out, one connection's bookkeeping.
+
+Everything about turns is the engine's; this module authenticates the
+socket, parses frames into requests, relays events, and keeps the follower
+tasks of its own connection so it can detach them when the socket closes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import orjson
+from aiohttp import WSMsgType, web
+
+from server.auth import bearer_token
+from server.codec import dumps
+from server.config import Settings
+from server.engine import TurnEngine
+from server.errors import (
+    DomainError,
+    Flooding,
+    MalformedJson,
+    PayloadTooLarge,
+    TooManyTurns,
+    Unauthorized,
+    ValidationFailed,
+)
+from server.events import TurnEvent
+from server.identity import Identity
+from server.problems import error_frame
+from server.schemas import TurnCancel, TurnResume, TurnStart, parse_object
+from server.typedefs import authenticator_key, engine_key, settings_key
+
+log = logging.getLogger(__name__)
+
+CLOSE_UNAUTHORIZED = 4401
+CLOSE_AUTH_TIMEOUT = 4408
+# aiohttp closes the socket above this size; below it, our own limit answers
+# with an `error` frame and keeps the connection.
+HARD_FRAME_LIMIT = 4 * 1024 * 1024
+HEARTBEAT_SECONDS = 25.0
+
+
+async def websocket(request: web.Request) -> web.WebSocketResponse:
+    settings = request.app[settings_key]
+    ws = web.WebSocketResponse(heartbeat=HEARTBEAT_SECONDS, max_msg_size=HARD_FRAME_LIMIT)
+    await ws.prepare(request)
+    identity = await _authenticate(request, ws, settings)
+    if identity is None:
+        return ws
+    request["identity"] = identity  # for the access log
+    await ws.send_str(
+        dumps({"type": "ready", "user_id": identity.user_id, "tenant_id": identity.tenant_id})
+    )
+    connection = Connection(ws, identity, request.app[engine_key], settings)
+    try:
+        async for message in ws:
+            if message.type == WSMsgType.TEXT:
+                await connection.handle(message.data)
+            elif message.type == WSMsgType.BINARY:
+                await connection.send_error(
+                    ValidationFailed("Send text frames holding JSON objects")
+                )
+    finally:
+        await connection.detach_all()
+    return ws
+
+
+async def _authenticate(
+    request: web.Request, ws: web.WebSocketResponse, settings: Settings
+) -> Identity | None:
+    """The upgrade's Authorization header, else a first `auth` frame within the time limit."""
+    authenticator = request.app[authenticator_key]
+    try:
+        token = bearer_token(request)
+        if token is None:
+            try:
+                message = await ws.receive(timeout=settings.ws_auth_timeout_seconds)
+            except TimeoutError:
+                await _refuse(ws, Unauthorized("No auth frame in time"), CLOSE_AUTH_TIMEOUT)
+                return None
+            if message.type != WSMsgType.TEXT:
+                return None
+            token = _auth_token(message.data)
+        return await authenticator.identify(token)
+    except DomainError as error:
+        await _refuse(ws, Unauthorized(error.detail), CLOSE_UNAUTHORIZED)
+        return None
+
+
+def _auth_token(data: str) -> str:
+    try:
+        frame = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        raise Unauthorized('The first frame must be {"type": "auth", "token": ...}') from None
+    if (
+        not isinstance(frame, dict)
+        or frame.get("type") != "auth"
+        or not isinstance(frame.get("token"), str)
+    ):
+        raise Unauthorized('The first frame must be {"type": "auth", "token": ...}')
+    return str(frame["token"])
+
+
+async def _refuse(ws: web.WebSocketResponse, error: DomainError, code: int) -> None:
+    with contextlib.suppress(ConnectionError):
+        await ws.send_str(dumps(error_frame(error)))
+    await ws.close(code=code, message=error.code.encode())
+
+
+class Connection:
+    """One socket's turns: who follows what, and how fast frames may come."""
+
+    def __init__(
+        self, ws: web.WebSocketResponse, identity: Identity, engine: TurnEngine, settings: Settings
+    ) -> None:
+        self._ws = ws
+        self._identity = identity
+        self._engine = engine
+        self._settings = settings
+        self._followers: dict[str, asyncio.Task[None]] = {}
+        self._bucket = TokenBucket(settings.ws_frames_per_second, settings.ws_frame_burst)
+        self._frame_limit = settings.max_message_chars * 4 + 4096
+
+    async def handle(self, data: str) -> None:
+        turn_id: str | None = None
+        try:
+            if not self._bucket.take():
+                raise Flooding("Too many frames; slow down")
+            if len(data) > self._frame_limit:
+                raise PayloadTooLarge(f"Frames are limited to {self._frame_limit} bytes")
+            frame = _parse_frame(data)
+            turn_id = frame.get("turn_id") if isinstance(frame.get("turn_id"), str) else None
+            await self._dispatch(frame)
+        except DomainError as error:
+            await self.send_error(error, turn_id)
+
+    async def _dispatch(self, frame: dict[str, Any]) -> None:
+        kind = frame.pop("type")
+        if kind == "ping":
+            await self._send({"type": "pong"})
+        elif kind == "turn.start":
+            request = parse_object(TurnStart, frame)
+            limit = self._settings.max_turns_per_connection
+            if sum(1 for t in self._followers.values() if not t.done()) >= limit:
+                raise TooManyTurns(f"At most {limit} turns may run at once on one connection")
+            self._follow(request.turn_id, await self._engine.start(self._identity, request))
+        elif kind == "turn.cancel":
+            cancel = parse_object(TurnCancel, frame)
+            await self._engine.cancel(self._identity, cancel.turn_id)
+        elif kind == "turn.resume":
+            resume = parse_object(TurnResume, frame)
+            self._follow(
+                resume.turn_id,
+                await self._engine.resume(self._identity, resume.turn_id, resume.after_seq),
+            )
+        elif kind == "auth":
+            raise ValidationFailed("This connection is already authenticated")
+        else:
+            raise ValidationFailed(
+                f"Unknown frame type {kind!r}: expected turn.start, turn.cancel, "
+                "turn.resume or ping",
+                [{"field": "type", "message": "unknown type"}],
+            )
+
+    def _follow(self, turn_id: str, events: AsyncIterator[TurnEvent]) -> None:
+        previous = self._followers.pop(turn_id, None)
+        if previous is not None:
+            previous.cancel()
+        task = asyncio.create_task(self._relay(events), name=f"ws-follow:{turn_id}")
+        self._followers[turn_id] = task
+
+    async def _relay(self, events: AsyncIterator[TurnEvent]) -> None:
+        # `send_str` waits while the socket is backed up; meanwhile the turn
+        # log merges the deltas this follower has not taken yet.
+        async with contextlib.aclosing(events):  # type: ignore[type-var]
+            async for event in events:
+                if not await self._send(event.to_wire()):
+                    return
+
+    async def send_error(self, error: DomainError, turn_id: str | None = None) -> None:
+        await self._send(error_frame(error, turn_id))
+
+    async def _send(self, frame: dict[str, Any]) -> bool:
+        if self._ws.closed:
+            return False
+        try:
+            await self._ws.send_str(dumps(frame))
+        except ConnectionError:
+            return False
+        return True
+
+    async def detach_all(self) -> None:
+        """The socket is gone: stop following; the turns themselves run on."""
+        for task in self._followers.values():
+            task.cancel()
+        await asyncio.gather(*self._followers.values(), return_exceptions=True)
+        self._followers.clear()
+
+
+def _parse_frame(data: str) -> dict[str, Any]:
+    try:
+        frame = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        raise MalformedJson("The frame is not valid JSON") from None
+    if not isinstance(frame, dict):
+        raise ValidationFailed('A frame must be a JSON object with a "type"')
+    if not isinstance(frame.get("type"), str):
+        raise ValidationFailed(
+            'A frame needs a string "type"', [{"field": "type", "message": "required string"}]
+        )
+    return frame
+
+
+class TokenBucket:
+    """Frames allowed per second with a burst; a flood gets errors, not a dead socket."""
+
+    def __init__(self, rate: float, burst: int) -> None:
+        self._rate, self._burst = rate, float(burst)
+        self._tokens, self._stamp = float(burst), time.monotonic()
+
+    def take(self) -> bool:
+        moment = time.monotonic()
+        self._tokens = min(self._burst, self._tokens + (moment - self._stamp) * self._rate)
+        self._stamp = moment
+        if self._tokens < 1:
+            return False
+        self._tokens -= 1
+        return True
