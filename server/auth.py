@@ -21,6 +21,7 @@ from aiohttp.typedefs import Handler, Middleware
 from server.config import Settings
 from server.errors import Unauthorized
 from server.identity import Identity
+from server.typedefs import identity_key
 
 ASYMMETRIC_ALGORITHMS = ["RS256", "ES256"]
 DEV_SECRET_FILE = "dev-jwt-secret"
@@ -114,9 +115,6 @@ def bearer_token(request: web.Request) -> str | None:
     return token.strip()
 
 
-IDENTITY = "identity"
-
-
 def auth_middleware(authenticator: Callable[[web.Request], Authenticator]) -> Middleware:
     """Every /api route needs a bearer token; the identity lands in request[IDENTITY]."""
 
@@ -126,12 +124,11 @@ def auth_middleware(authenticator: Callable[[web.Request], Authenticator]) -> Mi
             token = bearer_token(request)
             if token is None:
                 raise Unauthorized("Send 'Authorization: Bearer <token>'")
-            request[IDENTITY] = await authenticator(request).identify(token)
+            request[identity_key] = await authenticator(request).identify(token)
         return await handler(request)
 
     return middleware
 
 
 def identity_of(request: web.Request) -> Identity:
-    identity: Identity = request[IDENTITY]
-    return identity
+    return request[identity_key]

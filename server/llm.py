@@ -162,7 +162,7 @@ def upstream_failure(error: Exception) -> UpstreamFailure:
     if isinstance(error, anthropic.APITimeoutError | httpx2.TimeoutException):
         return UpstreamTimeout("The model took too long to answer. Try again.")
     if isinstance(error, anthropic.APIStatusError):
-        kind = _error_type(error.body)
+        kind = getattr(error, "type", None) or _error_type(error.body)
         if error.status_code == 429 or kind == "rate_limit_error":
             return RateLimited(
                 "The model is rate limited. Try again shortly.", _retry_after(error.response)

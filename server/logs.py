@@ -13,6 +13,7 @@ from aiohttp.abc import AbstractAccessLogger
 from pythonjsonlogger.json import JsonFormatter
 
 from server.config import Settings
+from server.typedefs import identity_key
 
 
 def configure_logging(settings: Settings) -> None:
@@ -30,7 +31,7 @@ def configure_logging(settings: Settings) -> None:
 
 class AccessLogger(AbstractAccessLogger):
     def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
-        identity = request.get("identity")
+        identity = request.get(identity_key)
         user = f"{identity.tenant_id}/{identity.user_id}" if identity is not None else "-"
         self.logger.info(
             "%s %s %s %.1fms %s",

@@ -10,9 +10,11 @@ if TYPE_CHECKING:
     from server.auth import Authenticator
     from server.config import Settings
     from server.engine import TurnEngine
+    from server.identity import Identity
     from server.store import Store
 
 settings_key: web.AppKey[Settings] = web.AppKey("settings")
 store_key: web.AppKey[Store] = web.AppKey("store")
 authenticator_key: web.AppKey[Authenticator] = web.AppKey("authenticator")
 engine_key: web.AppKey[TurnEngine] = web.AppKey("engine")
+identity_key: web.RequestKey[Identity] = web.RequestKey("identity")

@@ -34,7 +34,7 @@ from server.events import TurnEvent
 from server.identity import Identity
 from server.problems import error_frame
 from server.schemas import TurnCancel, TurnResume, TurnStart, parse_object
-from server.typedefs import authenticator_key, engine_key, settings_key
+from server.typedefs import authenticator_key, engine_key, identity_key, settings_key
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +53,7 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
     identity = await _authenticate(request, ws, settings)
     if identity is None:
         return ws
-    request["identity"] = identity  # for the access log
+    request[identity_key] = identity  # for the access log
     await ws.send_str(
         dumps({"type": "ready", "user_id": identity.user_id, "tenant_id": identity.tenant_id})
     )

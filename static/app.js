@@ -1,0 +1,101 @@
+// Wiring: finds the page's parts, signs in and out, routes #/c/<id> to the
+// chat, and shows the connection state. The behaviour lives in the modules.
+
+import { createApi } from "./api.js";
+import { Chat } from "./chat.js";
+import { describeError, SESSION_EXPIRED } from "./errors.js";
+import { Models } from "./models.js";
+import { clearSession, getToken, setToken } from "./session.js";
+import { Sidebar } from "./sidebar.js";
+import { setupSignIn } from "./signin.js";
+import { createTransport } from "./transport.js";
+
+const $ = (id) => document.getElementById(id);
+const CONNECTION = {
+  connecting: "Connecting…",
+  connected: "Connected",
+  reconnecting: "Reconnecting…",
+  offline: "Offline",
+  sse: "SSE",
+};
+
+let transport = null; // set while signed in
+
+const api = createApi({ getToken, onUnauthorized: () => signOut(SESSION_EXPIRED) });
+const sidebar = new Sidebar({
+  api,
+  parts: {
+    root: $("sidebar"), list: $("conversation-list"), sentinel: $("conversations-sentinel"),
+    status: $("conversations-status"), toggle: $("sidebar-toggle"), backdrop: $("backdrop"), dialog: $("delete-dialog"),
+  },
+  onGone: () => { location.hash = "#/"; },
+});
+const models = new Models({ select: $("model-select"), label: $("model-name"), defaultModel: document.body.dataset.defaultModel });
+const chat = new Chat({
+  api, sidebar, models,
+  parts: {
+    title: $("chat-title"), form: $("composer"), input: $("composer-input"), stop: $("stop"),
+    notice: $("composer-notice"), history: $("history-status"), messages: $("messages"),
+    scroller: $("scroller"), jump: $("jump-latest"), topSentinel: $("history-sentinel"),
+  },
+});
+const signIn = setupSignIn({
+  api,
+  parts: { form: $("signin-form"), message: $("signin-message") },
+  onToken: (token) => { setToken(token); start(); },
+});
+
+function showConnection(state) {
+  const indicator = $("connection");
+  indicator.dataset.state = state;
+  indicator.querySelector(".label").textContent = CONNECTION[state] ?? state;
+}
+
+function start() {
+  $("signin-screen").hidden = true;
+  $("chat-screen").hidden = false;
+  transport = createTransport({
+    api, getToken,
+    onStatus: showConnection,
+    onUnauthorized: () => signOut(SESSION_EXPIRED),
+    onNotice: (frame) => chat.notice(describeError(frame)),
+  });
+  transport.connect();
+  chat.begin(transport);
+  api.me().then((me) => { $("user-name").textContent = me.user_id; }, () => {});
+  models.load(api);
+  sidebar.reload();
+  route();
+  chat.focusComposer();
+}
+
+function signOut(message = "") {
+  if (!transport) return; // several calls may fail with 401 at once: sign out once
+  transport.close();
+  transport = null;
+  chat.end();
+  clearSession();
+  sidebar.setOpen(false);
+  $("user-name").textContent = "";
+  $("chat-screen").hidden = true;
+  $("signin-screen").hidden = false;
+  signIn.show(message);
+}
+
+function route() {
+  if (!transport) return;
+  const match = /^#\/c\/(.+)$/.exec(location.hash);
+  chat.open(match ? decodeURIComponent(match[1]) : null);
+}
+
+window.addEventListener("hashchange", route);
+$("sign-out").addEventListener("click", () => signOut());
+$("new-chat").addEventListener("click", () => {
+  sidebar.setOpen(false);
+  if (/^#\/c\//.test(location.hash)) location.hash = "#/"; // hashchange opens it
+  else chat.open(null);
+  chat.focusComposer();
+});
+
+if (getToken()) start();
+else { $("signin-screen").hidden = false; signIn.show(); }

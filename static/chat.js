@@ -1,0 +1,253 @@
+// The open conversation: its history, the composer, and the live turns shown
+// in it. A conversation that is not open keeps streaming in the background
+// (Turns holds its text); opening it again draws what was missed.
+
+import { describeError } from "./errors.js";
+import { MessageList } from "./messages.js";
+import { titleOf } from "./sidebar.js";
+import { Turns } from "./turns.js";
+
+const TITLE_CHECKS_MS = [500, 2000, 5000];
+
+export class Chat {
+  #api;
+  #sidebar;
+  #models;
+  #parts;
+  #messages;
+  #turns;
+  #currentId = null;
+  #view = 0; // bumped on every open: late answers for an old view are dropped
+  #older = null; // cursor of the page before the first shown
+  #loadingOlder = false;
+  #unsent = new WeakSet(); // nodes of turns the service refused: not in the history
+  #lost = new Set(); // turns a re-attach did not find: do not follow them again
+
+  /**
+   * parts: title, form, input, stop, notice, history, messages, scroller,
+   * jump, topSentinel. models: a Models.
+   */
+  constructor({ api, sidebar, models, parts }) {
+    this.#api = api;
+    this.#sidebar = sidebar;
+    this.#models = models;
+    this.#parts = parts;
+    this.#messages = new MessageList({
+      scroller: parts.scroller, list: parts.messages, jumpButton: parts.jump, topSentinel: parts.topSentinel,
+      onRetry: (node) => this.#retry(node), onNearTop: () => this.#loadOlder(),
+    });
+    parts.form.addEventListener("submit", (e) => { e.preventDefault(); this.#send(); });
+    parts.input.addEventListener("keydown", (e) => {
+      // Enter sends, Shift+Enter is a new line; never mid-composition (IME).
+      if (e.key === "Enter" && !e.shiftKey && !e.isComposing) { e.preventDefault(); this.#send(); }
+    });
+    parts.input.addEventListener("input", () => this.#fitInput());
+    parts.stop.addEventListener("click", () => { for (const t of this.#liveHere()) this.#turns.cancel(t.turnId); });
+  }
+
+  get currentId() { return this.#currentId; }
+
+  /** Signed in: run turns over `transport`, starting with those this tab was following before a reload. */
+  begin(transport) {
+    this.#turns = new Turns({ transport, onUpdate: (turn, type) => this.#onTurn(turn, type) });
+    this.#turns.resumeSaved();
+  }
+
+  /** Signed out: drop the live turns and what is shown. */
+  end() {
+    this.#turns?.close();
+    this.#turns = null;
+    this.#currentId = null;
+    this.#view += 1;
+    this.#messages.replace([]);
+    this.notice("");
+  }
+
+  /** Show a conversation, or an empty new chat for null. */
+  async open(id) {
+    const view = ++this.#view;
+    this.#currentId = id;
+    this.#older = null;
+    this.#sidebar.setCurrent(id);
+    this.#models.remember(null);
+    this.notice("");
+    this.#setTitle(id ? this.#sidebar.get(id) : null);
+    this.#messages.replace([]);
+    this.#updateControls();
+    if (!id) { this.#history(""); return; }
+    this.#history("Loading…");
+    try {
+      const [page, conv] = await Promise.all([this.#api.listMessages(id), this.#api.getConversation(id)]);
+      if (view !== this.#view) return;
+      this.#history("");
+      this.#setTitle(conv);
+      this.#models.remember(conv);
+      this.#messages.replace(page.items);
+      this.#older = page.next_cursor ?? null;
+      this.#bindLive(page.items);
+    } catch (err) {
+      if (view !== this.#view) return;
+      this.#history(describeError(err));
+      if (err.status === 404) this.#sidebar.remove(id);
+    }
+  }
+
+  focusComposer() { this.#parts.input.focus(); }
+
+  #send() {
+    const content = this.#parts.input.value.trimEnd();
+    if (!content.trim() || !this.#startTurn(content)) return;
+    this.#parts.input.value = "";
+    this.#fitInput();
+  }
+
+  // Retry re-sends the user message before the failed answer, as a new turn.
+  #retry(node) {
+    const content = this.#messages.previousUserText(node);
+    if (!content || this.#liveHere().length) { this.#startTurn(content); return; }
+    if (this.#unsent.has(node)) {
+      // Refused before it started, so it is not in the history: replace it.
+      const userNode = node.previousElementSibling;
+      if (userNode?.dataset.role === "user") this.#messages.remove(userNode);
+      this.#messages.remove(node);
+    }
+    this.#startTurn(content);
+  }
+
+  /** Start a turn in the open conversation (or a new one); false if refused here. */
+  #startTurn(content) {
+    if (!content || !this.#turns) return false;
+    // One turn at a time per conversation: say so rather than send a sure conflict.
+    if (this.#liveHere().length) { this.notice(describeError({ code: "conflict" })); return false; }
+    this.notice("");
+    const turn = this.#turns.start({ content, conversationId: this.#currentId, model: this.#models.selected(), origin: this.#view });
+    turn.userNode = this.#messages.append({ role: "user", content, status: "pending", turn_id: turn.turnId });
+    turn.node = this.#messages.append({ role: "assistant", content: "", status: "streaming", turn_id: turn.turnId });
+    this.#updateControls();
+    return true;
+  }
+
+  #onTurn(turn, type) {
+    if (type === "turn.started" && turn.isNew) this.#adoptNewConversation(turn);
+    else if (type === "turn.started") this.#bumpInSidebar(turn.conversationId);
+    const node = this.#nodeOf(turn, "assistant");
+    if (node) {
+      this.#messages.update(node, {
+        content: turn.text,
+        status: node.dataset.status === turn.status ? undefined : turn.status,
+        error: turn.error, messageId: turn.assistantMessageId,
+      });
+      if (turn.status === "error" && !turn.started) this.#unsent.add(node);
+    }
+    const userNode = this.#nodeOf(turn, "user");
+    if (userNode && type === "turn.started") this.#messages.update(userNode, { status: "complete", messageId: turn.userMessageId });
+    if (userNode && turn.status === "error" && !turn.started) this.#messages.update(userNode, { status: "error" });
+    if (turn.status === "streaming") return;
+    // The turn is over.
+    this.#updateControls();
+    if (turn.lost) { this.#lost.add(turn.turnId); if (turn.conversationId === this.#currentId) this.open(this.#currentId); }
+    if (turn.isNew && turn.started) this.#watchTitle(turn.conversationId);
+  }
+
+  // The first answer of a new chat names its conversation: show it in the
+  // sidebar, and if the reader is still on that new chat, that is now its page.
+  #adoptNewConversation(turn) {
+    this.#sidebar.upsert({ id: turn.conversationId, title: null }, { toTop: true });
+    if (this.#currentId === null && turn.origin === this.#view) {
+      this.#currentId = turn.conversationId;
+      history.replaceState(null, "", `#/c/${encodeURIComponent(turn.conversationId)}`);
+      this.#sidebar.setCurrent(turn.conversationId);
+    }
+  }
+
+  async #bumpInSidebar(id) {
+    if (this.#sidebar.get(id)) { this.#sidebar.upsert({ id }, { toTop: true }); return; }
+    try { this.#sidebar.upsert(await this.#api.getConversation(id), { toTop: true }); } catch { /* shown when listed */ }
+  }
+
+  // The service names a new conversation shortly after its first answer.
+  #watchTitle(id) {
+    for (const ms of TITLE_CHECKS_MS) {
+      setTimeout(async () => {
+        let conv;
+        try { conv = await this.#api.getConversation(id); } catch { return; }
+        if (conv.archived || (conv.title ?? null) === (this.#sidebar.get(id)?.title ?? null)) return;
+        this.#sidebar.upsert(conv);
+        if (id === this.#currentId) this.#setTitle(conv);
+      }, ms);
+    }
+  }
+
+  // After the history is drawn, draw the live turns of this conversation over
+  // it (their text is newer than the stored checkpoint) and follow turns that
+  // are still streaming from somewhere else.
+  #bindLive(items) {
+    if (!this.#turns) return;
+    for (const turn of this.#turns.list(this.#currentId)) {
+      turn.node = this.#messages.find(turn.turnId, "assistant");
+      turn.userNode = this.#messages.find(turn.turnId, "user");
+      if (!turn.node) turn.node = this.#messages.append({ role: "assistant", content: turn.text, status: "streaming", turn_id: turn.turnId });
+      this.#messages.update(turn.node, { content: turn.text, status: "streaming" });
+    }
+    for (const m of items) {
+      if (m.role === "assistant" && m.status === "streaming" && m.turn_id && !this.#lost.has(m.turn_id)) {
+        this.#turns.follow(m.turn_id, this.#currentId);
+      }
+    }
+    this.#updateControls();
+  }
+
+  #nodeOf(turn, role) {
+    const node = role === "user" ? turn.userNode : turn.node;
+    if (node?.isConnected) return node;
+    if (turn.conversationId !== this.#currentId || !turn.conversationId) return null;
+    return this.#messages.find(turn.turnId, role);
+  }
+
+  #liveHere() {
+    return (this.#turns?.list() ?? []).filter((t) => (this.#currentId ? t.conversationId === this.#currentId : !t.conversationId && t.origin === this.#view));
+  }
+
+  async #loadOlder() {
+    if (!this.#older || this.#loadingOlder || !this.#currentId) return;
+    const view = this.#view;
+    this.#loadingOlder = true;
+    try {
+      const page = await this.#api.listMessages(this.#currentId, this.#older);
+      if (view !== this.#view) return;
+      this.#messages.prepend(page.items);
+      this.#older = page.next_cursor ?? null;
+    } catch (err) {
+      if (view === this.#view) this.#history(describeError(err));
+    } finally {
+      this.#loadingOlder = false;
+    }
+  }
+
+  #updateControls() {
+    this.#parts.stop.hidden = !this.#liveHere().length;
+  }
+
+  #setTitle(conv) {
+    const title = conv ? titleOf(conv) : "New chat";
+    this.#parts.title.textContent = title;
+    document.title = `${title} · Chat`;
+  }
+
+  /** A message for the reader above the composer ("" hides it). */
+  notice(text) {
+    this.#parts.notice.textContent = text;
+    this.#parts.notice.hidden = !text;
+  }
+
+  #history(text) {
+    this.#parts.history.textContent = text;
+    this.#parts.history.hidden = !text;
+  }
+
+  #fitInput() {
+    const input = this.#parts.input;
+    input.style.height = "auto";
+    input.style.height = `${Math.min(input.scrollHeight, 240)}px`;
+  }
+}

@@ -1,0 +1,165 @@
+// The message list: one <article data-testid="message"> per message, the
+// streamed answer re-rendered at most once a frame, and scrolling that
+// follows the stream until the reader scrolls up to read.
+
+import { renderMarkdown } from "./markdown.js";
+import { el } from "./inline.js";
+import { describeError } from "./errors.js";
+
+const STATE_LABELS = {
+  pending: "Sending…",
+  streaming: "Answering…",
+  cancelled: "Stopped",
+  interrupted: "Interrupted",
+  error: "Error",
+};
+const RETRYABLE = new Set(["interrupted", "error"]);
+const NEAR_BOTTOM_PX = 48;
+
+export class MessageList {
+  #scroller;
+  #list;
+  #jump;
+  #onRetry;
+  #stick = true;
+  #content = new WeakMap(); // element -> its text (for Copy, Retry)
+  #dirty = new Set();
+  #frame = 0;
+
+  /** parts: scroller, list, jumpButton, topSentinel; onRetry(el), onNearTop(). */
+  constructor({ scroller, list, jumpButton, topSentinel, onRetry, onNearTop }) {
+    this.#scroller = scroller;
+    this.#list = list;
+    this.#jump = jumpButton;
+    this.#onRetry = onRetry;
+    scroller.addEventListener("scroll", () => this.#onScroll(), { passive: true });
+    jumpButton.addEventListener("click", () => this.scrollToEnd(true));
+    new IntersectionObserver((entries) => { if (entries.some((e) => e.isIntersecting)) onNearTop(); },
+      { root: scroller, rootMargin: "200px 0px 0px 0px" }).observe(topSentinel);
+  }
+
+  get element() { return this.#list; }
+
+  /** Replace everything with `messages` (oldest first) and show the latest. */
+  replace(messages) {
+    this.#dirty.clear();
+    this.#list.replaceChildren(...messages.map((m) => this.#build(m)));
+    this.scrollToEnd();
+  }
+
+  /** Put an older page above what is shown without moving what the reader sees. */
+  prepend(messages) {
+    const before = this.#scroller.scrollHeight;
+    this.#list.prepend(...messages.map((m) => this.#build(m)));
+    this.#scroller.scrollTop += this.#scroller.scrollHeight - before;
+  }
+
+  /** Append one message and follow it: the user just sent it. */
+  append(message) {
+    const node = this.#build(message);
+    this.#list.append(node);
+    this.scrollToEnd();
+    return node;
+  }
+
+  find(turnId, role) {
+    return [...this.#list.children].find((n) => n.dataset.turnId === turnId && n.dataset.role === role) ?? null;
+  }
+
+  /** The user message shown before `node`: what a Retry re-sends. */
+  previousUserText(node) {
+    for (let n = node.previousElementSibling; n; n = n.previousElementSibling) {
+      if (n.dataset.role === "user") return this.#content.get(n) ?? "";
+    }
+    return null;
+  }
+
+  /**
+   * Change a message: {content, status, error, turnId, messageId}. New text
+   * is drawn on the next frame (a stream sends many small deltas); a status
+   * change is drawn at once.
+   */
+  update(node, change) {
+    if (change.turnId) node.dataset.turnId = change.turnId;
+    if (change.messageId) node.dataset.messageId = change.messageId;
+    if (change.content !== undefined) {
+      this.#content.set(node, change.content);
+      this.#dirty.add(node);
+      this.#frame ||= requestAnimationFrame(() => this.#flush());
+    }
+    if (change.status) {
+      this.#setStatus(node, change.status, change.error);
+      this.#flush();
+    }
+  }
+
+  remove(node) {
+    this.#dirty.delete(node);
+    node.remove();
+  }
+
+  scrollToEnd(smooth = false) {
+    this.#stick = true;
+    this.#jump.hidden = true;
+    const reduce = matchMedia("(prefers-reduced-motion: reduce)").matches;
+    this.#scroller.scrollTo({ top: this.#scroller.scrollHeight, behavior: smooth && !reduce ? "smooth" : "auto" });
+  }
+
+  #onScroll() {
+    const s = this.#scroller;
+    this.#stick = s.scrollHeight - s.scrollTop - s.clientHeight < NEAR_BOTTOM_PX;
+    if (this.#stick) this.#jump.hidden = true;
+  }
+
+  #flush() {
+    cancelAnimationFrame(this.#frame);
+    this.#frame = 0;
+    for (const node of this.#dirty) this.#drawBody(node);
+    this.#dirty.clear();
+    if (this.#stick) this.#scroller.scrollTop = this.#scroller.scrollHeight;
+    else if (this.#scroller.scrollHeight - this.#scroller.scrollTop - this.#scroller.clientHeight > NEAR_BOTTOM_PX) this.#jump.hidden = false;
+  }
+
+  #build(message) {
+    const node = el("article", `msg msg-${message.role}`);
+    node.dataset.testid = "message";
+    node.dataset.role = message.role;
+    if (message.turn_id) node.dataset.turnId = message.turn_id;
+    if (message.id) node.dataset.messageId = message.id;
+    const meta = el("div", "msg-meta");
+    meta.append(el("span", "msg-author", message.role === "user" ? "You" : "Assistant"), el("span", "msg-state"));
+    const body = el("div", "msg-body");
+    node.append(meta, body, el("p", "msg-error"), el("div", "msg-actions"));
+    this.#content.set(node, message.content ?? "");
+    this.#setStatus(node, message.status || "complete", message.error);
+    this.#drawBody(node);
+    return node;
+  }
+
+  #drawBody(node) {
+    const body = node.querySelector(".msg-body");
+    const text = this.#content.get(node) ?? "";
+    if (node.dataset.role === "user") body.textContent = text; // shown as typed
+    else body.replaceChildren(renderMarkdown(text));
+  }
+
+  #setStatus(node, status, error) {
+    node.dataset.status = status;
+    node.querySelector(".msg-state").textContent = STATE_LABELS[status] ?? "";
+    // Screen readers hear the answer once it is complete, not every frame of it.
+    node.querySelector(".msg-body").setAttribute("aria-busy", String(status === "streaming"));
+    const errorLine = node.querySelector(".msg-error");
+    errorLine.textContent = status === "error" ? describeError(error ?? {})
+      : status === "interrupted" ? describeError({ code: "interrupted" }) : "";
+    errorLine.hidden = !errorLine.textContent;
+    const actions = node.querySelector(".msg-actions");
+    actions.replaceChildren();
+    if (node.dataset.role === "assistant" && RETRYABLE.has(status)) {
+      const retry = el("button", "retry", "Retry");
+      retry.type = "button";
+      retry.addEventListener("click", () => this.#onRetry(node));
+      actions.append(retry);
+    }
+    actions.hidden = !actions.childElementCount;
+  }
+}

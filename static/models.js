@@ -1,0 +1,44 @@
+// The model picker: the service's allowlist in a <select>, shown only when
+// there is a choice. A turn names a model only when the reader picked one
+// other than the conversation's, so the service's default stays in charge.
+
+import { el } from "./inline.js";
+
+export class Models {
+  #select;
+  #label;
+  #fallback;
+  #base; // the model the open conversation uses without a choice
+
+  constructor({ select, label, defaultModel }) {
+    this.#select = select;
+    this.#label = label;
+    this.#fallback = defaultModel;
+    this.#base = defaultModel;
+    select.addEventListener("change", () => { this.#label.textContent = select.value; });
+  }
+
+  /** Fill the picker from GET /api/models; without it, the default is shown. */
+  async load(api) {
+    let data;
+    try { data = await api.models(); } catch { return; }
+    const ids = (data.models ?? data.items ?? []).map((m) => (typeof m === "string" ? m : m.id ?? m.name)).filter(Boolean);
+    this.#fallback = data.default ?? data.default_model ?? this.#fallback;
+    this.#select.replaceChildren(...ids.map((id) => Object.assign(el("option", "", id), { value: id })));
+    this.#select.hidden = ids.length < 2;
+    this.remember(null);
+  }
+
+  /** Show the model of `conv` (null: a new chat gets the default). */
+  remember(conv) {
+    this.#base = conv?.model || this.#fallback;
+    if ([...this.#select.options].some((o) => o.value === this.#base)) this.#select.value = this.#base;
+    this.#label.textContent = this.#base;
+  }
+
+  /** The model to name in turn.start, or null to leave it to the service. */
+  selected() {
+    if (this.#select.hidden || !this.#select.value) return null;
+    return this.#select.value === this.#base ? null : this.#select.value;
+  }
+}

@@ -1,0 +1,36 @@
+// Rules both transports share: which frames end a turn, and how long to wait
+// before trying the server again.
+
+const TERMINAL = new Set(["turn.done", "turn.cancelled", "turn.error"]);
+
+/** True for the one frame that ends a turn's stream. */
+export function isTerminal(frame) {
+  return TERMINAL.has(frame.type);
+}
+
+/**
+ * Exponential backoff from 0.5 s to a 10 s cap, with jitter so that many
+ * pages cut off by one server restart do not all come back in the same instant.
+ */
+export function backoffDelay(attempt) {
+  const base = 500 * 2 ** Math.max(0, attempt - 1);
+  return Math.min(10_000, base * (0.8 + Math.random() * 0.4));
+}
+
+/** Resolve after `ms`, or at once when `signal` aborts. */
+export function sleep(ms, signal) {
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    signal?.addEventListener("abort", () => { clearTimeout(timer); resolve(); }, { once: true });
+  });
+}
+
+/**
+ * True when a frame means no more frames will come for its turn: a terminal
+ * event, or an `error` about the turn (refused, unknown on resume). The one
+ * exception is `turn_not_running`, the answer to a cancel that came too late:
+ * the turn's own terminal event says how it ended.
+ */
+export function endsTurn(frame) {
+  return isTerminal(frame) || (frame.type === "error" && frame.code !== "turn_not_running");
+}

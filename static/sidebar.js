@@ -1,0 +1,224 @@
+// The conversations sidebar: newest first, a page of 20 at a time as the
+// reader scrolls, with rename, archive and delete. On a narrow screen it is a
+// slide-over opened by the "Conversations" button.
+
+import { el } from "./inline.js";
+import { describeError } from "./errors.js";
+
+export const UNTITLED = "New chat";
+
+export class Sidebar {
+  #api;
+  #parts;
+  #onGone;
+  #items = new Map(); // id -> {conv, li}
+  #cursor = null;
+  #hasMore = false;
+  #loading = false;
+  #observer;
+  #currentId = null;
+  #generation = 0; // bumped by reload: answers for an older list are dropped
+
+  /**
+   * parts: root, list, sentinel, status, toggle, backdrop, dialog.
+   * onGone(id): the open conversation was archived or deleted here.
+   */
+  constructor({ api, parts, onGone }) {
+    this.#api = api;
+    this.#parts = parts;
+    this.#onGone = onGone;
+    this.#observer = new IntersectionObserver((entries) => {
+      if (entries.some((e) => e.isIntersecting)) this.#loadMore();
+    }, { root: parts.list.parentElement });
+    parts.toggle.addEventListener("click", () => this.setOpen(!parts.root.classList.contains("open")));
+    parts.backdrop.addEventListener("click", () => this.setOpen(false));
+    parts.root.addEventListener("keydown", (e) => { if (e.key === "Escape") this.setOpen(false, true); });
+  }
+
+  /** Forget what is shown and load the first page again. */
+  async reload() {
+    this.#items.clear();
+    this.#parts.list.replaceChildren();
+    this.#cursor = null;
+    this.#hasMore = true;
+    this.#loading = false;
+    this.#generation += 1;
+    this.#parts.status.dataset.error = "";
+    this.#observer.disconnect();
+    await this.#loadMore();
+  }
+
+  get(id) {
+    return this.#items.get(id)?.conv ?? null;
+  }
+
+  /** Add or refresh a conversation; `toTop` moves it first (newest activity). */
+  upsert(conv, { toTop = false } = {}) {
+    let item = this.#items.get(conv.id);
+    if (!item) {
+      item = { conv, li: this.#build(conv.id) };
+      this.#items.set(conv.id, item);
+      if (!toTop) this.#parts.list.append(item.li);
+    }
+    item.conv = { ...item.conv, ...conv };
+    item.li.querySelector(".conv-link").textContent = titleOf(item.conv);
+    this.#mark(conv.id, item.li);
+    if (toTop) this.#parts.list.prepend(item.li);
+    this.#showEmpty();
+  }
+
+  remove(id) {
+    this.#items.get(id)?.li.remove();
+    this.#items.delete(id);
+    this.#showEmpty();
+  }
+
+  /** Mark the open conversation (null: a new chat). */
+  setCurrent(id) {
+    this.#currentId = id;
+    for (const [itemId, { li }] of this.#items) this.#mark(itemId, li);
+  }
+
+  #mark(id, li) {
+    const link = li.querySelector(".conv-link");
+    li.classList.toggle("current", id === this.#currentId);
+    if (id === this.#currentId) link.setAttribute("aria-current", "page");
+    else link.removeAttribute("aria-current");
+  }
+
+  setOpen(open, returnFocus = false) {
+    const { root, toggle, backdrop } = this.#parts;
+    root.classList.toggle("open", open);
+    toggle.setAttribute("aria-expanded", String(open));
+    backdrop.hidden = !open;
+    if (open) root.querySelector("button, a")?.focus();
+    else if (returnFocus) toggle.focus();
+  }
+
+  async #loadMore() {
+    if (this.#loading || !this.#hasMore) return;
+    const generation = this.#generation;
+    this.#loading = true;
+    this.#status(this.#items.size ? "Loading more…" : "Loading…");
+    try {
+      const page = await this.#api.listConversations(this.#cursor);
+      if (generation !== this.#generation) return;
+      for (const conv of page.items) if (!conv.archived) this.upsert(conv);
+      this.#cursor = page.next_cursor ?? null;
+      this.#hasMore = Boolean(this.#cursor);
+      this.#status("");
+    } catch (err) {
+      if (generation !== this.#generation) return;
+      this.#status(describeError(err), true);
+    } finally {
+      if (generation === this.#generation) this.#loading = false;
+    }
+    this.#showEmpty();
+    // Observe afresh: if the sentinel is still in view, the next page loads too.
+    this.#observer.unobserve(this.#parts.sentinel);
+    if (this.#hasMore) this.#observer.observe(this.#parts.sentinel);
+  }
+
+  #showEmpty() {
+    if (!this.#loading && !this.#hasMore && !this.#parts.status.dataset.error) {
+      this.#status(this.#items.size ? "" : "No conversations yet.");
+    }
+  }
+
+  #status(text, failed = false) {
+    const { status } = this.#parts;
+    status.textContent = text;
+    status.dataset.error = failed ? "1" : "";
+    if (failed) {
+      const retry = el("button", "link-button", "Try again");
+      retry.type = "button";
+      retry.addEventListener("click", () => { status.dataset.error = ""; this.#loadMore(); });
+      status.append(" ", retry);
+    }
+    status.hidden = !text;
+  }
+
+  #build(id) {
+    const li = el("li", "conv");
+    li.dataset.testid = "conversation";
+    li.dataset.id = id;
+    const link = el("a", "conv-link");
+    link.href = `#/c/${encodeURIComponent(id)}`;
+    link.addEventListener("click", () => this.setOpen(false));
+    const actions = el("div", "conv-actions");
+    for (const [label, run] of [["Rename", () => this.#rename(id)], ["Archive", () => this.#archive(id)], ["Delete", () => this.#delete(id)]]) {
+      const button = el("button", `conv-${label.toLowerCase()}`, label);
+      button.type = "button";
+      button.addEventListener("click", run);
+      actions.append(button);
+    }
+    li.append(link, actions);
+    return li;
+  }
+
+  #rename(id) {
+    const item = this.#items.get(id);
+    const link = item.li.querySelector(".conv-link");
+    const input = el("input", "conv-title-input");
+    input.value = item.conv.title ?? "";
+    input.maxLength = 200;
+    input.setAttribute("aria-label", "Conversation title");
+    let done = false;
+    const finish = async (save, refocus) => {
+      if (done) return;
+      done = true;
+      input.replaceWith(link);
+      if (refocus) link.focus();
+      const title = input.value.trim();
+      if (!save || !title || title === item.conv.title) return;
+      try {
+        this.upsert(await this.#api.updateConversation(id, { title }));
+      } catch (err) {
+        this.#status(describeError(err), true);
+      }
+    };
+    input.addEventListener("keydown", (e) => {
+      if (e.key === "Enter") { e.preventDefault(); finish(true, true); }
+      if (e.key === "Escape") { e.preventDefault(); e.stopPropagation(); finish(false, true); }
+    });
+    input.addEventListener("blur", () => finish(true, false));
+    link.replaceWith(input);
+    input.focus();
+    input.select();
+  }
+
+  async #archive(id) {
+    try {
+      await this.#api.updateConversation(id, { archived: true });
+      this.#gone(id);
+    } catch (err) {
+      if (err.status === 404) this.#gone(id); // already gone elsewhere
+      else this.#status(describeError(err), true);
+    }
+  }
+
+  async #delete(id) {
+    const { dialog } = this.#parts;
+    dialog.querySelector("[data-title]").textContent = titleOf(this.get(id));
+    dialog.returnValue = "";
+    dialog.showModal();
+    const answer = await new Promise((resolve) => dialog.addEventListener("close", () => resolve(dialog.returnValue), { once: true }));
+    if (answer !== "delete") return;
+    try {
+      await this.#api.deleteConversation(id);
+      this.#gone(id);
+    } catch (err) {
+      if (err.status === 404) this.#gone(id);
+      else this.#status(describeError(err), true);
+    }
+  }
+
+  #gone(id) {
+    this.remove(id);
+    if (id === this.#currentId) this.#onGone(id);
+  }
+}
+
+export function titleOf(conv) {
+  return conv?.title?.trim() || UNTITLED;
+}

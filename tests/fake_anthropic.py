@@ -1,0 +1,454 @@
+"""A local fake of the Anthropic Messages streaming API, for tests.
+
+The service reaches Claude only through the official ``anthropic`` SDK, so the
+honest way to test it is to keep that SDK and replace what lies behind it: this
+aiohttp server answers ``POST /v1/messages`` with ``"stream": true`` in the wire
+format of the real API. Tests script what the next chat requests get (text,
+slowness, HTTP errors, mid-stream drops, an ``event: error``, stalls, endless
+streams), replay real recorded streams, and inspect what the service sent::
+
+    fake = FakeAnthropic()
+    await fake.start()
+    fake.script(Reply.text(["Hel", "lo"]), Reply.http_error(529, error_type="overloaded_error"))
+    client = AsyncAnthropic(base_url=fake.base_url, api_key="test", max_retries=0)
+    ...
+    await fake.close()
+
+Unscripted chat requests get an echo of the last user message, and requests for
+a conversation title are answered apart, so a test scripts only the turns it is about.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import json
+import os
+import re
+import threading
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+TITLE_MARKER = "conversation title"
+TITLE_TEXT = "Fake title"
+STREAMS_ENV = "FAKE_ANTHROPIC_STREAMS"
+
+# A paused stream wakes this often to notice that its client left: cancel tests
+# assert that the upstream request is closed promptly, not after the pause.
+_POLL_SECONDS = 0.01
+# close() must not wait out an endless or stalled stream a test left open.
+_SHUTDOWN_SECONDS = 0.2
+_DEFAULT_INPUT_TOKENS = 10
+
+
+class _ClientGone(Exception):
+    """The client closed the connection before the stream ended."""
+
+
+@dataclass
+class RecordedRequest:
+    """What the fake saw of one request, and how its stream ended.
+
+    The events are ``threading.Event`` so that both async tests (same loop) and
+    sync tests (fake in its own thread) can read them.
+    """
+
+    body: dict[str, Any]
+    headers: dict[str, str]  # names lower-cased
+    events_sent: int = 0
+    closed_by_client: threading.Event = field(default_factory=threading.Event)
+    finished: threading.Event = field(default_factory=threading.Event)
+    closed_at: float | None = None  # time.monotonic() when the close was noticed
+
+    async def wait_finished(self, within: float = 5.0) -> bool:
+        """Wait, from any event loop, until the handler has ended; False if it
+        has not ``within`` seconds.
+
+        A client's close is noticed asynchronously, so a test that cancels a
+        turn waits for this before it asserts on ``closed_by_client``.
+        """
+        return await asyncio.to_thread(self.finished.wait, within)
+
+
+class _Exchange:
+    """One request and the event stream written back to it, in Anthropic's shapes."""
+
+    def __init__(self, request: web.Request, record: RecordedRequest, request_id: str) -> None:
+        self.request = request
+        self.record = record
+        self.request_id = request_id
+        self.response: web.StreamResponse | None = None
+
+    def _client_gone(self) -> bool:
+        transport = self.request.transport
+        return transport is None or transport.is_closing()
+
+    async def open(self) -> None:
+        response = web.StreamResponse(
+            headers={"request-id": self.request_id, "cache-control": "no-cache"}
+        )
+        response.content_type = "text/event-stream"
+        response.charset = "utf-8"
+        await response.prepare(self.request)
+        self.response = response
+
+    async def write(self, chunk: bytes) -> None:
+        """Write one whole SSE event, or raise ``_ClientGone``."""
+        assert self.response is not None, "open() first"
+        if self._client_gone():
+            raise _ClientGone
+        try:
+            await self.response.write(chunk)
+        except ConnectionError as exc:
+            raise _ClientGone from exc
+        self.record.events_sent += 1
+
+    async def event(self, name: str, **fields: Any) -> None:
+        """Send one event; as in the API, its data's ``type`` repeats its name."""
+        payload = json.dumps({"type": name, **fields}, separators=(",", ":"))
+        await self.write(f"event: {name}\ndata: {payload}\n\n".encode())
+
+    async def pause(self, seconds: float) -> None:
+        """Sleep, but raise ``_ClientGone`` as soon as the client leaves."""
+        deadline = time.monotonic() + seconds
+        while (left := deadline - time.monotonic()) > 0:
+            if self._client_gone():
+                raise _ClientGone
+            await asyncio.sleep(min(left, _POLL_SECONDS))
+
+    async def abort(self) -> None:
+        """Drop the TCP connection in the middle of the response body."""
+        transport = self.request.transport
+        if transport is None:
+            raise _ClientGone
+        # What was written must reach the client first, or it sees less than
+        # scripted; abort() discards the buffer. Bounded: the client may not read.
+        for _ in range(100):
+            if not transport.get_write_buffer_size():
+                break
+            await asyncio.sleep(_POLL_SECONDS)
+        transport.abort()
+
+    async def start_message(self, input_tokens: int) -> None:
+        message = {
+            "id": f"msg_{self.request_id}",
+            "type": "message",
+            "role": "assistant",
+            "content": [],
+            "model": self.record.body.get("model", "claude-fake"),
+            "stop_reason": None,
+            "stop_sequence": None,
+            "usage": {"input_tokens": input_tokens, "output_tokens": 1},
+        }
+        await self.event("message_start", message=message)
+
+    async def start_text_block(self) -> None:
+        await self.event("content_block_start", index=0, content_block={"type": "text", "text": ""})
+        await self.event("ping")
+
+    async def begin(self, input_tokens: int = _DEFAULT_INPUT_TOKENS) -> None:
+        """Open the response and start a message with one text block."""
+        await self.open()
+        await self.start_message(input_tokens)
+        await self.start_text_block()
+
+    async def text_deltas(
+        self, chunks: list[str], *, delay: float = 0.0, first_delay: float = 0.0
+    ) -> None:
+        for index, chunk in enumerate(chunks):
+            await self.pause(first_delay if index == 0 else delay)
+            delta = {"type": "text_delta", "text": chunk}
+            await self.event("content_block_delta", index=0, delta=delta)
+
+    async def finish_message(self, output_tokens: int, stop_reason: str) -> None:
+        await self.event("content_block_stop", index=0)
+        delta = {"stop_reason": stop_reason, "stop_sequence": None}
+        await self.event("message_delta", delta=delta, usage={"output_tokens": output_tokens})
+        await self.event("message_stop")
+
+
+@dataclass(frozen=True)
+class Reply:
+    """One scripted answer to one chat request; build it with the constructors below."""
+
+    label: str
+    play: Callable[[_Exchange], Awaitable[None]] = field(repr=False, compare=False)
+
+    @staticmethod
+    def text(
+        chunks: list[str],
+        *,
+        delay: float = 0.0,
+        first_delay: float = 0.0,
+        input_tokens: int = _DEFAULT_INPUT_TOKENS,
+        output_tokens: int | None = None,
+        stop_reason: str = "end_turn",
+    ) -> Reply:
+        """A complete stream, one text delta per chunk.
+
+        ``first_delay`` comes before the first delta (time to first token),
+        ``delay`` between the others; output tokens default to one per chunk.
+        """
+
+        async def play(exchange: _Exchange) -> None:
+            await exchange.begin(input_tokens)
+            await exchange.text_deltas(chunks, delay=delay, first_delay=first_delay)
+            tokens = len(chunks) if output_tokens is None else output_tokens
+            await exchange.finish_message(tokens, stop_reason)
+
+        return Reply(f"text({chunks!r})", play)
+
+    @staticmethod
+    def recorded(name: str) -> Reply:
+        """Replay ``{name}.sse`` from the shared recordings, byte for byte
+        (see ``_split_events`` for the one byte added).
+
+        The file is read now, so a wrong name fails in the test, not in the server.
+        """
+        data = (_streams_dir() / f"{name}.sse").read_bytes()
+
+        async def play(exchange: _Exchange) -> None:
+            await exchange.open()
+            for event in _split_events(data):
+                await exchange.write(event)
+
+        return Reply(f"recorded({name!r})", play)
+
+    @staticmethod
+    def endless(*, chunk: str = "tick ", delay: float = 0.02) -> Reply:
+        """Stream deltas until the client closes: for cancel tests."""
+
+        async def play(exchange: _Exchange) -> None:
+            await exchange.begin()
+            while True:
+                await exchange.text_deltas([chunk])
+                await exchange.pause(delay)
+
+        return Reply(f"endless({chunk!r})", play)
+
+    @staticmethod
+    def http_error(
+        status: int,
+        *,
+        error_type: str,
+        message: str = "Fake upstream error",
+        headers: dict[str, str] | None = None,
+    ) -> Reply:
+        """Refuse before any stream opens, e.g. 429 ``rate_limit_error`` with
+        ``{"retry-after": "7"}``, 529 ``overloaded_error``, 500 ``api_error``."""
+
+        async def play(exchange: _Exchange) -> None:
+            exchange.response = _error_response(
+                status, error_type, message, exchange.request_id, headers
+            )
+
+        return Reply(f"http_error({status}, {error_type!r})", play)
+
+    @staticmethod
+    def drop_after(chunks: list[str], *, delay: float = 0.0) -> Reply:
+        """Send these deltas, then abort the TCP connection mid-body."""
+
+        async def play(exchange: _Exchange) -> None:
+            await exchange.begin()
+            await exchange.text_deltas(chunks, delay=delay)
+            await exchange.abort()
+
+        return Reply(f"drop_after({chunks!r})", play)
+
+    @staticmethod
+    def error_event(
+        chunks: list[str], *, error_type: str = "overloaded_error", message: str = "Overloaded"
+    ) -> Reply:
+        """Send these deltas, then an ``event: error`` and end: how the API
+        reports a failure after it has answered 200."""
+
+        async def play(exchange: _Exchange) -> None:
+            await exchange.begin()
+            await exchange.text_deltas(chunks)
+            await exchange.event("error", error={"type": error_type, "message": message})
+
+        return Reply(f"error_event({chunks!r}, {error_type!r})", play)
+
+    @staticmethod
+    def stall(seconds: float) -> Reply:
+        """Send headers and ``message_start``, then nothing for ``seconds``,
+        then end normally with no text: for upstream time-out tests."""
+
+        async def play(exchange: _Exchange) -> None:
+            await exchange.open()
+            await exchange.start_message(_DEFAULT_INPUT_TOKENS)
+            await exchange.pause(seconds)
+            await exchange.start_text_block()
+            await exchange.finish_message(0, "end_turn")
+
+        return Reply(f"stall({seconds})", play)
+
+
+class FakeAnthropic:
+    """The fake upstream: one aiohttp server on a free loopback port.
+
+    Every instance has its own script and records, so nothing leaks between tests.
+    """
+
+    def __init__(self) -> None:
+        self.requests: list[RecordedRequest] = []
+        self.title_requests: list[RecordedRequest] = []
+        self._script: deque[Reply] = deque()
+        # script() and clear() may come from the test's thread while the fake
+        # serves from its own (running_in_thread).
+        self._lock = threading.Lock()
+        self._ids = itertools.count(1)
+        self._runner: web.AppRunner | None = None
+        self._port: int | None = None
+
+    @property
+    def base_url(self) -> str:
+        if self._port is None:
+            raise RuntimeError("FakeAnthropic is not running: await start() first")
+        return f"http://127.0.0.1:{self._port}"
+
+    async def start(self) -> None:
+        app = web.Application()
+        app.router.add_post("/v1/messages", self._handle_messages)
+        runner = web.AppRunner(app, shutdown_timeout=_SHUTDOWN_SECONDS)
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", 0).start()
+        self._runner = runner
+        self._port = runner.addresses[0][1]
+
+    async def close(self) -> None:
+        if self._runner is not None:
+            runner, self._runner = self._runner, None
+            await runner.cleanup()
+        self._port = None
+
+    def script(self, *replies: Reply) -> None:
+        """Queue replies for the next chat requests, first in first out."""
+        with self._lock:
+            self._script.extend(replies)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._script.clear()
+            self.requests.clear()
+            self.title_requests.clear()
+
+    @contextlib.contextmanager
+    def running_in_thread(self) -> Iterator[FakeAnthropic]:
+        """Serve from a thread of its own, for sync tests (Playwright) whose
+        main thread blocks and so cannot run an event loop for the fake."""
+        loop = asyncio.new_event_loop()
+        thread = threading.Thread(target=loop.run_forever, name="fake-anthropic", daemon=True)
+        thread.start()
+        try:
+            asyncio.run_coroutine_threadsafe(self.start(), loop).result(timeout=10)
+            yield self
+        finally:
+            asyncio.run_coroutine_threadsafe(self.close(), loop).result(timeout=10)
+            loop.call_soon_threadsafe(loop.stop)
+            thread.join(timeout=10)
+            loop.close()
+
+    async def _handle_messages(self, request: web.Request) -> web.StreamResponse:
+        request_id = f"req_fake_{next(self._ids)}"
+        try:
+            body = await request.json()
+        except ValueError:
+            return _error_response(400, "invalid_request_error", "body is not JSON", request_id)
+        if not isinstance(body, dict) or body.get("stream") is not True:
+            # The service always streams; a non-streaming call is a bug to surface.
+            message = "this fake serves only stream: true"
+            return _error_response(400, "invalid_request_error", message, request_id)
+
+        headers = {name.lower(): value for name, value in request.headers.items()}
+        record = RecordedRequest(body=body, headers=headers)
+        exchange = _Exchange(request, record, request_id)
+        try:
+            await self._next_reply(record).play(exchange)
+        except _ClientGone:
+            record.closed_at = time.monotonic()
+            record.closed_by_client.set()
+        finally:
+            record.finished.set()
+        assert exchange.response is not None
+        return exchange.response
+
+    def _next_reply(self, record: RecordedRequest) -> Reply:
+        """Record the request and pick its reply; title requests leave the
+        script alone so that a script describes only chat turns."""
+        with self._lock:
+            if _is_title_request(record.body):
+                self.title_requests.append(record)
+                return Reply.text([TITLE_TEXT])
+            self.requests.append(record)
+            if self._script:
+                return self._script.popleft()
+        return Reply.text(_split_in_three("Echo: " + _last_user_text(record.body)))
+
+
+def _error_response(
+    status: int,
+    error_type: str,
+    message: str,
+    request_id: str,
+    headers: dict[str, str] | None = None,
+) -> web.Response:
+    body = {
+        "type": "error",
+        "error": {"type": error_type, "message": message},
+        "request_id": request_id,
+    }
+    return web.json_response(
+        body, status=status, headers={"request-id": request_id, **(headers or {})}
+    )
+
+
+def _streams_dir() -> Path:
+    """The recordings beside the repository, else where the environment says."""
+    beside_repo = Path(__file__).resolve().parents[2] / "shared" / "anthropic-streams"
+    if beside_repo.is_dir() or STREAMS_ENV not in os.environ:
+        return beside_repo
+    return Path(os.environ[STREAMS_ENV])
+
+
+def _split_events(data: bytes) -> list[bytes]:
+    """Cut a recording after each blank line, so each event is written (and
+    counted) alone, with the bytes of the file.
+
+    The stored files end their last event with one newline, not the blank line
+    the API sends; an SSE parser then drops that event (``message_stop``), so
+    the blank line is put back.
+    """
+    if not data.endswith(b"\n\n"):
+        data = data.rstrip(b"\n") + b"\n\n"
+    return [event for event in re.split(rb"(?<=\n\n)", data) if event]
+
+
+def _is_title_request(body: dict[str, Any]) -> bool:
+    system = body.get("system", "")
+    if isinstance(system, list):
+        system = " ".join(str(block.get("text", "")) for block in system)
+    return TITLE_MARKER in str(system).lower()
+
+
+def _last_user_text(body: dict[str, Any]) -> str:
+    for message in reversed(body.get("messages", [])):
+        if message.get("role") != "user":
+            continue
+        content = message.get("content", "")
+        if isinstance(content, str):
+            return content
+        return "".join(block.get("text", "") for block in content if block.get("type") == "text")
+    return ""
+
+
+def _split_in_three(text: str) -> list[str]:
+    size = max(1, -(-len(text) // 3))
+    return [text[start : start + size] for start in range(0, len(text), size)]
