@@ -77,6 +77,7 @@ function signOut(message = "") {
   clearSession();
   sidebar.setOpen(false);
   $("user-name").textContent = "";
+  history.replaceState(null, "", location.pathname + location.search); // the next user starts afresh
   $("chat-screen").hidden = true;
   $("signin-screen").hidden = false;
   signIn.show(message);

@@ -45,8 +45,6 @@ export class Chat {
     parts.stop.addEventListener("click", () => { for (const t of this.#liveHere()) this.#turns.cancel(t.turnId); });
   }
 
-  get currentId() { return this.#currentId; }
-
   /** Signed in: run turns over `transport`, starting with those this tab was following before a reload. */
   begin(transport) {
     this.#turns = new Turns({ transport, onUpdate: (turn, type) => this.#onTurn(turn, type) });
@@ -169,6 +167,7 @@ export class Chat {
   #watchTitle(id) {
     for (const ms of TITLE_CHECKS_MS) {
       setTimeout(async () => {
+        if (!this.#sidebar.get(id)) return; // deleted or archived meanwhile
         let conv;
         try { conv = await this.#api.getConversation(id); } catch { return; }
         if (conv.archived || (conv.title ?? null) === (this.#sidebar.get(id)?.title ?? null)) return;

@@ -15,6 +15,8 @@ const MESSAGES = {
   },
   conflict: () => "This conversation is already answering. Wait for it or press Stop.",
   input_too_long: () => "That message is too long for this conversation.",
+  payload_too_large: () => "That message is too long to send.",
+  too_many_turns: () => "Too many answers are running at once. Wait for one to finish.",
   upstream_unavailable: () => "The model service can't be reached right now. Try again in a moment.",
   upstream_error: () => "The model service failed to answer. Try again.",
   timeout: () => "The model took too long to answer. Try again.",

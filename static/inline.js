@@ -15,7 +15,7 @@ export function el(tag, className = "", text = "") {
 }
 
 /** A link element for an http(s) URL, or null for anything else. */
-export function safeLink(href) {
+function safeLink(href) {
   let url;
   try { url = new URL(href); } catch { return null; }
   if (url.protocol !== "http:" && url.protocol !== "https:") return null;

@@ -38,8 +38,6 @@ export class MessageList {
       { root: scroller, rootMargin: "200px 0px 0px 0px" }).observe(topSentinel);
   }
 
-  get element() { return this.#list; }
-
   /** Replace everything with `messages` (oldest first) and show the latest. */
   replace(messages) {
     this.#dirty.clear();
@@ -108,7 +106,7 @@ export class MessageList {
   #onScroll() {
     const s = this.#scroller;
     this.#stick = s.scrollHeight - s.scrollTop - s.clientHeight < NEAR_BOTTOM_PX;
-    if (this.#stick) this.#jump.hidden = true;
+    this.#jump.hidden = this.#stick;
   }
 
   #flush() {
@@ -117,7 +115,6 @@ export class MessageList {
     for (const node of this.#dirty) this.#drawBody(node);
     this.#dirty.clear();
     if (this.#stick) this.#scroller.scrollTop = this.#scroller.scrollHeight;
-    else if (this.#scroller.scrollHeight - this.#scroller.scrollTop - this.#scroller.clientHeight > NEAR_BOTTOM_PX) this.#jump.hidden = false;
   }
 
   #build(message) {
@@ -131,7 +128,9 @@ export class MessageList {
     const body = el("div", "msg-body");
     node.append(meta, body, el("p", "msg-error"), el("div", "msg-actions"));
     this.#content.set(node, message.content ?? "");
-    this.#setStatus(node, message.status || "complete", message.error);
+    // The history keeps no reason for a failed answer; a live turn.error does.
+    const error = message.error ?? { message: "This answer failed before it was finished." };
+    this.#setStatus(node, message.status || "complete", error);
     this.#drawBody(node);
     return node;
   }

@@ -4,7 +4,7 @@
 const TERMINAL = new Set(["turn.done", "turn.cancelled", "turn.error"]);
 
 /** True for the one frame that ends a turn's stream. */
-export function isTerminal(frame) {
+function isTerminal(frame) {
   return TERMINAL.has(frame.type);
 }
 

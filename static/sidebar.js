@@ -5,13 +5,14 @@
 import { el } from "./inline.js";
 import { describeError } from "./errors.js";
 
-export const UNTITLED = "New chat";
+const UNTITLED = "New chat";
 
 export class Sidebar {
   #api;
   #parts;
   #onGone;
   #items = new Map(); // id -> {conv, li}
+  #leaving = new Set(); // ids being archived or deleted: no longer to be asked about
   #cursor = null;
   #hasMore = false;
   #loading = false;
@@ -49,7 +50,7 @@ export class Sidebar {
   }
 
   get(id) {
-    return this.#items.get(id)?.conv ?? null;
+    return this.#leaving.has(id) ? null : this.#items.get(id)?.conv ?? null;
   }
 
   /** Add or refresh a conversation; `toTop` moves it first (newest activity). */
@@ -147,8 +148,11 @@ export class Sidebar {
     link.addEventListener("click", () => this.setOpen(false));
     const actions = el("div", "conv-actions");
     for (const [label, run] of [["Rename", () => this.#rename(id)], ["Archive", () => this.#archive(id)], ["Delete", () => this.#delete(id)]]) {
-      const button = el("button", `conv-${label.toLowerCase()}`, label);
+      // An icon (drawn by CSS) with the word for screen readers and tests.
+      const button = el("button", `conv-${label.toLowerCase()}`);
       button.type = "button";
+      button.title = label;
+      button.append(el("span", "visually-hidden", label));
       button.addEventListener("click", run);
       actions.append(button);
     }
@@ -188,13 +192,7 @@ export class Sidebar {
   }
 
   async #archive(id) {
-    try {
-      await this.#api.updateConversation(id, { archived: true });
-      this.#gone(id);
-    } catch (err) {
-      if (err.status === 404) this.#gone(id); // already gone elsewhere
-      else this.#status(describeError(err), true);
-    }
+    await this.#leave(id, () => this.#api.updateConversation(id, { archived: true }));
   }
 
   async #delete(id) {
@@ -203,17 +201,22 @@ export class Sidebar {
     dialog.returnValue = "";
     dialog.showModal();
     const answer = await new Promise((resolve) => dialog.addEventListener("close", () => resolve(dialog.returnValue), { once: true }));
-    if (answer !== "delete") return;
-    try {
-      await this.#api.deleteConversation(id);
-      this.#gone(id);
-    } catch (err) {
-      if (err.status === 404) this.#gone(id);
-      else this.#status(describeError(err), true);
-    }
+    if (answer === "delete") await this.#leave(id, () => this.#api.deleteConversation(id));
   }
 
-  #gone(id) {
+  // Archive or delete: the list stops offering the conversation at once.
+  async #leave(id, request) {
+    this.#leaving.add(id);
+    try {
+      await request();
+    } catch (err) {
+      if (err.status !== 404) { // 404: already gone elsewhere, which is what we wanted
+        this.#leaving.delete(id);
+        this.#status(describeError(err), true);
+        return;
+      }
+    }
+    this.#leaving.delete(id);
     this.remove(id);
     if (id === this.#currentId) this.#onGone(id);
   }

@@ -18,8 +18,17 @@ export class WsTransport {
   #attempt = 0;
   #timers = { retry: 0, ping: 0, watchdog: 0 };
   #turns = new Map(); // turn id -> {onEvent, lastSeq, start, sent, cancel}
-  #wake = () => { if (!this.#ws && !this.#closed && document.visibilityState !== "hidden") this.#open(); };
-  #offline = () => this.#opts.onStatus("offline");
+  // Back online or back in view: try now rather than at the end of a backoff.
+  #wake = () => {
+    if (this.#closed || document.visibilityState === "hidden") return;
+    if (!this.#ws) this.#open();
+    else if (this.#ready) this.#opts.onStatus("connected");
+  };
+  // The network is gone, and the socket with it, even if it does not know yet.
+  #offline = () => {
+    if (this.#ws) this.#drop(this.#ws);
+    else this.#opts.onStatus("offline");
+  };
 
   /** opts: url, getToken, onStatus, onUnauthorized, onNotice, onUnreachable(pendingTurns). */
   constructor(opts) {
@@ -68,7 +77,15 @@ export class WsTransport {
 
   #open() {
     clearTimeout(this.#timers.retry);
-    const ws = new WebSocket(this.#opts.url);
+    let ws;
+    try {
+      ws = new WebSocket(this.#opts.url);
+    } catch {
+      // A policy (CSP, an extension, a locked-down webview) may refuse outright.
+      ws = { close() {}, send() {} };
+      this.#ws = ws;
+      return void setTimeout(() => this.#onClose(ws, 1006), 0);
+    }
     this.#ws = ws;
     this.#ready = false;
     ws.onopen = () => ws.send(JSON.stringify({ type: "auth", token: this.#opts.getToken() }));
@@ -99,7 +116,11 @@ export class WsTransport {
     if (frame.type === "pong") return;
     if (frame.type === "error" && frame.code === "unauthorized") return this.#unauthorized();
     const turn = frame.turn_id ? this.#turns.get(frame.turn_id) : null;
-    if (!turn) { if (frame.type === "error") this.#opts.onNotice(frame); return; }
+    if (!turn) {
+      // A late cancel's turn_not_running is no news: the turn has ended anyway.
+      if (frame.type === "error" && frame.code !== "turn_not_running") this.#opts.onNotice(frame);
+      return;
+    }
     if (frame.type === "error" && frame.code === "not_found" && turn.start && turn.sent === "resumed") {
       // The turn.start we sent before the drop never arrived: send it now.
       turn.sent = true;

@@ -1,0 +1,85 @@
+"""The service as an operator runs it: `python -m server` in its own process.
+
+For what an in-process test server cannot show: a real browser against it,
+a SIGKILL in the middle of a turn, start-up refusals, the access log.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+class LiveServer:
+    def __init__(self, env: dict[str, str], port: int | None = None) -> None:
+        self.port = port or free_port()
+        self.base_url = f"http://127.0.0.1:{self.port}"
+        self.env = {**env, "PORT": str(self.port)}
+        self.process: subprocess.Popen[str] | None = None
+
+    def start(self, timeout: float = 30.0) -> LiveServer:
+        """Start and wait until /healthz answers."""
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "server"],
+            cwd=ROOT,
+            env={"PATH": os.environ.get("PATH", ""), **self.env},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"server exited early: {self.process.stderr.read()}")  # type: ignore[union-attr]
+            with (
+                contextlib.suppress(OSError),
+                urllib.request.urlopen(f"{self.base_url}/healthz", timeout=1),
+            ):
+                return self
+            time.sleep(0.1)
+        self.stop()
+        raise TimeoutError("server did not answer /healthz in time")
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown hook runs, as when a machine dies."""
+        if self.process is not None:
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait(10)
+
+    def stop(self) -> str:
+        """SIGTERM and wait; returns what the process wrote to stderr."""
+        if self.process is None:
+            return ""
+        if self.process.poll() is None:
+            self.process.terminate()
+        try:
+            _, stderr = self.process.communicate(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            _, stderr = self.process.communicate()
+        return stderr
+
+
+@contextlib.contextmanager
+def live_server(env: dict[str, str]) -> Iterator[LiveServer]:
+    server = LiveServer(env).start()
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -1,0 +1,241 @@
+"""The bundled page in a real headless Chromium, against the real service.
+
+Playwright drives Debian's `chromium` (no browser download); the service runs
+as `python -m server` with dev sign-in and the fake model provider. Screenshots
+land in docs/screenshots/, which the README shows.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+
+from tests.conftest import with_database
+from tests.fake_anthropic import FakeAnthropic, Reply
+from tests.live_server import ROOT, LiveServer, live_server
+
+SCREENSHOTS = ROOT / "docs" / "screenshots"
+CHROMIUM = shutil.which("chromium")
+pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed")
+
+PHONE = {"width": 390, "height": 844}
+DESKTOP = {"width": 1280, "height": 800}
+XSS = "<img src=x onerror=alert(1)>"
+
+
+@pytest.fixture(scope="module")
+def upstream() -> Iterator[FakeAnthropic]:
+    fake = FakeAnthropic()
+    with fake.running_in_thread():
+        yield fake
+
+
+@pytest.fixture(scope="module")
+def server(
+    upstream: FakeAnthropic, tmp_path_factory: pytest.TempPathFactory, mongo_server_uri: str
+) -> Iterator[LiveServer]:
+    env = {
+        "DATA_DIR": str(tmp_path_factory.mktemp("page-data")),
+        "ANTHROPIC_API_KEY": "test-key",
+        "ANTHROPIC_BASE_URL": upstream.base_url,
+        "UPSTREAM_MAX_RETRIES": "0",
+        "CHAT_MODELS": "claude-test-large",
+        "CHECKPOINT_INTERVAL_SECONDS": "0.05",
+    }
+    if os.environ.get("MONGODB_URI"):
+        env["MONGODB_URI"] = with_database(mongo_server_uri, f"page_{uuid.uuid4().hex[:8]}")
+    with live_server(env) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync", "--no-first-run"],
+        )  # fmt: skip
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def page(browser: Browser, upstream: FakeAnthropic) -> Iterator[Page]:
+    upstream.clear()
+    context = browser.new_context(viewport=DESKTOP)
+    opened = context.new_page()
+    dialogs: list[str] = []
+    opened.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    opened.dialogs = dialogs  # type: ignore[attr-defined]
+    yield opened
+    context.close()
+
+
+def sign_in(page: Page, server: LiveServer, name: str, query: str = "") -> None:
+    page.goto(f"{server.base_url}/{query}")
+    page.get_by_label("Your name").fill(name)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_test_id("connection")).to_be_visible()
+
+
+def send(page: Page, text: str) -> None:
+    box = page.get_by_label("Message", exact=True)
+    box.fill(text)
+    box.press("Enter")
+
+
+def assistant(page: Page) -> Any:
+    return page.locator('[data-testid="message"][data-role="assistant"]').last
+
+
+def unique(name: str) -> str:
+    return f"{name}-{uuid.uuid4().hex[:6]}"
+
+
+def test_sign_in_send_and_see_the_streamed_answer(
+    page: Page, server: LiveServer, upstream: FakeAnthropic
+) -> None:
+    chunks = [
+        "Hello",
+        " from",
+        " **the**",
+        " fake",
+        " model.",
+        "\n\n```python\n",
+        "print('hi')\n```",
+    ]
+    upstream.script(Reply.text(chunks, delay=0.15))
+    sign_in(page, server, unique("ana"))
+    send(page, "Say hello")
+    answer = assistant(page)
+    expect(answer).to_contain_text("Hello", timeout=5000)
+    expect(answer).to_contain_text("Hello from the fake model.", timeout=10000)
+    expect(answer).to_have_attribute("data-status", "complete")
+    expect(answer.locator("strong")).to_have_text("the")
+    expect(answer.locator("pre code")).to_contain_text("print('hi')")
+    expect(page.locator("#chat-title")).to_have_text("Fake title", timeout=10000)
+    expect(page.get_by_test_id("conversation").first).to_contain_text("Fake title")
+    expect(page.locator('[data-testid="message"][data-role="user"]').last).to_contain_text(
+        "Say hello"
+    )
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / "desktop.png"))
+
+
+def test_stop_keeps_the_partial_answer(
+    page: Page, server: LiveServer, upstream: FakeAnthropic
+) -> None:
+    upstream.script(Reply.endless(chunk="word ", delay=0.05))
+    sign_in(page, server, unique("bo"))
+    send(page, "Talk forever")
+    answer = assistant(page)
+    expect(answer).to_contain_text("word word word", timeout=10000)
+    page.get_by_role("button", name="Stop").click()
+    expect(answer).to_have_attribute("data-status", "cancelled", timeout=5000)
+    expect(answer).to_contain_text("Stopped")
+    kept = answer.inner_text()
+    assert "word" in kept
+    page.wait_for_timeout(300)
+    assert answer.inner_text() == kept, "no text may arrive after the stop"
+    assert upstream.requests[-1].closed_by_client.wait(5), "the upstream request was not closed"
+
+
+def test_reload_shows_the_history(page: Page, server: LiveServer, upstream: FakeAnthropic) -> None:
+    upstream.script(Reply.text(["Remember", " me."]))
+    sign_in(page, server, unique("cy"))
+    send(page, "First message")
+    expect(assistant(page)).to_have_attribute("data-status", "complete", timeout=10000)
+    page.reload()
+    expect(page.get_by_test_id("conversation").first).to_be_visible(timeout=10000)
+    page.get_by_test_id("conversation").first.click()
+    expect(page.get_by_test_id("messages")).to_contain_text("First message", timeout=10000)
+    expect(assistant(page)).to_contain_text("Remember me.")
+
+
+def test_a_running_turn_is_reattached_after_reload(
+    page: Page, server: LiveServer, upstream: FakeAnthropic
+) -> None:
+    chunks = [f"part{i} " for i in range(30)]
+    upstream.script(Reply.text(chunks, delay=0.1))
+    sign_in(page, server, unique("di"))
+    send(page, "A long answer please")
+    expect(assistant(page)).to_contain_text("part3", timeout=10000)
+    page.reload()
+    answer = assistant(page)
+    expect(answer).to_contain_text("part29", timeout=15000)
+    expect(answer).to_have_attribute("data-status", "complete", timeout=10000)
+    assert answer.inner_text().count("part") >= 30
+
+
+def test_sse_fallback_when_websockets_are_blocked(
+    page: Page, server: LiveServer, upstream: FakeAnthropic
+) -> None:
+    page.add_init_script("window.WebSocket = function () { throw new Error('blocked by proxy'); };")
+    upstream.script(
+        Reply.text(["Over", " SSE."], delay=0.05), Reply.endless(chunk="sse ", delay=0.05)
+    )
+    sign_in(page, server, unique("ed"))
+    expect(page.get_by_test_id("connection")).to_contain_text("SSE", timeout=10000)
+    send(page, "Hello over SSE")
+    expect(assistant(page)).to_contain_text("Over SSE.", timeout=10000)
+    expect(assistant(page)).to_have_attribute("data-status", "complete", timeout=10000)
+    send(page, "Now stop")
+    expect(assistant(page)).to_contain_text("sse sse", timeout=10000)
+    page.get_by_role("button", name="Stop").click()
+    expect(assistant(page)).to_have_attribute("data-status", "cancelled", timeout=5000)
+
+
+@pytest.mark.parametrize("viewport", [DESKTOP, PHONE], ids=["desktop", "phone"])
+def test_markup_is_shown_as_text_never_run(
+    browser: Browser, server: LiveServer, upstream: FakeAnthropic, viewport: dict[str, int]
+) -> None:
+    upstream.clear()
+    context = browser.new_context(viewport=viewport)
+    page = context.new_page()
+    dialogs: list[str] = []
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    upstream.script(Reply.text([f"Echoing {XSS} and ", "<script>alert(2)</script>", " `code`"]))
+    sign_in(page, server, unique("fi"))
+    send(page, XSS)
+    answer = assistant(page)
+    expect(answer).to_have_attribute("data-status", "complete", timeout=10000)
+    expect(answer).to_contain_text(XSS)
+    expect(page.locator('[data-testid="message"][data-role="user"]').last).to_contain_text(XSS)
+    assert page.locator('[data-testid="messages"] img').count() == 0
+    assert page.locator('[data-testid="messages"] script').count() == 0
+    page.wait_for_timeout(300)
+    assert dialogs == []
+    if viewport == PHONE:
+        assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+        page.screenshot(path=str(SCREENSHOTS / "phone.png"))
+    context.close()
+
+
+def test_phone_viewport_full_flow(
+    browser: Browser, server: LiveServer, upstream: FakeAnthropic
+) -> None:
+    upstream.clear()
+    context = browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True)
+    page = context.new_page()
+    upstream.script(Reply.text(["Small", " screens", " work."], delay=0.05))
+    sign_in(page, server, unique("gu"))
+    send(page, "Hi from a phone")
+    expect(assistant(page)).to_contain_text("Small screens work.", timeout=10000)
+    expect(page.get_by_role("button", name="Send")).to_be_visible()
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    context.close()
+
+
+def test_a_rejected_token_brings_back_the_sign_in(page: Page, server: LiveServer) -> None:
+    page.goto(server.base_url)
+    page.evaluate("sessionStorage.setItem('chat.token', JSON.stringify('expired.or.forged'))")
+    page.reload()
+    expect(page.get_by_label("Your name")).to_be_visible(timeout=10000)
+    expect(page.locator("#signin-message")).to_contain_text("Sign in again")
