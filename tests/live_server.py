@@ -12,6 +12,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -32,6 +33,8 @@ class LiveServer:
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.env = {**env, "PORT": str(self.port)}
         self.process: subprocess.Popen[str] | None = None
+        # A file, not a pipe: a pipe nobody reads fills up and blocks the server's logging.
+        self._log = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115 (lives as long as the server)
 
     def start(self, timeout: float = 30.0) -> LiveServer:
         """Start and wait until /healthz answers."""
@@ -39,14 +42,14 @@ class LiveServer:
             [sys.executable, "-m", "server"],
             cwd=ROOT,
             env={"PATH": os.environ.get("PATH", ""), **self.env},
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
             text=True,
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"server exited early: {self.process.stderr.read()}")  # type: ignore[union-attr]
+                raise RuntimeError(f"server exited early: {self.output()}")
             with (
                 contextlib.suppress(OSError),
                 urllib.request.urlopen(f"{self.base_url}/healthz", timeout=1),
@@ -62,18 +65,24 @@ class LiveServer:
             self.process.send_signal(signal.SIGKILL)
             self.process.wait(10)
 
+    def output(self) -> str:
+        """What the process has written so far (stdout and stderr)."""
+        self._log.flush()
+        self._log.seek(0)
+        return self._log.read()
+
     def stop(self) -> str:
-        """SIGTERM and wait; returns what the process wrote to stderr."""
+        """SIGTERM and wait; returns what the process wrote."""
         if self.process is None:
             return ""
         if self.process.poll() is None:
             self.process.terminate()
         try:
-            _, stderr = self.process.communicate(timeout=15)
+            self.process.wait(timeout=15)
         except subprocess.TimeoutExpired:
             self.process.kill()
-            _, stderr = self.process.communicate()
-        return stderr
+            self.process.wait()
+        return self.output()
 
 
 @contextlib.contextmanager
