@@ -7,7 +7,6 @@ import sys
 
 from aiohttp import web
 
-from server.app import build_app
 from server.auth import Authenticator
 from server.config import ConfigError, load_settings
 from server.logs import AccessLogger, configure_logging
@@ -38,6 +37,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"configuration error: {error}", file=sys.stderr)
         return 2
     configure_logging(settings)
+    # Imported only to serve: the token command and a configuration error answer at
+    # once, without loading the model SDK and the database driver (seconds).
+    from server.app import build_app
+
     web.run_app(
         build_app(settings),
         host=settings.host,

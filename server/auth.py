@@ -73,6 +73,10 @@ class Authenticator:
             raise Unauthorized("The token has expired") from None
         except jwt.InvalidTokenError as error:
             raise Unauthorized(f"Invalid token: {error}") from None
+        except jwt.InvalidKeyError:
+            # An allowed algorithm that does not fit the key (ES256 against an RSA key):
+            # PyJWT calls that a key error, but it is the token that is wrong.
+            raise Unauthorized("Invalid token: its algorithm does not fit the key") from None
         except jwt.PyJWKClientError as error:
             raise Unauthorized(f"Cannot verify token: {error}") from None
         user = claims.get("sub")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,11 +25,12 @@ from server.errors import (
     ModelNotAllowed,
     NotFound,
     TurnNotRunning,
+    ValidationFailed,
 )
 from server.events import TurnEvent
 from server.identity import Identity
 from server.llm import Finished, Model, TextChunk
-from server.replay import stored_events
+from server.replay import INTERRUPTED, stored_events
 from server.schemas import TurnStart
 from server.store import Store, conversation_document, public_message
 from server.turn_log import TurnLog
@@ -38,6 +39,14 @@ from server.turn_store import RUNNING, Outcome, TurnRecord, TurnStore
 log = logging.getLogger(__name__)
 
 HISTORY_LIMIT = 200
+FAILED = Outcome(
+    "error",
+    error={
+        "code": "internal",
+        "retryable": True,
+        "message": "Something went wrong on our side; it was logged.",
+    },
+)
 TurnKey = tuple[str, str, str]
 
 
@@ -48,6 +57,8 @@ class ActiveTurn:
     system_prompt: str | None
     log: TurnLog
     task: asyncio.Task[None] | None = None
+    ending: asyncio.Task[None] | None = None
+    stopping: bool = False  # its task was cancelled: by a user (cancel_requested) or shutdown
     cancel_requested: bool = False
     done: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -59,7 +70,11 @@ class TurnEngine:
         self._turns = turns
         self._model = model
         self._active: dict[TurnKey, ActiveTurn] = {}
-        self._background: set[asyncio.Task[Any]] = set()
+        # Background work: model calls are dropped at shutdown, database writes are
+        # finished (the embedded database stalls for its lease time-out, about 30 s,
+        # after a write cut off mid-flight).
+        self._asking: set[asyncio.Task[None]] = set()
+        self._writing: set[asyncio.Task[None]] = set()
 
     def choose_model(self, requested: str | None, fallback: str | None = None) -> str:
         """The requested model if allowed, else the conversation's, else the default."""
@@ -88,7 +103,9 @@ class TurnEngine:
                 f"{self._settings.max_message_chars}."
             )
         if not request.content.strip():
-            raise InputTooLong("The message is empty.")
+            raise ValidationFailed(
+                "The message is blank.", [{"field": "content", "message": "must not be blank"}]
+            )
         key = (identity.tenant_id, identity.user_id, request.turn_id)
         active = self._active.get(key)
         if active is not None and not active.done.is_set():
@@ -132,7 +149,15 @@ class TurnEngine:
                 "model": model,
             },
         )
-        active.task = asyncio.create_task(self._run(active), name=f"turn:{record.turn_id}")
+        # Started eagerly, so that `_run` is inside its try/finally before anyone
+        # can cancel it: a task cancelled before its first step never runs its
+        # coroutine, and the turn would never end (a cancel sent right after the start).
+        active.task = asyncio.Task(
+            self._run(active),
+            loop=asyncio.get_running_loop(),  # Python 3.13.0 needs it given with eager_start
+            name=f"turn:{record.turn_id}",
+            eager_start=True,
+        )
         return self._follow(active, 0, origin=True)
 
     async def resume(
@@ -192,20 +217,27 @@ class TurnEngine:
         return count
 
     async def close(self) -> None:
-        """Shutdown: stop running turns (stored as `interrupted`), then background work."""
-        for active in list(self._active.values()):
-            if active.task is not None and not active.done.is_set():
-                active.task.cancel()
-        tasks = [a.task for a in self._active.values() if a.task is not None]
-        await asyncio.gather(*tasks, *self._background, return_exceptions=True)
-        for task in list(self._background):
+        """Shutdown: stop running turns (stored as `interrupted`), then background work.
+
+        Titles still being asked for are dropped rather than awaited: a slow
+        title request must not hold up a restart for the upstream time-out.
+        """
+        actives = [a for a in self._active.values() if a.task is not None]
+        for active in actives:
+            self._stop(active, requested=False)
+        # `done`, not the tasks: a task cancelled in its ending returns before the
+        # shielded ending has written the outcome.
+        await asyncio.gather(*(a.done.wait() for a in actives))
+        for task in list(self._asking):
             task.cancel()
+        await asyncio.gather(*self._asking, return_exceptions=True)
+        await asyncio.gather(*self._writing, return_exceptions=True)
 
     # The turn itself
 
     async def _run(self, active: ActiveTurn) -> None:
         record = active.record
-        outcome = Outcome("error", error=_error_info(InputTooLong("The turn did not start.")))
+        outcome = FAILED  # until the turn says otherwise
         checkpointer = asyncio.create_task(self._checkpoint_loop(active))
         try:
             history = await self._store.history(
@@ -233,32 +265,26 @@ class TurnEngine:
             outcome = (
                 Outcome("cancelled")
                 if active.cancel_requested
-                else Outcome(
-                    "interrupted",
-                    error={
-                        "code": "interrupted",
-                        "retryable": True,
-                        "message": "The service stopped before the answer was finished.",
-                    },
-                )
+                else Outcome("interrupted", error=INTERRUPTED)
             )
             raise
         except DomainError as error:
             outcome = Outcome("error", error=_error_info(error))
         except Exception:
             log.exception("turn %s failed", record.turn_id)
-            outcome = Outcome(
-                "error",
-                error={
-                    "code": "internal",
-                    "retryable": True,
-                    "message": "Something went wrong on our side; it was logged.",
-                },
-            )
+            outcome = FAILED
         finally:
             checkpointer.cancel()
-            await asyncio.gather(checkpointer, return_exceptions=True)
-            await asyncio.shield(self._finalise(active, outcome))
+            # The ending runs as its own task: a second cancel (shutdown during a
+            # user's cancel) only stops this await, never the one finaliser.
+            active.ending = asyncio.create_task(self._end(active, checkpointer, outcome))
+            await asyncio.shield(active.ending)
+
+    async def _end(
+        self, active: ActiveTurn, checkpointer: asyncio.Task[None], outcome: Outcome
+    ) -> None:
+        await asyncio.gather(checkpointer, return_exceptions=True)
+        await self._finalise(active, outcome)
 
     async def _finalise(self, active: ActiveTurn, outcome: Outcome) -> None:
         """The one ending of every turn: store it, then tell the followers."""
@@ -295,7 +321,7 @@ class TurnEngine:
             self._settings.turn_retention_seconds, self._forget, key, active
         )
         if record.new_conversation and self._settings.titles_enabled:
-            self._spawn(self._set_title(record.conversation_id, active.content, text))
+            self._spawn(self._asking, self._ask_title(record.conversation_id, active.content, text))
 
     async def _checkpoint_loop(self, active: ActiveTurn) -> None:
         written = 0
@@ -345,25 +371,39 @@ class TurnEngine:
         )
 
     def _cancel(self, active: ActiveTurn) -> None:
-        if active.task is not None and not active.done.is_set():
-            active.cancel_requested = True
-            active.task.cancel()
+        self._stop(active, requested=True)
+
+    def _stop(self, active: ActiveTurn, *, requested: bool) -> None:
+        """Cancel the turn's task, once: a second cancel would cut short its clean-up."""
+        if active.task is None or active.done.is_set() or active.stopping:
+            return
+        active.stopping = True
+        active.cancel_requested = requested
+        active.task.cancel()
 
     def _forget(self, key: TurnKey, active: ActiveTurn) -> None:
         if self._active.get(key) is active:
             del self._active[key]
 
-    async def _set_title(self, conversation_id: str, question: str, answer: str) -> None:
+    async def _ask_title(self, conversation_id: str, question: str, answer: str) -> None:
         try:
             title = await self._model.title(question, answer)
-            await self._store.set_title(conversation_id, title, only_if="")
         except Exception as error:  # a title is a nicety; never fail a turn over it
             log.warning("could not title conversation %s: %s", conversation_id, error)
+            return
+        self._spawn(self._writing, self._store_title(conversation_id, title))
 
-    def _spawn(self, coroutine: Any) -> None:
+    async def _store_title(self, conversation_id: str, title: str) -> None:
+        try:
+            await self._store.set_title(conversation_id, title, only_if="")
+        except Exception as error:
+            log.warning("could not store the title of conversation %s: %s", conversation_id, error)
+
+    @staticmethod
+    def _spawn(tasks: set[asyncio.Task[None]], coroutine: Coroutine[Any, Any, None]) -> None:
         task = asyncio.create_task(coroutine)
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
 
 
 def _error_info(error: DomainError) -> dict[str, Any]:

@@ -97,6 +97,13 @@ class ModelNotAllowed(DomainError):
     title = "Model not allowed"
 
 
+class StorageUnavailable(DomainError):
+    code = "storage_unavailable"
+    status = 503
+    title = "Database unavailable"
+    retryable = True
+
+
 class UpstreamFailure(DomainError):
     """The model provider failed; `code` says how, `retryable` whether to try again."""
 

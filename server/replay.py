@@ -63,7 +63,8 @@ async def stored_events(
             return
         turn = fresh_turn
     final_seq = int(turn.get("final_seq") or after_seq + 2)
-    if assistant is not None:
+    # A follower that already has every event gets only the ending again.
+    if assistant is not None and after_seq < final_seq:
         yield TurnEvent(
             "turn.snapshot", turn_id, final_seq - 1, {"message": public_message(assistant)}
         )

@@ -80,11 +80,13 @@ def parse_object[M: BaseModel](model: type[M], data: dict[str, Any]) -> M:
 
 
 def _validation_failed(error: PydanticValidationError) -> ValidationFailed:
+    details = error.errors(include_url=False)
     errors = [
         {"field": ".".join(str(p) for p in e["loc"]) or "body", "message": e["msg"]}
-        for e in error.errors(include_url=False)
+        for e in details
     ]
-    if any(e["message"].startswith("Input should be a valid dictionary") for e in errors):
+    # By type, not message: pydantic words it differently for JSON and for Python input.
+    if any(e["type"] == "model_type" and not e["loc"] for e in details):
         return ValidationFailed("The body must be a JSON object", errors)
     summary = "; ".join(f"{e['field']}: {e['message']}" for e in errors[:3])
     return ValidationFailed(f"Invalid fields: {summary}", errors)

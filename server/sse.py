@@ -70,6 +70,6 @@ async def stream(request: web.Request, events: AsyncIterator[TurnEvent]) -> web.
         try:
             async for event in events:
                 await response.send(dumps(event.to_wire()), id=str(event.seq), event=event.type)
-        except ConnectionError:
-            pass  # the client left; the turn runs on
+        except (ConnectionError, TimeoutError):
+            pass  # the client left, or stalled past the send time-out; the turn runs on
     return response

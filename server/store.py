@@ -201,7 +201,10 @@ def _decode_cursor(cursor: str) -> tuple[datetime, str]:
         moment = datetime.fromisoformat(stamp)
         if not isinstance(last_id, str) or moment.tzinfo is None:
             raise ValueError(cursor)
-    except (ValueError, TypeError, binascii.Error, orjson.JSONDecodeError):
+        # In UTC, as BSON stores it: a forged offset at the edge of time overflows here,
+        # not later inside the driver.
+        moment = moment.astimezone(UTC)
+    except (ValueError, TypeError, OverflowError, binascii.Error, orjson.JSONDecodeError):
         raise ValidationFailed(
             "The cursor is not one this service issued",
             [{"field": "cursor", "message": "invalid cursor"}],

@@ -73,10 +73,15 @@ class TurnLog:
     async def follow(self, after_seq: int = 0) -> AsyncIterator[TurnEvent]:
         """Events after `after_seq`, then live ones, until the terminal event.
 
-        Where the events after `after_seq` are no longer held, one
-        `turn.snapshot` with the whole text so far stands in for them.
-        Consecutive deltas waiting for a slow reader are merged into one.
+        Where the events after `after_seq` are no longer held (or never were:
+        a seq beyond the last), one `turn.snapshot` with the whole text so far
+        stands in for them. A follower that already has the terminal event is
+        sent it again, so that every follow ends with it. Consecutive deltas
+        waiting for a slow reader are merged into one.
         """
+        if self.terminal is not None and after_seq >= self.terminal.seq:
+            yield self.terminal
+            return
         cursor = after_seq
         sent_up_to: int | None = None  # text offset the follower has; None: unknown
         if cursor == 0 and self._started is not None:
@@ -85,7 +90,7 @@ class TurnLog:
         while True:
             changed = self._changed
             pending = self._after(cursor)
-            if pending is None:  # the follower's position was evicted from the window
+            if pending is None:  # evicted from the window, or never reached
                 if sent_up_to is None:
                     seq = self._last_seq - (1 if self.terminal is not None else 0)
                     yield self._snapshot_event(seq)
@@ -95,9 +100,7 @@ class TurnLog:
                     yield TurnEvent("turn.delta", self.turn_id, seq, {"text": text}, sent_up_to)
                 cursor, sent_up_to = seq, self._offset_after(seq)
                 continue
-            if not pending:
-                if self.terminal is not None and cursor >= self.terminal.seq:
-                    return
+            if not pending:  # the terminal event, when it comes, is among the pending
                 await changed.wait()
                 continue
             for event in _merge_deltas(pending):
@@ -108,8 +111,11 @@ class TurnLog:
                 sent_up_to = event.offset + len(event.payload.get("text", ""))
 
     def _after(self, seq: int) -> list[TurnEvent] | None:
-        if seq >= self._last_seq:
+        """The held events after `seq`; None when they are not held."""
+        if seq == self._last_seq:
             return []
+        if seq > self._last_seq:  # a position this turn has not reached
+            return None
         first = self._events[0].seq
         if seq + 1 < first:
             return None

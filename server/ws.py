@@ -139,9 +139,20 @@ class Connection:
             await self._dispatch(frame)
         except DomainError as error:
             await self.send_error(error, turn_id)
+        except Exception:
+            # Caught here, not left to aiohttp: past the upgrade, its error page
+            # would be written into the WebSocket stream and break the connection.
+            log.exception("could not handle a frame")
+            await self.send_error(
+                InternalError("Something went wrong on our side; it was logged."), turn_id
+            )
 
     async def _dispatch(self, frame: dict[str, Any]) -> None:
-        kind = frame.pop("type")
+        kind = frame.pop("type", None)
+        if not isinstance(kind, str):  # checked here, after turn_id was read for the error
+            raise ValidationFailed(
+                'A frame needs a string "type"', [{"field": "type", "message": "required string"}]
+            )
         if kind == "ping":
             await self._send({"type": "pong"})
         elif kind == "turn.start":
@@ -210,11 +221,16 @@ def _parse_frame(data: str) -> dict[str, Any]:
         raise MalformedJson("The frame is not valid JSON") from None
     if not isinstance(frame, dict):
         raise ValidationFailed('A frame must be a JSON object with a "type"')
-    if not isinstance(frame.get("type"), str):
-        raise ValidationFailed(
-            'A frame needs a string "type"', [{"field": "type", "message": "required string"}]
-        )
     return frame
+
+
+class InternalError(DomainError):
+    """A failure of ours while handling a frame (the database away, a bug)."""
+
+    code = "internal"
+    status = 500
+    title = "Internal server error"
+    retryable = True
 
 
 class TokenBucket:

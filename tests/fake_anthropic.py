@@ -300,6 +300,8 @@ class FakeAnthropic:
     def __init__(self) -> None:
         self.requests: list[RecordedRequest] = []
         self.title_requests: list[RecordedRequest] = []
+        # What every title request gets; a test may make it slow or failing.
+        self.title_reply = Reply.text([TITLE_TEXT])
         self._script: deque[Reply] = deque()
         # script() and clear() may come from the test's thread while the fake
         # serves from its own (running_in_thread).
@@ -386,7 +388,7 @@ class FakeAnthropic:
         with self._lock:
             if _is_title_request(record.body):
                 self.title_requests.append(record)
-                return Reply.text([TITLE_TEXT])
+                return self.title_reply
             self.requests.append(record)
             if self._script:
                 return self._script.popleft()

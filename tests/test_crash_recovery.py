@@ -1,0 +1,198 @@
+"""A process killed mid-turn: on restart its turn is `interrupted`, not `streaming` forever.
+
+This runs the real `python -m server` as a child process and kills it with
+SIGKILL, so nothing of ours gets to clean up. Without MONGODB_URI the child
+uses its own embedded database file, which only it can use: start-up
+recovers every running turn. With MONGODB_URI (a shared cluster) only turns
+whose lease ran out are recovered, by the periodic sweep.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import sys
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from pymongo import AsyncMongoClient
+
+from tests.conftest import JWT_SECRET, eventually, make_token, new_turn_id, with_database
+from tests.fake_anthropic import FakeAnthropic, Reply
+from tests.sse_client import SseReader
+
+ROOT = Path(__file__).resolve().parent.parent
+AUTH = {"Authorization": f"Bearer {make_token('alice')}"}
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+class ServerProcess:
+    """`python -m server` as a child process, restartable with the same command."""
+
+    def __init__(self, env: dict[str, str], log_path: Path) -> None:
+        self.env = env
+        self.base_url = f"http://127.0.0.1:{env['PORT']}"
+        self.log_path = log_path
+        self.process: asyncio.subprocess.Process | None = None
+
+    async def start(self, session: aiohttp.ClientSession) -> None:
+        with self.log_path.open("ab") as log:
+            self.process = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "server", cwd=ROOT, env=self.env, stdout=log, stderr=log
+            )
+
+        async def healthy() -> bool:
+            assert self.process is not None
+            if self.process.returncode is not None:
+                raise AssertionError(f"server exited: {self.log_path.read_text()[-2000:]}")
+            try:
+                async with session.get(f"{self.base_url}/healthz") as response:
+                    return response.status == 200
+            except aiohttp.ClientConnectionError:
+                return False
+
+        assert await eventually(healthy, timeout=30, interval=0.1), self.log_path.read_text()
+
+    async def kill(self) -> None:
+        assert self.process is not None
+        os.kill(self.process.pid, signal.SIGKILL)
+        assert await self.process.wait() == -signal.SIGKILL
+
+    async def stop(self) -> None:
+        if self.process is not None and self.process.returncode is None:
+            self.process.terminate()
+            try:
+                await asyncio.wait_for(self.process.wait(), 10)
+            except TimeoutError:
+                self.process.kill()
+                await self.process.wait()
+
+
+@pytest.fixture
+async def session() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession() as client:
+        yield client
+
+
+@pytest.fixture
+async def server(fake: FakeAnthropic, tmp_path: Path) -> AsyncIterator[ServerProcess]:
+    env = {name: value for name, value in os.environ.items() if name != "MONGODB_URI"}
+    env.update(
+        DATA_DIR=str(tmp_path / "data"),
+        JWT_SECRET=JWT_SECRET,
+        ANTHROPIC_API_KEY="test",
+        ANTHROPIC_BASE_URL=fake.base_url,
+        UPSTREAM_MAX_RETRIES="0",
+        PORT=str(free_port()),
+        CHECKPOINT_INTERVAL_SECONDS="0.05",
+        CHAT_TITLES="off",
+        LOG_LEVEL="WARNING",
+    )
+    shared = os.environ.get("MONGODB_URI")
+    database = f"test_crash_{uuid.uuid4().hex[:12]}"
+    if shared:
+        env["MONGODB_URI"] = with_database(shared, database)
+        env["TURN_LEASE_SECONDS"] = "1"
+    child = ServerProcess(env, tmp_path / "server.log")
+    yield child
+    await child.stop()
+    if shared:
+        client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(shared)
+        await client.drop_database(database)
+        await client.close()
+
+
+async def messages_of(
+    session: aiohttp.ClientSession, base_url: str, conversation_id: str
+) -> list[dict[str, Any]]:
+    async with session.get(
+        f"{base_url}/api/conversations/{conversation_id}/messages", headers=AUTH
+    ) as response:
+        assert response.status == 200, await response.text()
+        items: list[dict[str, Any]] = (await response.json())["items"]
+        return items
+
+
+async def turn_status(session: aiohttp.ClientSession, base_url: str, turn_id: str) -> str:
+    async with session.get(f"{base_url}/api/turns/{turn_id}", headers=AUTH) as response:
+        assert response.status == 200, await response.text()
+        return str((await response.json())["status"])
+
+
+async def test_turn_of_a_killed_process_is_interrupted_after_restart(
+    server: ServerProcess, session: aiohttp.ClientSession, fake: FakeAnthropic
+) -> None:
+    await server.start(session)
+    fake.script(Reply.endless(chunk="tick ", delay=0.01))
+    turn_id = new_turn_id()
+    ws = await session.ws_connect(f"{server.base_url}/ws", headers=AUTH)
+    assert (await ws.receive_json(timeout=10))["type"] == "ready"
+    await ws.send_json({"type": "turn.start", "turn_id": turn_id, "content": "Count for me"})
+    started = await ws.receive_json(timeout=10)
+    assert started["type"] == "turn.started"
+    conversation_id = started["conversation_id"]
+    received = ""
+    while received.count("tick") < 5:
+        frame = await ws.receive_json(timeout=10)
+        assert frame["type"] == "turn.delta", frame
+        received += frame["text"]
+
+    async def checkpointed() -> str:
+        answer = (await messages_of(session, server.base_url, conversation_id))[-1]
+        assert answer["status"] == "streaming"
+        return str(answer["content"])
+
+    seen = await eventually(checkpointed)
+    assert seen.startswith("tick ")
+
+    await server.kill()
+    await ws.close()
+    assert await fake.requests[0].wait_finished(within=5)
+    await server.start(session)
+
+    async def recovered() -> bool:
+        return await turn_status(session, server.base_url, turn_id) == "interrupted"
+
+    assert await eventually(recovered, timeout=15, interval=0.2)
+    question, answer = await messages_of(session, server.base_url, conversation_id)
+    assert (question["role"], question["content"], question["status"]) == (
+        "user",
+        "Count for me",
+        "complete",
+    )
+    assert answer["role"] == "assistant"
+    assert answer["status"] == "interrupted"
+    assert answer["content"].startswith(seen)
+    assert answer["content"] == "tick " * answer["content"].count("tick ")
+
+    # The conversation's slot was released: a new turn on it runs to the end.
+    async with session.post(
+        f"{server.base_url}/api/turns",
+        json={"turn_id": new_turn_id(), "conversation_id": conversation_id, "content": "Again"},
+        headers=AUTH,
+    ) as response:
+        assert response.status == 200, await response.text()
+        events = await SseReader(response).until()
+    assert events[-1].event == "turn.done"
+    assert events[-1].data["message"]["content"] == "Echo: Again"
+    # A resume of the interrupted turn says how it ended, with its partial text.
+    async with session.get(
+        f"{server.base_url}/api/turns/{turn_id}/events",
+        headers={**AUTH, "Last-Event-ID": "3"},
+    ) as response:
+        resumed = await SseReader(response).until()
+    assert [e.event for e in resumed] == ["turn.snapshot", "turn.error"]
+    assert resumed[-1].data["code"] == "interrupted"
+    assert resumed[-1].data["partial"]["content"] == answer["content"]

@@ -1,0 +1,110 @@
+"""What is stored stays stored: across restarts, in the embedded database, and readiness."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from server.embedded_db import EmbeddedMongo
+from tests.api_client import expect_problem, sse_turn
+from tests.conftest import Service, with_database
+from tests.fake_anthropic import FakeAnthropic
+
+
+async def get_json(service: Service, path: str) -> Any:
+    response = await service.http.get(path, headers=service.headers("alice", "acme"))
+    assert response.status == 200, await response.text()
+    return await response.json()
+
+
+async def write_a_conversation(service: Service) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A conversation with one finished turn; returns it and its message page, as read back."""
+    created = await service.http.post(
+        "/api/conversations",
+        json={"title": "Keep me", "system_prompt": "Be brief.", "model": "claude-test-small"},
+        headers=service.headers("alice", "acme"),
+    )
+    assert created.status == 201
+    conversation_id = (await created.json())["id"]
+    events = await sse_turn(
+        service, "remember this", tenant="acme", conversation_id=conversation_id
+    )
+    assert events[-1]["type"] == "turn.done"
+    conversation = await get_json(service, f"/api/conversations/{conversation_id}")
+    messages = await get_json(service, f"/api/conversations/{conversation_id}/messages")
+    assert [m["content"] for m in messages["items"]] == ["remember this", "Echo: remember this"]
+    return conversation, messages
+
+
+async def test_conversations_and_messages_survive_a_restart(service: Service) -> None:
+    conversation, messages = await write_a_conversation(service)
+    conversation_id = conversation["id"]
+
+    await service.restart()
+
+    assert await get_json(service, f"/api/conversations/{conversation_id}") == conversation
+    assert await get_json(service, f"/api/conversations/{conversation_id}/messages") == messages
+    listed = await get_json(service, "/api/conversations")
+    assert [c["id"] for c in listed["items"]] == [conversation_id]
+    # The conversation goes on where it stopped: the next turn's messages follow on.
+    events = await sse_turn(service, "and this", tenant="acme", conversation_id=conversation_id)
+    assert events[-1]["type"] == "turn.done"
+    after = await get_json(service, f"/api/conversations/{conversation_id}/messages")
+    assert [m["seq"] for m in after["items"]] == [1, 2, 3, 4]
+    assert after["items"][-1]["content"] == "Echo: and this"
+    stored = await service.db.messages.count_documents({"conversation_id": conversation_id})
+    assert stored == 4
+
+
+async def test_the_embedded_database_keeps_data_in_data_dir_across_restarts(
+    env: dict[str, str], fake: FakeAnthropic
+) -> None:
+    if os.environ.get("MONGODB_URI"):
+        pytest.skip("MONGODB_URI is set: the service would not start its embedded database")
+    del env["MONGODB_URI"]
+    service = Service(env, fake)
+    await service.start()
+    try:
+        conversation, messages = await write_a_conversation(service)
+        assert (Path(env["DATA_DIR"]) / "chat.sqlite3").is_file()
+
+        await service.restart()
+
+        path = f"/api/conversations/{conversation['id']}"
+        assert await get_json(service, path) == conversation
+        assert await get_json(service, f"{path}/messages") == messages
+    finally:
+        await service.close()
+
+
+async def test_readyz_is_503_while_the_database_does_not_answer(
+    env: dict[str, str], fake: FakeAnthropic, tmp_path: Path
+) -> None:
+    # A database server of the test's own, so that the test can stop it.
+    database = EmbeddedMongo(tmp_path / "own.sqlite3")
+    env["MONGODB_URI"] = with_database(database.start(), "ready")
+    service = Service(env, fake)
+    running = True
+    try:
+        await service.start()
+        assert (await service.http.get("/readyz")).status == 200
+
+        database.stop()
+        running = False
+        for attempt in range(2):  # the pooled connection breaks; then no server is found
+            started = time.monotonic()
+            response = await service.http.get("/readyz")
+            elapsed = time.monotonic() - started
+            problem = await expect_problem(response, 503, "storage_unavailable")
+            assert "127.0.0.1" not in problem["detail"], "no internal address on a public probe"
+            assert elapsed < 5, (attempt, elapsed)
+        health = await service.http.get("/healthz")
+        assert health.status == 200
+    finally:
+        await service.close()
+        if running:
+            database.stop()
