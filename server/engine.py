@@ -39,6 +39,7 @@ from server.turn_store import RUNNING, Outcome, TurnRecord, TurnStore
 log = logging.getLogger(__name__)
 
 HISTORY_LIMIT = 200
+YIELD_EVERY_CHUNKS = 32
 FAILED = Outcome(
     "error",
     error={
@@ -86,10 +87,6 @@ class TurnEngine:
                 )
             return requested
         return fallback if fallback in allowed else self._settings.default_model
-
-    @property
-    def running(self) -> int:
-        return sum(1 for a in self._active.values() if not a.done.is_set())
 
     async def start(self, identity: Identity, request: TurnStart) -> AsyncIterator[TurnEvent]:
         """Validate and begin a turn (or replay a finished one); follow it from the start.
@@ -238,7 +235,10 @@ class TurnEngine:
     async def _run(self, active: ActiveTurn) -> None:
         record = active.record
         outcome = FAILED  # until the turn says otherwise
-        checkpointer = asyncio.create_task(self._checkpoint_loop(active))
+        # Stopped by an event, never cancelled: a write cut off mid-flight can
+        # stall the embedded database's writer for its whole lock time-out.
+        stop_checkpoints = asyncio.Event()
+        checkpointer = asyncio.create_task(self._checkpoint_loop(active, stop_checkpoints))
         try:
             history = await self._store.history(
                 record.conversation_id, before_seq=record.assistant_seq - 1, limit=HISTORY_LIMIT
@@ -254,11 +254,17 @@ class TurnEngine:
             )
             finished = Finished(0, 0, None)
             async with contextlib.aclosing(chunks):  # closing it closes the upstream request
+                count = 0
                 async for chunk in chunks:
                     if isinstance(chunk, TextChunk):
                         active.log.publish("turn.delta", {"text": chunk.text})
                     else:
                         finished = chunk
+                    count += 1
+                    if count % YIELD_EVERY_CHUNKS == 0:
+                        # A burst of buffered chunks is parsed without a suspension
+                        # point: let other users' frames through now and then.
+                        await asyncio.sleep(0)
             usage = {"input_tokens": finished.input_tokens, "output_tokens": finished.output_tokens}
             outcome = Outcome("complete", usage=usage, stop_reason=finished.stop_reason)
         except asyncio.CancelledError:
@@ -274,7 +280,7 @@ class TurnEngine:
             log.exception("turn %s failed", record.turn_id)
             outcome = FAILED
         finally:
-            checkpointer.cancel()
+            stop_checkpoints.set()
             # The ending runs as its own task: a second cancel (shutdown during a
             # user's cancel) only stops this await, never the one finaliser.
             active.ending = asyncio.create_task(self._end(active, checkpointer, outcome))
@@ -323,10 +329,13 @@ class TurnEngine:
         if record.new_conversation and self._settings.titles_enabled:
             self._spawn(self._asking, self._ask_title(record.conversation_id, active.content, text))
 
-    async def _checkpoint_loop(self, active: ActiveTurn) -> None:
+    async def _checkpoint_loop(self, active: ActiveTurn, stop: asyncio.Event) -> None:
         written = 0
         while True:
-            await asyncio.sleep(self._settings.checkpoint_interval_seconds)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), self._settings.checkpoint_interval_seconds)
+            if stop.is_set():
+                return
             length = active.log.text_length
             try:
                 cancelled_elsewhere = await self._turns.checkpoint(

@@ -104,6 +104,18 @@ class StorageUnavailable(DomainError):
     retryable = True
 
 
+class InternalError(DomainError):
+    """A failure of ours (a bug, the database away); logged where it happened."""
+
+    code = "internal"
+    status = 500
+    title = "Internal server error"
+    retryable = True
+
+    def __init__(self, detail: str = "Something went wrong on our side; it was logged.") -> None:
+        super().__init__(detail)
+
+
 class UpstreamFailure(DomainError):
     """The model provider failed; `code` says how, `retryable` whether to try again."""
 

@@ -13,7 +13,7 @@ import orjson
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from server.errors import DomainError
+from server.errors import DomainError, InternalError
 
 log = logging.getLogger(__name__)
 
@@ -76,12 +76,7 @@ async def problem_middleware(request: web.Request, handler: Handler) -> web.Stre
         return problem_response(exc.status, exc.reason, detail or exc.reason, code)
     except Exception:
         log.exception("unhandled error on %s %s", request.method, request.path)
-        return problem_response(
-            500,
-            "Internal server error",
-            "Something went wrong on our side; it was logged.",
-            "internal",
-        )
+        return problem_from_error(InternalError())
 
 
 def error_frame(error: DomainError, turn_id: str | None = None) -> dict[str, Any]:

@@ -24,6 +24,7 @@ from server.engine import TurnEngine
 from server.errors import (
     DomainError,
     Flooding,
+    InternalError,
     MalformedJson,
     PayloadTooLarge,
     TooManyTurns,
@@ -143,9 +144,7 @@ class Connection:
             # Caught here, not left to aiohttp: past the upgrade, its error page
             # would be written into the WebSocket stream and break the connection.
             log.exception("could not handle a frame")
-            await self.send_error(
-                InternalError("Something went wrong on our side; it was logged."), turn_id
-            )
+            await self.send_error(InternalError(), turn_id)
 
     async def _dispatch(self, frame: dict[str, Any]) -> None:
         kind = frame.pop("type", None)
@@ -222,15 +221,6 @@ def _parse_frame(data: str) -> dict[str, Any]:
     if not isinstance(frame, dict):
         raise ValidationFailed('A frame must be a JSON object with a "type"')
     return frame
-
-
-class InternalError(DomainError):
-    """A failure of ours while handling a frame (the database away, a bug)."""
-
-    code = "internal"
-    status = 500
-    title = "Internal server error"
-    retryable = True
 
 
 class TokenBucket:
