@@ -76,7 +76,7 @@ class TurnStore:
         Raises `Conflict` if the turn id is taken or the conversation is busy.
         """
         moment = now()
-        record_id = new_id()
+        record_id, user_id, assistant_id = new_id(), new_id(), new_id()
         try:
             await self.turns.insert_one(
                 {
@@ -88,6 +88,8 @@ class TurnStore:
                     "owner": self.owner,
                     "lease_expires_at": moment + self._lease,
                     "model": model,
+                    "user_message_id": user_id,
+                    "assistant_message_id": assistant_id,
                     "created_at": moment,
                     "updated_at": moment,
                 }
@@ -114,7 +116,6 @@ class TurnStore:
             if not exists:
                 raise NotFound(f"No conversation {conversation['_id']!r}")
             raise Conflict("This conversation is already answering another message")
-        user_id, assistant_id = new_id(), new_id()
         base = {
             "conversation_id": conversation["_id"],
             **identity.scope,
@@ -146,10 +147,6 @@ class TurnStore:
                     "updated_at": moment,
                 },
             ]
-        )
-        await self.turns.update_one(
-            {"_id": record_id},
-            {"$set": {"user_message_id": user_id, "assistant_message_id": assistant_id}},
         )
         return TurnRecord(
             id=record_id,
