@@ -53,6 +53,7 @@ class Settings:
     turn_retention_seconds: float = 300.0
     offline_word_delay_seconds: float = 0.04
     ws_auth_timeout_seconds: float = 10.0
+    sse_ping_seconds: float = 15.0
     ws_frames_per_second: float = 20.0
     ws_frame_burst: int = 40
     log_format: Literal["text", "json"] = "text"
@@ -145,6 +146,7 @@ def load_settings(
         turn_retention_seconds=reader.number("TURN_RETENTION_SECONDS", 300.0, minimum=0.0),
         offline_word_delay_seconds=reader.number("OFFLINE_WORD_DELAY_SECONDS", 0.04, minimum=0.0),
         ws_auth_timeout_seconds=reader.number("WS_AUTH_TIMEOUT_SECONDS", 10.0, minimum=0.1),
+        sse_ping_seconds=reader.number("SSE_PING_SECONDS", 15.0, minimum=0.05),
         ws_frames_per_second=reader.number("WS_FRAMES_PER_SECOND", 20.0, minimum=0.1),
         ws_frame_burst=reader.integer("WS_FRAME_BURST", 40, minimum=1, maximum=10_000),
         log_format=reader.choice("LOG_FORMAT", "text", ("text", "json")),  # type: ignore[arg-type]

@@ -18,9 +18,8 @@ from server.codec import dumps, json_response
 from server.errors import ValidationFailed
 from server.events import TurnEvent
 from server.schemas import TurnStart, parse_json
-from server.typedefs import engine_key
+from server.typedefs import engine_key, settings_key
 
-PING_SECONDS = 15.0
 routes = web.RouteTableDef()
 
 
@@ -65,7 +64,11 @@ async def stream(request: web.Request, events: AsyncIterator[TurnEvent]) -> web.
     """Relay events as SSE until the terminal one; a client that leaves only detaches."""
     async with (
         contextlib.aclosing(events),  # type: ignore[type-var]
-        sse_response(request, ping_interval=PING_SECONDS, allow_all_methods=True) as response,
+        sse_response(
+            request,
+            ping_interval=request.app[settings_key].sse_ping_seconds,
+            allow_all_methods=True,
+        ) as response,
     ):
         try:
             async for event in events:
