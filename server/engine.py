@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Coroutine
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,6 +33,7 @@ from server.llm import Finished, Model, TextChunk
 from server.replay import INTERRUPTED, stored_events
 from server.schemas import TurnStart
 from server.store import Store, conversation_document, public_message
+from server.titles import Titler
 from server.turn_log import TurnLog
 from server.turn_store import RUNNING, Outcome, TurnRecord, TurnStore
 
@@ -71,11 +72,7 @@ class TurnEngine:
         self._turns = turns
         self._model = model
         self._active: dict[TurnKey, ActiveTurn] = {}
-        # Background work: model calls are dropped at shutdown, database writes are
-        # finished (the embedded database stalls for its lease time-out, about 30 s,
-        # after a write cut off mid-flight).
-        self._asking: set[asyncio.Task[None]] = set()
-        self._writing: set[asyncio.Task[None]] = set()
+        self._titler = Titler(model, store)
 
     def choose_model(self, requested: str | None, fallback: str | None = None) -> str:
         """The requested model if allowed, else the conversation's, else the default."""
@@ -133,9 +130,8 @@ class TurnEngine:
             model=model,
             new_conversation=new,
         )
-        active = ActiveTurn(
-            record, request.content, system_prompt, TurnLog(record.turn_id, _snapshot_of(record))
-        )
+        turn_log = TurnLog(record.turn_id, record.assistant_message)
+        active = ActiveTurn(record, request.content, system_prompt, turn_log)
         self._active[key] = active
         active.log.publish(
             "turn.started",
@@ -217,18 +213,14 @@ class TurnEngine:
         """Shutdown: stop running turns (stored as `interrupted`), then background work.
 
         Titles still being asked for are dropped rather than awaited: a slow
-        title request must not hold up a restart for the upstream time-out.
-        """
+        title request must not hold up a restart for the upstream time-out."""
         actives = [a for a in self._active.values() if a.task is not None]
         for active in actives:
             self._stop(active, requested=False)
         # `done`, not the tasks: a task cancelled in its ending returns before the
         # shielded ending has written the outcome.
         await asyncio.gather(*(a.done.wait() for a in actives))
-        for task in list(self._asking):
-            task.cancel()
-        await asyncio.gather(*self._asking, return_exceptions=True)
-        await asyncio.gather(*self._writing, return_exceptions=True)
+        await self._titler.close()
 
     # The turn itself
 
@@ -301,7 +293,7 @@ class TurnEngine:
             )
         except Exception:
             log.exception("could not store the end of turn %s", record.turn_id)
-            message = _snapshot_of(record)(text) | {"status": outcome.status}
+            message = record.assistant_message(text, outcome.status)
             outcome = Outcome(
                 "error",
                 error={
@@ -327,7 +319,7 @@ class TurnEngine:
             self._settings.turn_retention_seconds, self._forget, key, active
         )
         if record.new_conversation and self._settings.titles_enabled:
-            self._spawn(self._asking, self._ask_title(record.conversation_id, active.content, text))
+            self._titler.title_later(record.conversation_id, active.content, text)
 
     async def _checkpoint_loop(self, active: ActiveTurn, stop: asyncio.Event) -> None:
         written = 0
@@ -394,50 +386,7 @@ class TurnEngine:
         if self._active.get(key) is active:
             del self._active[key]
 
-    async def _ask_title(self, conversation_id: str, question: str, answer: str) -> None:
-        try:
-            title = await self._model.title(question, answer)
-        except Exception as error:  # a title is a nicety; never fail a turn over it
-            log.warning("could not title conversation %s: %s", conversation_id, error)
-            return
-        self._spawn(self._writing, self._store_title(conversation_id, title))
-
-    async def _store_title(self, conversation_id: str, title: str) -> None:
-        try:
-            await self._store.set_title(conversation_id, title, only_if="")
-        except Exception as error:
-            log.warning("could not store the title of conversation %s: %s", conversation_id, error)
-
-    @staticmethod
-    def _spawn(tasks: set[asyncio.Task[None]], coroutine: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.create_task(coroutine)
-        tasks.add(task)
-        task.add_done_callback(tasks.discard)
-
 
 def _error_info(error: DomainError) -> dict[str, Any]:
-    return {
-        "code": error.code,
-        "message": error.detail,
-        "retryable": error.retryable,
-        **error.extra,
-    }
-
-
-def _snapshot_of(record: TurnRecord) -> Any:
-    def snapshot(text: str) -> dict[str, Any]:
-        return {
-            "id": record.assistant_message_id,
-            "conversation_id": record.conversation_id,
-            "seq": record.assistant_seq,
-            "role": "assistant",
-            "content": text,
-            "status": "streaming",
-            "turn_id": record.turn_id,
-            "model": record.model,
-            "usage": None,
-            "stop_reason": None,
-            "created_at": record.created_at,
-        }
-
-    return snapshot
+    info = {"code": error.code, "message": error.detail, "retryable": error.retryable}
+    return info | error.extra

@@ -39,6 +39,23 @@ class TurnRecord:
     created_at: datetime
     new_conversation: bool
 
+    def assistant_message(self, text: str, status: str = "streaming") -> dict[str, Any]:
+        """The answer as a client sees it, before (or instead of) reading it back."""
+        return {
+            "id": self.assistant_message_id,
+            "conversation_id": self.conversation_id,
+            "seq": self.assistant_seq,
+            "role": "assistant",
+            "content": text,
+            "status": status,
+            "turn_id": self.turn_id,
+            "model": self.model,
+            "usage": None,
+            "stop_reason": None,
+            "error": None,
+            "created_at": self.created_at,
+        }
+
 
 @dataclass(frozen=True, slots=True)
 class Outcome:

@@ -1,0 +1,57 @@
+"""Titles for new conversations, asked of the model after the first exchange.
+
+Background work that must never delay or fail a turn. At shutdown, questions
+to the model are dropped, but writes already under way are finished: the
+embedded database stalls for its lease time-out (about 30 s) after a write
+cut off mid-flight.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Coroutine
+from typing import Any
+
+from server.llm import Model
+from server.store import Store
+
+log = logging.getLogger(__name__)
+
+
+class Titler:
+    def __init__(self, model: Model, store: Store) -> None:
+        self._model = model
+        self._store = store
+        self._asking: set[asyncio.Task[None]] = set()
+        self._writing: set[asyncio.Task[None]] = set()
+
+    def title_later(self, conversation_id: str, question: str, answer: str) -> None:
+        _spawn(self._asking, self._ask(conversation_id, question, answer))
+
+    async def close(self) -> None:
+        for task in list(self._asking):
+            task.cancel()
+        await asyncio.gather(*self._asking, return_exceptions=True)
+        await asyncio.gather(*self._writing, return_exceptions=True)
+
+    async def _ask(self, conversation_id: str, question: str, answer: str) -> None:
+        try:
+            title = await self._model.title(question, answer)
+        except Exception as error:  # a title is a nicety; never fail a turn over it
+            log.warning("could not title conversation %s: %s", conversation_id, error)
+            return
+        _spawn(self._writing, self._write(conversation_id, title))
+
+    async def _write(self, conversation_id: str, title: str) -> None:
+        try:
+            # Only over the empty title: a user who renamed it meanwhile wins.
+            await self._store.set_title(conversation_id, title, only_if="")
+        except Exception as error:
+            log.warning("could not store the title of conversation %s: %s", conversation_id, error)
+
+
+def _spawn(tasks: set[asyncio.Task[None]], coroutine: Coroutine[Any, Any, None]) -> None:
+    task = asyncio.create_task(coroutine)
+    tasks.add(task)
+    task.add_done_callback(tasks.discard)
