@@ -36,15 +36,17 @@ def build_context(
 ) -> list[ContextMessage]:
     """The newest history that fits, oldest dropped first, ending with `content`.
 
-    Messages with no text (a failed answer) are skipped and same-role
-    neighbours merged, so the roles alternate as the Messages API requires.
+    A question whose answer has no text (failed or stopped before the first
+    token) is left out with it: the user either retries it, which would send it
+    twice, or moves on. Same-role neighbours that remain are merged, so the
+    roles alternate as the Messages API requires.
     """
     check_fits(content, system_prompt, budget)
     remaining = budget - estimate_tokens(content)
     if system_prompt:
         remaining -= estimate_tokens(system_prompt)
     kept: list[ContextMessage] = []
-    for doc in reversed(history):
+    for doc in reversed(_answered(history)):
         text = str(doc.get("content") or "")
         if not text.strip():
             continue
@@ -56,6 +58,17 @@ def build_context(
     kept.reverse()
     kept.append({"role": "user", "content": content})
     return _alternate(kept)
+
+
+def _answered(history: Sequence[Document]) -> list[Document]:
+    answered: list[Document] = []
+    for doc in history:
+        if doc["role"] == "assistant" and not str(doc.get("content") or "").strip():
+            if answered and answered[-1]["role"] == "user":
+                answered.pop()
+            continue
+        answered.append(doc)
+    return answered
 
 
 def _alternate(messages: list[ContextMessage]) -> list[ContextMessage]:

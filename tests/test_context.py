@@ -82,17 +82,24 @@ async def test_budget_drops_the_oldest_messages_first(
     await ws.close()
 
 
-async def test_failed_answers_are_left_out_and_roles_still_alternate(
+async def test_unanswered_questions_are_left_out_and_roles_still_alternate(
     service: Service, fake: FakeAnthropic
 ) -> None:
-    fake.script(Reply.http_error(500, error_type="api_error"), Reply.text(["Fine."]))
+    # A question whose answer failed before any text goes with it: a Retry
+    # would otherwise show the model the same question twice.
+    fake.script(
+        Reply.text(["Hi."]), Reply.http_error(500, error_type="api_error"), Reply.text(["Fine."])
+    )
     ws = await service.ws()
-    frames = await ws.turn("First try")
+    conversation_id = await finished_turn(ws, "Hello")
+    frames = await ws.turn("First try", conversation_id=conversation_id)
     assert frames[-1]["code"] == "upstream_unavailable"
-    await finished_turn(ws, "Second try", frames[0]["conversation_id"])
+    await finished_turn(ws, "Second try", conversation_id)
 
-    assert fake.requests[1].body["messages"] == [
-        {"role": "user", "content": "First try\n\nSecond try"}
+    assert fake.requests[2].body["messages"] == [
+        {"role": "user", "content": "Hello"},
+        {"role": "assistant", "content": "Hi."},
+        {"role": "user", "content": "Second try"},
     ]
     await ws.close()
 

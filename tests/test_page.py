@@ -239,3 +239,54 @@ def test_a_rejected_token_brings_back_the_sign_in(page: Page, server: LiveServer
     page.reload()
     expect(page.get_by_label("Your name")).to_be_visible(timeout=10000)
     expect(page.locator("#signin-message")).to_contain_text("Sign in again")
+
+
+def test_a_failed_answer_says_why_and_retry_starts_a_new_turn(
+    page: Page, server: LiveServer, upstream: FakeAnthropic
+) -> None:
+    upstream.script(
+        Reply.http_error(529, error_type="overloaded_error"), Reply.text(["Second", " time."])
+    )
+    sign_in(page, server, unique("ha"))
+    send(page, "Try me")
+    failed = assistant(page)
+    expect(failed).to_have_attribute("data-status", "error", timeout=10000)
+    expect(failed).to_contain_text("Error")
+    assert "overloaded_error" not in failed.inner_text(), "provider bodies are never shown"
+    failed.get_by_role("button", name="Retry").click()
+    answer = assistant(page)
+    expect(answer).to_contain_text("Second time.", timeout=10000)
+    expect(answer).to_have_attribute("data-status", "complete")
+    assert upstream.requests[-1].body["messages"][-1]["content"] == "Try me"
+
+
+def test_rename_archive_and_delete_from_the_sidebar(
+    page: Page, server: LiveServer, upstream: FakeAnthropic
+) -> None:
+    sign_in(page, server, unique("io"))
+    for text in ("first chat", "second chat"):
+        page.get_by_role("button", name="New chat").click()
+        send(page, text)
+        expect(assistant(page)).to_have_attribute("data-status", "complete", timeout=10000)
+    items = page.get_by_test_id("conversation")
+    expect(items).to_have_count(2, timeout=10000)
+
+    items.first.get_by_role("button", name="Rename").click()
+    title_box = page.get_by_label("Conversation title")
+    title_box.fill("Renamed by hand")
+    title_box.press("Enter")
+    expect(items.first).to_contain_text("Renamed by hand")
+    page.reload()
+    expect(page.get_by_test_id("conversation").first).to_contain_text(
+        "Renamed by hand", timeout=10000
+    )
+
+    page.get_by_test_id("conversation").first.get_by_role("button", name="Archive").click()
+    expect(page.get_by_test_id("conversation")).to_have_count(1)
+
+    page.get_by_test_id("conversation").first.get_by_role("button", name="Delete").click()
+    page.get_by_role("dialog").get_by_role("button", name="Delete").click()
+    expect(page.get_by_test_id("conversation")).to_have_count(0)
+    page.reload()
+    page.wait_for_timeout(500)
+    expect(page.get_by_test_id("conversation")).to_have_count(0)
