@@ -137,6 +137,8 @@ class Store:
     async def update_conversation(
         self, identity: Identity, conversation_id: str, changes: Document
     ) -> Document:
+        if not changes:  # an empty PATCH is no activity: the list order stays
+            return await self.get_conversation(identity, conversation_id)
         doc = await self.conversations.find_one_and_update(
             {"_id": conversation_id, **identity.scope},
             {"$set": {**changes, "updated_at": now()}},
