@@ -14,6 +14,8 @@ from typing import Any
 
 import jwt
 import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
@@ -275,3 +277,37 @@ async def test_dev_sign_in_is_not_served_when_a_jwt_secret_is_set(service: Servi
     response = await service.http.post("/auth/dev-token", json={"user": "alice"})
     await expect_problem(response, 404, "not_found")
     assert not (Path(service.env["DATA_DIR"]) / "dev-jwt-secret").exists()
+
+
+async def test_jwks_url_keys_verify_tokens_by_kid(
+    env: dict[str, str], fake: FakeAnthropic, rsa_key: tuple[rsa.RSAPrivateKey, Path]
+) -> None:
+    """A real JWKS endpoint on loopback; the service fetches it off its event loop."""
+    private_key, _ = rsa_key
+    jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(private_key.public_key()))
+    jwks = {"keys": [{**jwk, "kid": "k1", "use": "sig", "alg": "RS256"}]}
+    fetched: list[str] = []
+
+    async def serve_jwks(request: web.Request) -> web.Response:
+        fetched.append(request.path)
+        return web.json_response(jwks)
+
+    app = web.Application()
+    app.router.add_get("/.well-known/jwks.json", serve_jwks)
+    async with TestServer(app) as keys:
+        del env["JWT_SECRET"]
+        env["JWT_JWKS_URL"] = str(keys.make_url("/.well-known/jwks.json"))
+        async with running(env, fake) as service:
+            good = jwt.encode(claims(), private_key, algorithm="RS256", headers={"kid": "k1"})
+            assert await me(service, bearer(good)) == {"user_id": "alice", "tenant_id": "default"}
+            assert await me(service, bearer(good)) == {"user_id": "alice", "tenant_id": "default"}
+            assert len(fetched) == 1, "keys are cached, not fetched per request"
+
+            stranger = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+            forged = jwt.encode(claims(), stranger, algorithm="RS256", headers={"kid": "k1"})
+            await refused(service, bearer(forged))
+            unknown_kid = jwt.encode(
+                claims(), private_key, algorithm="RS256", headers={"kid": "k9"}
+            )
+            await refused(service, bearer(unknown_kid))
+            await refused(service, bearer(make_token()))
