@@ -22,8 +22,10 @@ from server.errors import (
     Conflict,
     DomainError,
     InputTooLong,
+    InternalError,
     ModelNotAllowed,
     NotFound,
+    StorageUnavailable,
     TurnNotRunning,
     ValidationFailed,
 )
@@ -41,14 +43,7 @@ log = logging.getLogger(__name__)
 
 HISTORY_LIMIT = 200
 YIELD_EVERY_CHUNKS = 32
-FAILED = Outcome(
-    "error",
-    error={
-        "code": "internal",
-        "retryable": True,
-        "message": "Something went wrong on our side; it was logged.",
-    },
-)
+FAILED = Outcome("error", error=InternalError().describe())
 TurnKey = tuple[str, str, str]
 
 
@@ -59,6 +54,8 @@ class ActiveTurn:
     system_prompt: str | None
     log: TurnLog
     task: asyncio.Task[None] | None = None
+    # A strong reference: the loop holds tasks weakly, and a shielded ending
+    # must outlive a `_run` that a second cancel ended early.
     ending: asyncio.Task[None] | None = None
     stopping: bool = False  # its task was cancelled: by a user (cancel_requested) or shutdown
     cancel_requested: bool = False
@@ -267,7 +264,7 @@ class TurnEngine:
             )
             raise
         except DomainError as error:
-            outcome = Outcome("error", error=_error_info(error))
+            outcome = Outcome("error", error=error.describe())
         except Exception:
             log.exception("turn %s failed", record.turn_id)
             outcome = FAILED
@@ -295,12 +292,7 @@ class TurnEngine:
             log.exception("could not store the end of turn %s", record.turn_id)
             message = record.assistant_message(text, outcome.status)
             outcome = Outcome(
-                "error",
-                error={
-                    "code": "storage_unavailable",
-                    "retryable": True,
-                    "message": "The answer could not be saved.",
-                },
+                "error", error=StorageUnavailable("The answer could not be saved.").describe()
             )
         if outcome.status == "complete":
             active.log.publish(
@@ -385,8 +377,3 @@ class TurnEngine:
     def _forget(self, key: TurnKey, active: ActiveTurn) -> None:
         if self._active.get(key) is active:
             del self._active[key]
-
-
-def _error_info(error: DomainError) -> dict[str, Any]:
-    info = {"code": error.code, "message": error.detail, "retryable": error.retryable}
-    return info | error.extra

@@ -15,11 +15,18 @@ class DomainError(Exception):
     status: ClassVar[int] = 400
     title: ClassVar[str] = "Bad request"
     retryable: ClassVar[bool] = False
+    default_detail: ClassVar[str] = ""
 
-    def __init__(self, detail: str, **extra: Any) -> None:
+    def __init__(self, detail: str = "", **extra: Any) -> None:
+        detail = detail or self.default_detail
         super().__init__(detail)
         self.detail = detail
         self.extra = extra
+
+    def describe(self) -> dict[str, Any]:
+        """The error as a turn's outcome stores it and `turn.error` carries it."""
+        described = {"code": self.code, "message": self.detail, "retryable": self.retryable}
+        return described | self.extra
 
 
 class Unauthorized(DomainError):
@@ -111,9 +118,17 @@ class InternalError(DomainError):
     status = 500
     title = "Internal server error"
     retryable = True
+    default_detail = "Something went wrong on our side; it was logged."
 
-    def __init__(self, detail: str = "Something went wrong on our side; it was logged.") -> None:
-        super().__init__(detail)
+
+class Interrupted(DomainError):
+    """The service stopped (shutdown or crash) before the answer was finished."""
+
+    code = "interrupted"
+    status = 503
+    title = "Interrupted"
+    retryable = True
+    default_detail = "The service stopped before the answer was finished."
 
 
 class UpstreamFailure(DomainError):

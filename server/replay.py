@@ -12,16 +12,13 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from server.db import Document
+from server.errors import Interrupted
 from server.events import TurnEvent
 from server.store import public_message
 
 Reload = Callable[[], Awaitable[tuple[Document | None, Document | None]]]
 
-INTERRUPTED = {
-    "code": "interrupted",
-    "message": "The service stopped before the answer was finished.",
-    "retryable": True,
-}
+INTERRUPTED = Interrupted().describe()
 
 
 async def stored_events(

@@ -111,6 +111,11 @@ class Service:
         await self.stop()
         await self.start()
 
+    async def reconfigure(self, **settings: str) -> None:
+        """Restart with these environment settings changed, as an operator would."""
+        self.env.update(settings)
+        await self.restart()
+
     @property
     def http(self) -> TestClient[Any, Any]:
         assert self.client is not None, "service not started"

@@ -53,12 +53,11 @@ async def test_system_prompt_of_the_conversation_is_sent(
 
 
 async def test_budget_drops_the_oldest_messages_first(
-    service: Service, fake: FakeAnthropic, env: dict[str, str]
+    service: Service, fake: FakeAnthropic
 ) -> None:
     # About 29 tokens a message (100 characters) against a budget of 100: the
     # new message and the last exchange fit, the exchange before does not.
-    env["CONTEXT_TOKEN_BUDGET"] = "100"
-    await service.restart()
+    await service.reconfigure(CONTEXT_TOKEN_BUDGET="100")
     question = [f"{n}" * 100 for n in range(1, 4)]
     answer = [f"{chr(ord('a') + n)}" * 100 for n in range(3)]
     fake.script(*(Reply.text([text]) for text in answer))
@@ -105,10 +104,9 @@ async def test_unanswered_questions_are_left_out_and_roles_still_alternate(
 
 
 async def test_a_message_alone_over_the_budget_is_refused_and_nothing_stored(
-    service: Service, fake: FakeAnthropic, env: dict[str, str]
+    service: Service, fake: FakeAnthropic
 ) -> None:
-    env["CONTEXT_TOKEN_BUDGET"] = "200"
-    await service.restart()
+    await service.reconfigure(CONTEXT_TOKEN_BUDGET="200")
     ws = await service.ws()
     conversation_id = await finished_turn(ws, "A short question")
     counts = {
@@ -149,10 +147,9 @@ async def test_a_message_alone_over_the_budget_is_refused_and_nothing_stored(
 
 
 async def test_a_message_over_the_character_limit_is_refused(
-    service: Service, fake: FakeAnthropic, env: dict[str, str]
+    service: Service, fake: FakeAnthropic
 ) -> None:
-    env["MAX_MESSAGE_CHARS"] = "50"
-    await service.restart()
+    await service.reconfigure(MAX_MESSAGE_CHARS="50")
     async with service.http.post(
         "/api/turns",
         json={"turn_id": new_turn_id(), "content": "x" * 51},

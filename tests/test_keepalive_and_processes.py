@@ -12,10 +12,9 @@ from tests.fake_anthropic import FakeAnthropic, Reply
 
 
 async def test_sse_pings_while_waiting_for_the_first_token(
-    service: Service, fake: FakeAnthropic, env: dict[str, str]
+    service: Service, fake: FakeAnthropic
 ) -> None:
-    env["SSE_PING_SECONDS"] = "0.1"
-    await service.restart()
+    await service.reconfigure(SSE_PING_SECONDS="0.1")
     fake.script(Reply.text(["late"], first_delay=0.6))
     response = await service.http.post(
         "/api/turns", json={"turn_id": new_turn_id(), "content": "hi"}, headers=service.headers()

@@ -109,10 +109,9 @@ async def test_resume_over_sse_with_last_event_id(service: Service, fake: FakeAn
 
 
 async def test_resume_of_a_forgotten_turn_sends_a_snapshot(
-    service: Service, fake: FakeAnthropic, env: dict[str, str]
+    service: Service, fake: FakeAnthropic
 ) -> None:
-    env["TURN_RETENTION_SECONDS"] = "0"
-    await service.restart()
+    await service.reconfigure(TURN_RETENTION_SECONDS="0")
     fake.script(Reply.text(CHUNKS))
     ws = await service.ws()
     turn_id = new_turn_id()
@@ -162,11 +161,8 @@ async def test_resume_of_an_unknown_or_foreign_turn_is_not_found(
     await bob.close()
 
 
-async def test_disconnect_cancels_when_configured(
-    service: Service, fake: FakeAnthropic, env: dict[str, str]
-) -> None:
-    env["ON_DISCONNECT"] = "cancel"
-    await service.restart()
+async def test_disconnect_cancels_when_configured(service: Service, fake: FakeAnthropic) -> None:
+    await service.reconfigure(ON_DISCONNECT="cancel")
     fake.script(Reply.endless())
     ws = await service.ws()
     await ws.send({"type": "turn.start", "turn_id": new_turn_id(), "content": "Go"})
@@ -187,10 +183,9 @@ async def test_disconnect_cancels_when_configured(
 
 
 async def test_sse_disconnect_cancels_when_configured(
-    service: Service, fake: FakeAnthropic, env: dict[str, str]
+    service: Service, fake: FakeAnthropic
 ) -> None:
-    env["ON_DISCONNECT"] = "cancel"
-    await service.restart()
+    await service.reconfigure(ON_DISCONNECT="cancel")
     fake.script(Reply.endless())
     turn_id = new_turn_id()
     async with service.http.post(

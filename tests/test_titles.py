@@ -61,11 +61,8 @@ async def test_a_slow_title_does_not_delay_the_turn(service: Service, fake: Fake
     await ws.close()
 
 
-async def test_shutdown_drops_a_title_in_flight(
-    service: Service, fake: FakeAnthropic, env: dict[str, str]
-) -> None:
-    env["UPSTREAM_TIMEOUT_SECONDS"] = "60"
-    await service.restart()
+async def test_shutdown_drops_a_title_in_flight(service: Service, fake: FakeAnthropic) -> None:
+    await service.reconfigure(UPSTREAM_TIMEOUT_SECONDS="60")
     fake.title_reply = Reply.text(["Slow title"], first_delay=30)
     ws = await service.ws()
     assert (await ws.turn("Question"))[-1]["type"] == "turn.done"

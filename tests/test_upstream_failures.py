@@ -107,10 +107,9 @@ async def test_upstream_failure_over_websocket(
 
 
 async def test_stall_longer_than_the_upstream_timeout(
-    service: Service, fake: FakeAnthropic, env: dict[str, str]
+    service: Service, fake: FakeAnthropic
 ) -> None:
-    env["UPSTREAM_TIMEOUT_SECONDS"] = "0.5"
-    await service.restart()
+    await service.reconfigure(UPSTREAM_TIMEOUT_SECONDS="0.5")
     fake.script(Reply.stall(3.0))
     ws = await service.ws()
 

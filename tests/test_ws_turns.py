@@ -93,9 +93,8 @@ async def test_first_frame_that_is_not_auth_is_refused(service: Service) -> None
     assert raw.close_code == 4401
 
 
-async def test_no_auth_frame_in_time_closes_4408(service: Service, env: dict[str, str]) -> None:
-    env["WS_AUTH_TIMEOUT_SECONDS"] = "0.3"
-    await service.restart()
+async def test_no_auth_frame_in_time_closes_4408(service: Service) -> None:
+    await service.reconfigure(WS_AUTH_TIMEOUT_SECONDS="0.3")
     raw = await service.http.ws_connect("/ws")
     frames = []
     while (message := await raw.receive(timeout=5)).type == aiohttp.WSMsgType.TEXT:
@@ -184,11 +183,8 @@ async def test_second_turn_on_a_busy_conversation_is_a_conflict(
     await ws.close()
 
 
-async def test_turns_per_connection_are_limited(
-    service: Service, fake: FakeAnthropic, env: dict[str, str]
-) -> None:
-    env["MAX_TURNS_PER_CONNECTION"] = "1"
-    await service.restart()
+async def test_turns_per_connection_are_limited(service: Service, fake: FakeAnthropic) -> None:
+    await service.reconfigure(MAX_TURNS_PER_CONNECTION="1")
     fake.script(Reply.endless())
     ws = await service.ws()
     first = new_turn_id()
