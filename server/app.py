@@ -17,15 +17,15 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
-from server import api, page, sse, ws
 from server.auth import Authenticator, auth_middleware
 from server.config import Settings
-from server.db import open_database
-from server.engine import TurnEngine
-from server.llm import build_model
-from server.problems import problem_middleware
-from server.store import Store
-from server.turn_store import TurnStore
+from server.model import build_model
+from server.storage.client import open_database
+from server.storage.conversations import Store
+from server.storage.turns import TurnStore
+from server.transport import page, rest, sse, ws
+from server.transport.problems import problem_middleware
+from server.turns.engine import TurnEngine
 from server.typedefs import authenticator_key, engine_key, settings_key, store_key
 
 log = logging.getLogger(__name__)
@@ -43,7 +43,7 @@ def build_app(settings: Settings) -> web.Application:
     app[settings_key] = settings
     app[authenticator_key] = authenticator
     app.cleanup_ctx.append(_services)
-    app.add_routes(api.routes)
+    app.add_routes(rest.routes)
     app.add_routes(sse.routes)
     app.add_routes(page.routes)
     app.router.add_get("/ws", ws.websocket)

@@ -9,9 +9,9 @@ from aiohttp import web
 if TYPE_CHECKING:
     from server.auth import Authenticator
     from server.config import Settings
-    from server.engine import TurnEngine
     from server.identity import Identity
-    from server.store import Store
+    from server.storage.conversations import Store
+    from server.turns.engine import TurnEngine
 
 settings_key: web.AppKey[Settings] = web.AppKey("settings")
 store_key: web.AppKey[Store] = web.AppKey("store")

@@ -25,7 +25,7 @@ from pymongo import AsyncMongoClient
 
 from server.app import build_app
 from server.config import Settings, load_settings
-from server.embedded_db import EmbeddedMongo
+from server.storage.embedded import EmbeddedMongo
 from tests.fake_anthropic import FakeAnthropic
 
 JWT_SECRET = "test-secret-that-is-long-enough-for-hs256"

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from server.embedded_db import EmbeddedMongo
+from server.storage.embedded import EmbeddedMongo
 from tests.api_client import expect_problem, sse_turn
 from tests.conftest import Service, with_database
 from tests.fake_anthropic import FakeAnthropic

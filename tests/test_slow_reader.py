@@ -10,7 +10,7 @@ import asyncio
 from typing import Any
 
 from server.events import TurnEvent
-from server.turn_log import TurnLog
+from server.turns.log import TurnLog
 from tests.conftest import Service, eventually, new_turn_id, text_of
 from tests.fake_anthropic import FakeAnthropic, Reply
 

@@ -18,7 +18,7 @@ from server.errors import (
     ValidationFailed,
 )
 from server.schemas import CreateConversation, DevTokenRequest, UpdateConversation, parse_json
-from server.store import public_conversation, public_message
+from server.storage.conversations import public_conversation, public_message
 from server.typedefs import authenticator_key, engine_key, settings_key, store_key
 
 log = logging.getLogger(__name__)

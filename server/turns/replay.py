@@ -11,10 +11,10 @@ import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
-from server.db import Document
 from server.errors import Interrupted
 from server.events import TurnEvent
-from server.store import public_message
+from server.storage.client import Document
+from server.storage.conversations import public_message
 
 Reload = Callable[[], Awaitable[tuple[Document | None, Document | None]]]
 

@@ -20,7 +20,6 @@ from aiohttp import WSMsgType, web
 from server.auth import bearer_token
 from server.codec import dumps
 from server.config import Settings
-from server.engine import TurnEngine
 from server.errors import (
     DomainError,
     Flooding,
@@ -33,8 +32,9 @@ from server.errors import (
 )
 from server.events import TurnEvent
 from server.identity import Identity
-from server.problems import error_frame
 from server.schemas import TurnCancel, TurnResume, TurnStart, parse_object
+from server.transport.problems import error_frame
+from server.turns.engine import TurnEngine
 from server.typedefs import authenticator_key, engine_key, identity_key, settings_key
 
 log = logging.getLogger(__name__)

@@ -16,10 +16,10 @@ from pymongo import ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
-from server.db import Document
 from server.errors import Conflict, NotFound
 from server.identity import Identity
-from server.store import new_id, now
+from server.storage.client import Document
+from server.storage.conversations import new_id, now
 
 RUNNING = "running"
 

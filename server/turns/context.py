@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from server.db import Document
 from server.errors import InputTooLong
-from server.llm import ContextMessage
+from server.model.base import ContextMessage
+from server.storage.client import Document
 
 PER_MESSAGE_TOKENS = 4
 

@@ -16,7 +16,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.uri_parser import parse_uri
 
 from server.config import Settings
-from server.embedded_db import EmbeddedMongo
+from server.storage.embedded import EmbeddedMongo
 
 log = logging.getLogger(__name__)
 

@@ -16,8 +16,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from server.config import Settings
-from server.context import build_context, check_fits
-from server.db import Document
 from server.errors import (
     Conflict,
     DomainError,
@@ -31,13 +29,15 @@ from server.errors import (
 )
 from server.events import TurnEvent
 from server.identity import Identity
-from server.llm import Finished, Model, TextChunk
-from server.replay import INTERRUPTED, stored_events
+from server.model.base import Finished, Model, TextChunk
 from server.schemas import TurnStart
-from server.store import Store, conversation_document, public_message
-from server.titles import Titler
-from server.turn_log import TurnLog
-from server.turn_store import RUNNING, Outcome, TurnRecord, TurnStore
+from server.storage.client import Document
+from server.storage.conversations import Store, conversation_document, public_message
+from server.storage.turns import RUNNING, Outcome, TurnRecord, TurnStore
+from server.turns.context import build_context, check_fits
+from server.turns.log import TurnLog
+from server.turns.replay import INTERRUPTED, stored_events
+from server.turns.titles import Titler
 
 log = logging.getLogger(__name__)
 

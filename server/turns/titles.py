@@ -13,8 +13,8 @@ import logging
 from collections.abc import Coroutine
 from typing import Any
 
-from server.llm import Model
-from server.store import Store
+from server.model.base import Model
+from server.storage.conversations import Store
 
 log = logging.getLogger(__name__)
 

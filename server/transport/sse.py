@@ -12,12 +12,12 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 from aiohttp_sse import sse_response
 
-from server.api import path_id, read_body
 from server.auth import identity_of
 from server.codec import dumps, json_response
 from server.errors import ValidationFailed
 from server.events import TurnEvent
 from server.schemas import TurnStart, parse_json
+from server.transport.rest import path_id, read_body
 from server.typedefs import engine_key, settings_key
 
 routes = web.RouteTableDef()

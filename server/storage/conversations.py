@@ -17,9 +17,9 @@ from bson import ObjectId
 from pymongo import DESCENDING, ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
 
-from server.db import Document
 from server.errors import NotFound, ValidationFailed
 from server.identity import Identity
+from server.storage.client import Document
 
 MESSAGE_FIELDS = (
     "conversation_id",

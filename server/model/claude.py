@@ -1,17 +1,13 @@
-"""The model: Claude through the official SDK, or the offline stand-in.
+"""Claude through the official `anthropic` SDK.
 
-Both stream `Chunk`s through the same interface, so the turn engine has one
-path. Provider failures leave here only as the domain's `UpstreamFailure`s,
-never as raw provider bodies.
+Provider failures leave here only as the domain's `UpstreamFailure`s, never as
+raw provider bodies.
 """
 
 from __future__ import annotations
 
-import asyncio
-import re
 from collections.abc import AsyncGenerator, Sequence
-from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 import anthropic
 import httpx2
@@ -24,37 +20,12 @@ from server.errors import (
     UpstreamTimeout,
     UpstreamUnavailable,
 )
+from server.model.base import Chunk, ContextMessage, Finished, TextChunk, clean_title
 
 TITLE_SYSTEM_PROMPT = (
     "Write a short conversation title (at most six words, no quotes, no trailing "
     "punctuation) for the exchange below. Answer with the title only."
 )
-
-
-@dataclass(frozen=True, slots=True)
-class TextChunk:
-    text: str
-
-
-@dataclass(frozen=True, slots=True)
-class Finished:
-    input_tokens: int
-    output_tokens: int
-    stop_reason: str | None
-
-
-Chunk = TextChunk | Finished
-ContextMessage = dict[str, str]
-
-
-class Model(Protocol):
-    def stream(
-        self, *, model: str, system: str | None, messages: Sequence[ContextMessage], max_tokens: int
-    ) -> AsyncGenerator[Chunk]: ...
-
-    async def title(self, question: str, answer: str) -> str: ...
-
-    async def close(self) -> None: ...
 
 
 class ClaudeModel:
@@ -105,56 +76,6 @@ class ClaudeModel:
         await self._client.close()
 
 
-class OfflineModel:
-    """A deterministic stand-in for Claude when no API key is set.
-
-    It streams word by word at a human pace through the same engine, so the
-    page, cancel and resume can all be tried on a laptop with no account.
-    """
-
-    def __init__(self, settings: Settings) -> None:
-        self._delay = settings.offline_word_delay_seconds
-
-    async def stream(
-        self, *, model: str, system: str | None, messages: Sequence[ContextMessage], max_tokens: int
-    ) -> AsyncGenerator[Chunk]:
-        question = messages[-1]["content"] if messages else ""
-        reply = offline_reply(question, turns=sum(1 for m in messages if m["role"] == "user"))
-        words = re.findall(r"\S+\s*", reply)[:max_tokens]
-        for word in words:
-            await asyncio.sleep(self._delay)
-            yield TextChunk(word)
-        input_tokens = sum(estimate_words(m["content"]) for m in messages)
-        yield Finished(input_tokens, len(words), "end_turn")
-
-    async def title(self, question: str, answer: str) -> str:
-        return clean_title(" ".join(question.split()[:6]))
-
-    async def close(self) -> None:
-        return None
-
-
-def offline_reply(question: str, *, turns: int) -> str:
-    quoted = " ".join(question.split())
-    if len(quoted) > 160:
-        quoted = quoted[:157] + "..."
-    return (
-        "This is the offline model: no ANTHROPIC_API_KEY is set, so Claude is not being "
-        f"called. You said: \u201c{quoted}\u201d. This conversation has {turns} "
-        f"message{'s' if turns != 1 else ''} from you so far. Set ANTHROPIC_API_KEY and "
-        "restart the service to talk to Claude."
-    )
-
-
-def estimate_words(text: str) -> int:
-    return len(text.split())
-
-
-def clean_title(raw: str) -> str:
-    title = " ".join(raw.strip().strip("\"'").split())
-    return title.rstrip(".!?:;,")[:80] or "Untitled"
-
-
 def upstream_failure(error: Exception) -> UpstreamFailure:
     """Map whatever the SDK raised to a domain error with a message a person can act on."""
     if isinstance(error, UpstreamFailure):
@@ -191,7 +112,3 @@ def _retry_after(response: httpx2.Response | None) -> float | None:
         return max(0.0, float(raw)) if raw is not None else None
     except ValueError:
         return None
-
-
-def build_model(settings: Settings) -> Model:
-    return OfflineModel(settings) if settings.offline else ClaudeModel(settings)
