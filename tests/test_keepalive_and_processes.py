@@ -71,7 +71,9 @@ async def test_cancel_reaches_a_turn_running_in_another_process(
 
         frames = await ws.until("turn.cancelled", "turn.done", "turn.error")
         assert frames[-1]["type"] == "turn.cancelled"
-        assert fake.requests[-1].closed_by_client.wait(5)
+        # Awaited, never waited on: the closed socket is only released by this loop.
+        assert await fake.requests[-1].wait_finished(within=5)
+        assert fake.requests[-1].closed_by_client.is_set()
         stored = await service.db.messages.find_one({"turn_id": turn_id, "role": "assistant"})
         assert stored["status"] == "cancelled"
         assert stored["content"] == frames[-1]["message"]["content"]
