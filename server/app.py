@@ -26,7 +26,13 @@ from server.storage.turns import TurnStore
 from server.transport import page, rest, sse, ws
 from server.transport.problems import problem_middleware
 from server.turns.engine import TurnEngine
-from server.typedefs import authenticator_key, engine_key, settings_key, store_key
+from server.typedefs import (
+    authenticator_key,
+    engine_key,
+    settings_key,
+    store_key,
+    ws_connections_key,
+)
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +48,7 @@ def build_app(settings: Settings) -> web.Application:
     )
     app[settings_key] = settings
     app[authenticator_key] = authenticator
+    app[ws_connections_key] = set()
     app.cleanup_ctx.append(_services)
     app.add_routes(rest.routes)
     app.add_routes(sse.routes)

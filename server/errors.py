@@ -132,10 +132,15 @@ class Interrupted(DomainError):
 
 
 class UpstreamFailure(DomainError):
-    """The model provider failed; `code` says how, `retryable` whether to try again."""
+    """The model provider failed; `code` says how, `retryable` whether to try again.
+
+    `upstream_status` and `request_id` are for the operator's log line, never
+    for clients."""
 
     status = 502
     title = "Model provider error"
+    upstream_status: int | None = None
+    request_id: str | None = None
 
 
 class RateLimited(UpstreamFailure):

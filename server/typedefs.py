@@ -11,10 +11,13 @@ if TYPE_CHECKING:
     from server.config import Settings
     from server.identity import Identity
     from server.storage.conversations import Store
+    from server.transport.ws import Connection
     from server.turns.engine import TurnEngine
 
 settings_key: web.AppKey[Settings] = web.AppKey("settings")
 store_key: web.AppKey[Store] = web.AppKey("store")
 authenticator_key: web.AppKey[Authenticator] = web.AppKey("authenticator")
 engine_key: web.AppKey[TurnEngine] = web.AppKey("engine")
+# The live WebSocket connections: shutdown closes them, metrics and tests count them.
+ws_connections_key: web.AppKey[set[Connection]] = web.AppKey("ws_connections")
 identity_key: web.RequestKey[Identity] = web.RequestKey("identity")

@@ -28,6 +28,9 @@ from server.config import Settings, load_settings
 from server.storage.embedded import EmbeddedMongo
 from tests.fake_anthropic import FakeAnthropic
 
+# Fixtures of their own modules: `faults` (fail points on the database server).
+pytest_plugins = ["tests.faults"]
+
 JWT_SECRET = "test-secret-that-is-long-enough-for-hs256"
 RECV_TIMEOUT = 10.0
 
@@ -135,8 +138,8 @@ class Service:
         """A WebSocket authenticated by header, past its `ready` frame."""
         raw = await self.http.ws_connect("/ws", headers=self.headers(user, tenant))
         ws = WS(raw)
-        ready = await ws.recv()
-        assert ready["type"] == "ready", ready
+        ws.ready = await ws.recv()
+        assert ws.ready["type"] == "ready", ws.ready
         return ws
 
     async def close(self) -> None:
@@ -150,6 +153,7 @@ class WS:
 
     def __init__(self, raw: aiohttp.ClientWebSocketResponse) -> None:
         self.raw = raw
+        self.ready: dict[str, Any] = {}
 
     async def send(self, frame: dict[str, Any]) -> None:
         await self.raw.send_json(frame)
@@ -175,6 +179,14 @@ class WS:
         turn_id = fields.pop("turn_id", new_turn_id())
         await self.send({"type": "turn.start", "turn_id": turn_id, "content": content, **fields})
         return await self.until("turn.done", "turn.cancelled", "turn.error", "error")
+
+    async def turn_started(self, content: str, **fields: Any) -> dict[str, Any]:
+        """Start a turn and return its `turn.started` frame."""
+        turn_id = fields.pop("turn_id", new_turn_id())
+        await self.send({"type": "turn.start", "turn_id": turn_id, "content": content, **fields})
+        started = (await self.until("turn.started", "error"))[-1]
+        assert started["type"] == "turn.started", started
+        return started
 
     async def close(self) -> None:
         await self.raw.close()

@@ -80,6 +80,13 @@ def upstream_failure(error: Exception) -> UpstreamFailure:
     """Map whatever the SDK raised to a domain error with a message a person can act on."""
     if isinstance(error, UpstreamFailure):
         return error
+    failure = _classify(error)
+    failure.upstream_status = getattr(error, "status_code", None)
+    failure.request_id = getattr(error, "request_id", None)
+    return failure
+
+
+def _classify(error: Exception) -> UpstreamFailure:
     if isinstance(error, anthropic.APITimeoutError | httpx2.TimeoutException):
         return UpstreamTimeout("The model took too long to answer. Try again.")
     if isinstance(error, anthropic.APIStatusError):

@@ -8,20 +8,28 @@ cancel request from another process, and the terminal outcome for replays.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 from pymongo import ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import DuplicateKeyError, PyMongoError
 
-from server.errors import Conflict, NotFound
+from server.errors import Conflict, Interrupted, NotFound, StorageUnavailable
 from server.identity import Identity
 from server.storage.client import Document
 from server.storage.conversations import new_id, now
 
+log = logging.getLogger(__name__)
+
 RUNNING = "running"
+STREAMING = "streaming"
+RECOVERED = "recovered"  # the owner of a turn taken over by recovery
+INTERRUPTED = Interrupted().describe()
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,11 +47,12 @@ class TurnRecord:
     created_at: datetime
     new_conversation: bool
 
-    def assistant_message(self, text: str, status: str = "streaming") -> dict[str, Any]:
-        """The answer as a client sees it, before (or instead of) reading it back."""
+    def assistant_document(self, text: str, status: str = STREAMING, **fields: Any) -> Document:
+        """The answer as stored: inserted by `begin`, and stood in for when it cannot be read."""
         return {
-            "id": self.assistant_message_id,
+            "_id": self.assistant_message_id,
             "conversation_id": self.conversation_id,
+            **self.identity.scope,
             "seq": self.assistant_seq,
             "role": "assistant",
             "content": text,
@@ -54,6 +63,24 @@ class TurnRecord:
             "stop_reason": None,
             "error": None,
             "created_at": self.created_at,
+            "updated_at": self.created_at,
+            **fields,
+        }
+
+    def turn_document(self, **fields: Any) -> Document:
+        """The turn as stored when it begins."""
+        return {
+            "_id": self.id,
+            **self.identity.scope,
+            "turn_id": self.turn_id,
+            "conversation_id": self.conversation_id,
+            "status": RUNNING,
+            "model": self.model,
+            "user_message_id": self.user_message_id,
+            "assistant_message_id": self.assistant_message_id,
+            "created_at": self.created_at,
+            "updated_at": self.created_at,
+            **fields,
         }
 
 
@@ -65,6 +92,18 @@ class Outcome:
     usage: dict[str, int] | None = None
     stop_reason: str | None = None
     error: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Ending:
+    """A turn as it ended in storage, whoever wrote the ending, with its answer."""
+
+    turn: Document
+    message: Document
+    ours: bool  # False: another process (the sweep) had ended it first
+
+
+Lease = Literal["held", "cancel_requested", "lost"]
 
 
 class TurnStore:
@@ -91,31 +130,51 @@ class TurnStore:
         """Claim the turn id and the conversation's slot, then store both messages.
 
         Raises `Conflict` if the turn id is taken or the conversation is busy.
+        Four writes, undone in reverse if one fails or the caller is cancelled,
+        so a failed start never leaves a `running` turn holding the conversation
+        with nothing running it.
         """
-        moment = now()
-        record_id, user_id, assistant_id = new_id(), new_id(), new_id()
+        record = TurnRecord(
+            id=new_id(),
+            turn_id=turn_id,
+            identity=identity,
+            conversation_id=str(conversation["_id"]),
+            user_message_id=new_id(),
+            assistant_message_id=new_id(),
+            assistant_seq=0,  # known once the slot is claimed
+            model=model,
+            created_at=now(),
+            new_conversation=new_conversation,
+        )
+        undo: list[Callable[[], Awaitable[object]]] = []
+        try:
+            return await self._begin(record, conversation, content, undo)
+        except BaseException as error:
+            await asyncio.shield(self._undo(undo, turn_id))
+            if isinstance(error, PyMongoError):
+                raise StorageUnavailable(
+                    "The message could not be saved, and nothing was kept. Try again."
+                ) from error
+            raise
+
+    async def _begin(
+        self,
+        record: TurnRecord,
+        conversation: Document,
+        content: str,
+        undo: list[Callable[[], Awaitable[object]]],
+    ) -> TurnRecord:
+        moment, identity, turn_id = record.created_at, record.identity, record.turn_id
         try:
             await self.turns.insert_one(
-                {
-                    "_id": record_id,
-                    **identity.scope,
-                    "turn_id": turn_id,
-                    "conversation_id": conversation["_id"],
-                    "status": RUNNING,
-                    "owner": self.owner,
-                    "lease_expires_at": moment + self._lease,
-                    "model": model,
-                    "user_message_id": user_id,
-                    "assistant_message_id": assistant_id,
-                    "created_at": moment,
-                    "updated_at": moment,
-                }
+                record.turn_document(owner=self.owner, lease_expires_at=moment + self._lease)
             )
         except DuplicateKeyError:
             raise Conflict(f"Turn {turn_id!r} already exists") from None
-        if new_conversation:  # built by the engine with the slot already held
+        undo.append(lambda: self.turns.delete_one({"_id": record.id, "status": RUNNING}))
+        if record.new_conversation:  # built by the engine with the slot already held
             await self.conversations.insert_one(conversation)
-            claimed: Document | None = conversation
+            undo.append(lambda: self.conversations.delete_one({"_id": conversation["_id"]}))
             user_seq = 1
         else:
             claimed = await self.conversations.find_one_and_update(
@@ -126,75 +185,56 @@ class TurnStore:
                 },
                 return_document=ReturnDocument.BEFORE,
             )
-            user_seq = int(claimed["next_seq"]) if claimed else 0
-        if claimed is None:
-            await self.turns.delete_one({"_id": record_id})
-            exists = await self.conversations.count_documents({"_id": conversation["_id"]})
-            if not exists:
-                raise NotFound(f"No conversation {conversation['_id']!r}")
-            raise Conflict("This conversation is already answering another message")
-        base = {
-            "conversation_id": conversation["_id"],
-            **identity.scope,
-            "turn_id": turn_id,
-            "model": model,
-            "usage": None,
-            "stop_reason": None,
+            if claimed is None:
+                exists = await self.conversations.count_documents({"_id": conversation["_id"]})
+                if not exists:
+                    raise NotFound(f"No conversation {conversation['_id']!r}")
+                raise Conflict("This conversation is already answering another message")
+            undo.append(lambda: self._free(str(conversation["_id"]), turn_id))
+            user_seq = int(claimed["next_seq"])
+        record = replace(record, assistant_seq=user_seq + 1)
+        user = {
+            **record.assistant_document(content, "complete"),
+            "_id": record.user_message_id,
+            "seq": user_seq,
+            "role": "user",
         }
-        await self.messages.insert_many(
-            [
-                {
-                    "_id": user_id,
-                    **base,
-                    "seq": user_seq,
-                    "role": "user",
-                    "content": content,
-                    "status": "complete",
-                    "created_at": moment,
-                    "updated_at": moment,
-                },
-                {
-                    "_id": assistant_id,
-                    **base,
-                    "seq": user_seq + 1,
-                    "role": "assistant",
-                    "content": "",
-                    "status": "streaming",
-                    "created_at": moment,
-                    "updated_at": moment,
-                },
-            ]
-        )
-        return TurnRecord(
-            id=record_id,
-            turn_id=turn_id,
-            identity=identity,
-            conversation_id=str(conversation["_id"]),
-            user_message_id=user_id,
-            assistant_message_id=assistant_id,
-            assistant_seq=user_seq + 1,
-            model=model,
-            created_at=moment,
-            new_conversation=new_conversation,
+        await self.messages.insert_many([user, record.assistant_document("")])
+        return record
+
+    async def _undo(self, steps: list[Callable[[], Awaitable[object]]], turn_id: str) -> None:
+        for step in reversed(steps):
+            try:
+                await step()
+            except PyMongoError as error:  # the sweep frees what is left once the lease expires
+                log.warning("could not undo a failed start of turn %s: %s", turn_id, error)
+
+    async def _free(self, conversation_id: str, turn_id: str) -> None:
+        await self.conversations.update_one(
+            {"_id": conversation_id, "running_turn_id": turn_id},
+            {"$set": {"running_turn_id": None, "updated_at": now()}},
         )
 
-    async def checkpoint(self, record: TurnRecord, text: str | None) -> bool:
-        """Save the partial text (if changed) and renew the lease.
+    async def checkpoint(self, record: TurnRecord, text: str | None) -> Lease:
+        """Save the partial text (if changed) and renew the lease, if this process still holds it.
 
-        Returns True when another process asked for this turn to be cancelled.
+        `lost`: the sweep of another process ended the turn (it thought this
+        one dead); the turn must stop and leave that ending alone.
         """
         moment = now()
-        if text is not None:
-            await self.messages.update_one(
-                {"_id": record.assistant_message_id, "status": "streaming"},
-                {"$set": {"content": text, "updated_at": moment}},
-            )
         doc = await self.turns.find_one_and_update(
-            {"_id": record.id, "status": RUNNING},
+            {"_id": record.id, "status": RUNNING, "owner": self.owner},
             {"$set": {"lease_expires_at": moment + self._lease}},
             projection={"cancel_requested": 1},
         )
-        return bool(doc and doc.get("cancel_requested"))
+        if doc is None:
+            return "lost"
+        if text is not None:
+            await self.messages.update_one(
+                {"_id": record.assistant_message_id, "status": STREAMING},
+                {"$set": {"content": text, "updated_at": moment}},
+            )
+        return "cancel_requested" if doc.get("cancel_requested") else "held"
 
     async def request_cancel(self, identity: Identity, turn_id: str) -> bool:
         """Flag a turn running in another process; its owner stops it at its next checkpoint."""
@@ -206,49 +246,29 @@ class TurnStore:
 
     async def finalise(
         self, record: TurnRecord, text: str, outcome: Outcome, final_seq: int
-    ) -> Document:
-        """Write the ending everywhere it shows; return the stored assistant message."""
-        moment = now()
-        changes: Document = {
-            "content": text,
-            "status": outcome.status,
-            "usage": outcome.usage,
-            "stop_reason": outcome.stop_reason,
-            "error": outcome.error,
-            "updated_at": moment,
-        }
-        message = await self.messages.find_one_and_update(
-            {"_id": record.assistant_message_id},
-            {"$set": changes},
-            return_document=ReturnDocument.AFTER,
+    ) -> Ending:
+        """Write the ending, if this process still owns the turn; return the turn as it ended.
+
+        Safe to repeat after a failure: the claim matches this process's own
+        ending too, so a retry finishes the writes a failed attempt left undone.
+        """
+        answer = {"content": text, "usage": outcome.usage, "stop_reason": outcome.stop_reason}
+        mine = {"_id": record.id, "owner": self.owner, "status": {"$in": [RUNNING, outcome.status]}}
+        ended = await self._end(
+            mine, outcome.status, outcome.error, final_seq=final_seq, answer=answer
         )
-        await self.turns.update_one(
-            {"_id": record.id},
-            {
-                "$set": {
-                    "status": outcome.status,
-                    "final_seq": final_seq,
-                    "error": outcome.error,
-                    "updated_at": moment,
-                }
-            },
+        stand_in = record.assistant_document(text, outcome.status, error=outcome.error, **answer)
+        if ended is not None:
+            return Ending(ended[0], ended[1] or stand_in, ours=True)
+        # Ended elsewhere: keep that ending, and add the text it could not know.
+        await self.messages.update_one(
+            {"_id": record.assistant_message_id, "status": {"$ne": STREAMING}},
+            {"$set": {"content": text}},
         )
-        await self.conversations.update_one(
-            {"_id": record.conversation_id, "running_turn_id": record.turn_id},
-            {"$set": {"running_turn_id": None, "updated_at": moment}},
-        )
-        if message is None:  # the conversation was deleted meanwhile
-            message = {
-                "_id": record.assistant_message_id,
-                "conversation_id": record.conversation_id,
-                "seq": record.assistant_seq,
-                "role": "assistant",
-                "turn_id": record.turn_id,
-                "model": record.model,
-                "created_at": record.created_at,
-                **changes,
-            }
-        return message
+        stored_turn = await self.turns.find_one({"_id": record.id})
+        message = await self.messages.find_one({"_id": record.assistant_message_id})
+        fallback = record.turn_document(status=outcome.status, error=outcome.error)
+        return Ending(stored_turn or fallback, message or stand_in, ours=False)
 
     async def recover(self, *, everything: bool) -> int:
         """Mark turns of dead processes `interrupted` and free their conversations.
@@ -261,29 +281,47 @@ class TurnStore:
         if not everything:
             query["lease_expires_at"] = {"$lt": now()}
         count = 0
-        for doc in await self.turns.find(query).to_list():
-            moment = now()
-            claimed = await self.turns.update_one(
-                {"_id": doc["_id"], "status": RUNNING},
-                {"$set": {"status": "interrupted", "updated_at": moment}},
-            )
-            if claimed.modified_count == 0:
-                continue
-            count += 1
-            await self.messages.update_many(
-                {
-                    "conversation_id": doc["conversation_id"],
-                    "turn_id": doc["turn_id"],
-                    "role": "assistant",
-                    "status": "streaming",
-                },
-                {"$set": {"status": "interrupted", "updated_at": moment}},
-            )
-            await self.conversations.update_one(
-                {"_id": doc["conversation_id"], "running_turn_id": doc["turn_id"]},
-                {"$set": {"running_turn_id": None}},
-            )
+        for doc in await self.turns.find(query, projection={"_id": 1}).to_list():
+            # The claim takes the turn from its owner: a live owner finds it lost.
+            claim = {**query, "_id": doc["_id"]}
+            if await self._end(claim, "interrupted", INTERRUPTED, owner=RECOVERED) is not None:
+                count += 1
         return count
+
+    async def _end(
+        self,
+        claim: Document,
+        status: str,
+        error: dict[str, Any] | None,
+        *,
+        final_seq: int | None = None,
+        answer: Document | None = None,
+        owner: str | None = None,
+    ) -> tuple[Document, Document | None] | None:
+        """The one way a turn ends in storage, for its owner and for recovery alike.
+
+        The turn is claimed first (None when `claim` no longer matches), then
+        its answer gets the same status (None when the conversation was
+        deleted meanwhile), then the conversation is freed.
+        """
+        moment = now()
+        ending: Document = {"status": status, "error": error, "updated_at": moment}
+        if final_seq is not None:
+            ending["final_seq"] = final_seq
+        if owner is not None:
+            ending["owner"] = owner
+        turn = await self.turns.find_one_and_update(
+            claim, {"$set": ending}, return_document=ReturnDocument.AFTER
+        )
+        if turn is None:
+            return None
+        message = await self.messages.find_one_and_update(
+            {"_id": turn["assistant_message_id"]},
+            {"$set": {"status": status, "error": error, "updated_at": moment, **(answer or {})}},
+            return_document=ReturnDocument.AFTER,
+        )
+        await self._free(turn["conversation_id"], turn["turn_id"])
+        return turn, message
 
     async def assistant_message(self, doc: Document) -> Document | None:
         """The answer of a stored turn, for replays and resumes."""

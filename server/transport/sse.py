@@ -14,9 +14,10 @@ from aiohttp_sse import sse_response
 
 from server.auth import identity_of
 from server.codec import dumps, json_response
-from server.errors import ValidationFailed
+from server.errors import DomainError, ValidationFailed
 from server.events import TurnEvent
 from server.schemas import TurnStart, parse_json
+from server.transport.problems import error_frame
 from server.transport.rest import path_id, read_body
 from server.typedefs import engine_key, settings_key
 
@@ -27,7 +28,7 @@ routes = web.RouteTableDef()
 async def start_turn(request: web.Request) -> web.StreamResponse:
     body = parse_json(TurnStart, await read_body(request))
     events = await request.app[engine_key].start(identity_of(request), body)
-    return await stream(request, events)
+    return await stream(request, body.turn_id, events, started_here=True)
 
 
 @routes.get("/api/turns/{turn_id}/events")
@@ -44,7 +45,7 @@ async def turn_events(request: web.Request) -> web.StreamResponse:
         ) from None
     turn_id = path_id(request, "turn_id")
     events = await request.app[engine_key].resume(identity_of(request), turn_id, after_seq)
-    return await stream(request, events)
+    return await stream(request, turn_id, events, started_here=False)
 
 
 @routes.post("/api/turns/{turn_id}/cancel")
@@ -60,8 +61,11 @@ async def turn_status(request: web.Request) -> web.Response:
     return json_response(await request.app[engine_key].status(identity_of(request), turn_id))
 
 
-async def stream(request: web.Request, events: AsyncIterator[TurnEvent]) -> web.StreamResponse:
+async def stream(
+    request: web.Request, turn_id: str, events: AsyncIterator[TurnEvent], *, started_here: bool
+) -> web.StreamResponse:
     """Relay events as SSE until the terminal one; a client that leaves only detaches."""
+    gone = True  # until the stream reaches its end
     async with (
         contextlib.aclosing(events),  # type: ignore[type-var]
         sse_response(
@@ -71,8 +75,16 @@ async def stream(request: web.Request, events: AsyncIterator[TurnEvent]) -> web.
         ) as response,
     ):
         try:
-            async for event in events:
-                await response.send(dumps(event.to_wire()), id=str(event.seq), event=event.type)
+            try:
+                async for event in events:
+                    await response.send(dumps(event.to_wire()), id=str(event.seq), event=event.type)
+                gone = False
+            except DomainError as error:  # following failed; the turn itself may run on
+                await response.send(dumps(error_frame(error, turn_id)), event="error")
+                gone = False
         except (ConnectionError, TimeoutError):
-            pass  # the client left, or stalled past the send time-out; the turn runs on
+            pass  # the client left, or stalled past the send time-out
+        finally:
+            if gone and started_here:
+                request.app[engine_key].abandon(identity_of(request), turn_id)
     return response

@@ -35,7 +35,13 @@ from server.identity import Identity
 from server.schemas import TurnCancel, TurnResume, TurnStart, parse_object
 from server.transport.problems import error_frame
 from server.turns.engine import TurnEngine
-from server.typedefs import authenticator_key, engine_key, identity_key, settings_key
+from server.typedefs import (
+    authenticator_key,
+    engine_key,
+    identity_key,
+    settings_key,
+    ws_connections_key,
+)
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +65,8 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
         dumps({"type": "ready", "user_id": identity.user_id, "tenant_id": identity.tenant_id})
     )
     connection = Connection(ws, identity, request.app[engine_key], settings)
+    connections = request.app[ws_connections_key]
+    connections.add(connection)
     try:
         async for message in ws:
             if message.type == WSMsgType.TEXT:
@@ -68,6 +76,7 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
                     ValidationFailed("Send text frames holding JSON objects")
                 )
     finally:
+        connections.discard(connection)
         await connection.detach_all()
     return ws
 
@@ -125,6 +134,7 @@ class Connection:
         self._engine = engine
         self._settings = settings
         self._followers: dict[str, asyncio.Task[None]] = {}
+        self._started: set[str] = set()  # turns started here and not yet seen ending
         self._bucket = TokenBucket(settings.ws_frames_per_second, settings.ws_frame_burst)
         self._frame_limit = settings.max_message_chars * 4 + 4096
 
@@ -159,7 +169,9 @@ class Connection:
             limit = self._settings.max_turns_per_connection
             if sum(1 for t in self._followers.values() if not t.done()) >= limit:
                 raise TooManyTurns(f"At most {limit} turns may run at once on one connection")
-            self._follow(request.turn_id, await self._engine.start(self._identity, request))
+            events = await self._engine.start(self._identity, request)
+            self._started.add(request.turn_id)
+            self._follow(request.turn_id, events)
         elif kind == "turn.cancel":
             cancel = parse_object(TurnCancel, frame)
             await self._engine.cancel(self._identity, cancel.turn_id)
@@ -178,20 +190,33 @@ class Connection:
                 [{"field": "type", "message": "unknown type"}],
             )
 
+    @property
+    def following(self) -> int:
+        """Turns this socket follows now; finished followers are dropped as they end."""
+        return len(self._followers)
+
     def _follow(self, turn_id: str, events: AsyncIterator[TurnEvent]) -> None:
         previous = self._followers.pop(turn_id, None)
         if previous is not None:
             previous.cancel()
-        task = asyncio.create_task(self._relay(events), name=f"ws-follow:{turn_id}")
+        task = asyncio.create_task(self._relay(turn_id, events), name=f"ws-follow:{turn_id}")
         self._followers[turn_id] = task
 
-    async def _relay(self, events: AsyncIterator[TurnEvent]) -> None:
+    async def _relay(self, turn_id: str, events: AsyncIterator[TurnEvent]) -> None:
         # `send_str` waits while the socket is backed up; meanwhile the turn
         # log merges the deltas this follower has not taken yet.
-        async with contextlib.aclosing(events):  # type: ignore[type-var]
-            async for event in events:
-                if not await self._send(event.to_wire()):
-                    return
+        try:
+            async with contextlib.aclosing(events):  # type: ignore[type-var]
+                async for event in events:
+                    if not await self._send(event.to_wire()):
+                        return
+                    if event.terminal:
+                        self._started.discard(turn_id)
+        except DomainError as error:  # following failed; the turn itself may run on
+            await self.send_error(error, turn_id)
+        finally:
+            if self._followers.get(turn_id) is asyncio.current_task():
+                del self._followers[turn_id]
 
     async def send_error(self, error: DomainError, turn_id: str | None = None) -> None:
         await self._send(error_frame(error, turn_id))
@@ -206,10 +231,13 @@ class Connection:
         return True
 
     async def detach_all(self) -> None:
-        """The socket is gone: stop following; the turns themselves run on."""
-        for task in self._followers.values():
+        """The socket is gone: stop following; the turns run on unless ON_DISCONNECT says not."""
+        for turn_id in self._started:  # first: the handler itself may be being cancelled
+            self._engine.abandon(self._identity, turn_id)
+        followers = list(self._followers.values())
+        for task in followers:
             task.cancel()
-        await asyncio.gather(*self._followers.values(), return_exceptions=True)
+        await asyncio.gather(*followers, return_exceptions=True)
         self._followers.clear()
 
 

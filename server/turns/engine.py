@@ -11,6 +11,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
+from collections import OrderedDict
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,6 +27,7 @@ from server.errors import (
     NotFound,
     StorageUnavailable,
     TurnNotRunning,
+    UpstreamFailure,
     ValidationFailed,
 )
 from server.events import TurnEvent
@@ -33,16 +36,19 @@ from server.model.base import Finished, Model, TextChunk
 from server.schemas import TurnStart
 from server.storage.client import Document
 from server.storage.conversations import Store, conversation_document, public_message
-from server.storage.turns import RUNNING, Outcome, TurnRecord, TurnStore
+from server.storage.turns import INTERRUPTED, RUNNING, Ending, Outcome, TurnRecord, TurnStore
+from server.turns import endings
 from server.turns.context import build_context, check_fits
 from server.turns.log import TurnLog
-from server.turns.replay import INTERRUPTED, stored_events
+from server.turns.replay import stored_events
 from server.turns.titles import Titler
 
 log = logging.getLogger(__name__)
 
 HISTORY_LIMIT = 200
 YIELD_EVERY_CHUNKS = 32
+# The ending is retried until stored: first after this, doubling up to the cap.
+FINALISE_RETRY_SECONDS = (0.05, 2.0)
 FAILED = Outcome("error", error=InternalError().describe())
 TurnKey = tuple[str, str, str]
 
@@ -57,9 +63,14 @@ class ActiveTurn:
     # A strong reference: the loop holds tasks weakly, and a shielded ending
     # must outlive a `_run` that a second cancel ended early.
     ending: asyncio.Task[None] | None = None
-    stopping: bool = False  # its task was cancelled: by a user (cancel_requested) or shutdown
+    stopping: bool = False  # its task was cancelled: by a user, shutdown, or a lost lease
     cancel_requested: bool = False
     done: asyncio.Event = field(default_factory=asyncio.Event)
+
+    @property
+    def key(self) -> TurnKey:
+        identity = self.record.identity
+        return (identity.tenant_id, identity.user_id, self.record.turn_id)
 
 
 class TurnEngine:
@@ -69,7 +80,14 @@ class TurnEngine:
         self._turns = turns
         self._model = model
         self._active: dict[TurnKey, ActiveTurn] = {}
+        self._finished: OrderedDict[TurnKey, ActiveTurn] = OrderedDict()  # oldest first
+        self._closing = asyncio.Event()
         self._titler = Titler(model, store)
+
+    @property
+    def held_turns(self) -> int:
+        """Turns whose events this process holds in memory: running, or recently finished."""
+        return len(self._active)
 
     def choose_model(self, requested: str | None, fallback: str | None = None) -> str:
         """The requested model if allowed, else the conversation's, else the default."""
@@ -127,18 +145,12 @@ class TurnEngine:
             model=model,
             new_conversation=new,
         )
-        turn_log = TurnLog(record.turn_id, record.assistant_message)
+        turn_log = TurnLog(
+            record.turn_id, lambda text: public_message(record.assistant_document(text))
+        )
         active = ActiveTurn(record, request.content, system_prompt, turn_log)
         self._active[key] = active
-        active.log.publish(
-            "turn.started",
-            {
-                "conversation_id": record.conversation_id,
-                "user_message_id": record.user_message_id,
-                "assistant_message_id": record.assistant_message_id,
-                "model": model,
-            },
-        )
+        active.log.publish("turn.started", endings.started(record.turn_document()))
         # Started eagerly, so that `_run` is inside its try/finally before anyone
         # can cancel it: a task cancelled before its first step never runs its
         # coroutine, and the turn would never end (a cancel sent right after the start).
@@ -148,7 +160,7 @@ class TurnEngine:
             name=f"turn:{record.turn_id}",
             eager_start=True,
         )
-        return self._follow(active, 0, origin=True)
+        return self._follow(active, 0)
 
     async def resume(
         self, identity: Identity, turn_id: str, after_seq: int
@@ -156,11 +168,20 @@ class TurnEngine:
         """Re-attach to a turn: held events after `after_seq`, else a snapshot; then live ones."""
         active = self._active.get((identity.tenant_id, identity.user_id, turn_id))
         if active is not None:
-            return self._follow(active, after_seq, origin=False)
+            return self._follow(active, after_seq)
         doc = await self._turns.find(identity, turn_id)
         if doc is None:
             raise NotFound(f"No turn {turn_id!r}")
         return await self._stored(doc, after_seq=after_seq, replay=False)
+
+    def abandon(self, identity: Identity, turn_id: str) -> None:
+        """The client that started this turn is gone (its socket closed, its stream broke).
+
+        Only a gone client counts: a follower replaced by a resume on the same
+        socket is not an abandonment."""
+        active = self._active.get((identity.tenant_id, identity.user_id, turn_id))
+        if active is not None and self._settings.on_disconnect == "cancel":
+            self._cancel(active)
 
     async def cancel(self, identity: Identity, turn_id: str) -> None:
         """Stop a running turn at once, keeping its partial answer."""
@@ -196,8 +217,7 @@ class TurnEngine:
                 and active.record.identity == identity
             ):
                 self._cancel(active)
-                with contextlib.suppress(asyncio.CancelledError):
-                    await active.done.wait()
+                await active.done.wait()
         await self._store.delete_conversation(identity, conversation_id)
 
     async def recover(self, *, everything: bool) -> int:
@@ -211,6 +231,7 @@ class TurnEngine:
 
         Titles still being asked for are dropped rather than awaited: a slow
         title request must not hold up a restart for the upstream time-out."""
+        self._closing.set()
         actives = [a for a in self._active.values() if a.task is not None]
         for active in actives:
             self._stop(active, requested=False)
@@ -265,6 +286,7 @@ class TurnEngine:
             raise
         except DomainError as error:
             outcome = Outcome("error", error=error.describe())
+            _log_failure(record, error)
         except Exception:
             log.exception("turn %s failed", record.turn_id)
             outcome = FAILED
@@ -284,37 +306,58 @@ class TurnEngine:
     async def _finalise(self, active: ActiveTurn, outcome: Outcome) -> None:
         """The one ending of every turn: store it, then tell the followers."""
         record, text = active.record, active.log.text
-        try:
-            message = public_message(
-                await self._turns.finalise(record, text, outcome, active.log.last_seq + 1)
-            )
-        except Exception:
-            log.exception("could not store the end of turn %s", record.turn_id)
-            message = record.assistant_message(text, outcome.status)
-            outcome = Outcome(
-                "error", error=StorageUnavailable("The answer could not be saved.").describe()
-            )
-        if outcome.status == "complete":
-            active.log.publish(
-                "turn.done",
-                {"message": message, "usage": outcome.usage, "stop_reason": outcome.stop_reason},
-            )
-        elif outcome.status == "cancelled":
-            active.log.publish("turn.cancelled", {"message": message})
-        else:
-            active.log.publish(
-                "turn.error", {**(outcome.error or {}), "partial": message if text else None}
-            )
+        ending = await self._store_ending(active, outcome)
+        kind, payload = endings.ending(ending.turn, ending.message)
+        active.log.publish(kind, payload)
         active.done.set()
-        key = (record.identity.tenant_id, record.identity.user_id, record.turn_id)
-        asyncio.get_running_loop().call_later(
-            self._settings.turn_retention_seconds, self._forget, key, active
-        )
-        if record.new_conversation and self._settings.titles_enabled:
+        self._retain(active)
+        answered = ending.ours and (outcome.status == "complete" or bool(text.strip()))
+        if record.new_conversation and self._settings.titles_enabled and answered:
             self._titler.title_later(record.conversation_id, active.content, text)
+
+    async def _store_ending(self, active: ActiveTurn, outcome: Outcome) -> Ending:
+        """Write the ending, retrying with backoff until it is stored or the process stops.
+
+        Giving up (only at shutdown) leaves the turn `running` in storage with its
+        last checkpoint; recovery marks it interrupted later."""
+        record, text = active.record, active.log.text
+        delay, cap = FINALISE_RETRY_SECONDS
+        while True:
+            try:
+                return await self._turns.finalise(record, text, outcome, active.log.last_seq + 1)
+            except Exception as error:
+                if self._closing.is_set():
+                    log.error("could not store the end of turn %s: %s", record.turn_id, error)
+                    unsaved = StorageUnavailable("The answer could not be saved.").describe()
+                    return Ending(
+                        record.turn_document(status="error", error=unsaved),
+                        record.assistant_document(text, "error", error=unsaved),
+                        ours=False,
+                    )
+                log.warning(
+                    "could not store the end of turn %s, retrying in %.2f s: %s",
+                    record.turn_id,
+                    delay,
+                    error,
+                )
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._closing.wait(), delay)
+            delay = min(delay * 2, cap)
+
+    def _retain(self, active: ActiveTurn) -> None:
+        """Keep a finished turn's events for resume: for a while, and only so many turns."""
+        self._finished[active.key] = active
+        while len(self._finished) > self._settings.turn_retention_max:
+            _, oldest = self._finished.popitem(last=False)
+            self._forget(oldest)
+        asyncio.get_running_loop().call_later(
+            self._settings.turn_retention_seconds, self._forget, active
+        )
 
     async def _checkpoint_loop(self, active: ActiveTurn, stop: asyncio.Event) -> None:
         written = 0
+        renewed = time.monotonic()
+        lease = self._settings.turn_lease_seconds
         while True:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), self._settings.checkpoint_interval_seconds)
@@ -322,27 +365,26 @@ class TurnEngine:
                 return
             length = active.log.text_length
             try:
-                cancelled_elsewhere = await self._turns.checkpoint(
+                state = await self._turns.checkpoint(
                     active.record, active.log.text if length != written else None
                 )
-                written = length
             except Exception as error:  # the final write is what counts; keep streaming
                 log.warning("checkpoint of turn %s failed: %s", active.record.turn_id, error)
+                if time.monotonic() - renewed > lease:
+                    # Unrenewed past the lease: another process may recover it any moment.
+                    self._stop(active, requested=False)
                 continue
-            if cancelled_elsewhere:
+            written, renewed = length, time.monotonic()
+            if state == "cancel_requested":
                 self._cancel(active)
+            elif state == "lost":
+                log.warning(
+                    "turn %s was recovered by another process; stopping it", active.record.turn_id
+                )
+                self._stop(active, requested=False)
 
-    async def _follow(
-        self, active: ActiveTurn, after_seq: int, *, origin: bool
-    ) -> AsyncIterator[TurnEvent]:
-        ended = False
-        try:
-            async for event in active.log.follow(after_seq):
-                ended = event.terminal
-                yield event
-        finally:
-            if not ended and origin and self._settings.on_disconnect == "cancel":
-                self._cancel(active)
+    def _follow(self, active: ActiveTurn, after_seq: int) -> AsyncIterator[TurnEvent]:
+        return _guarded(active.record.turn_id, active.log.follow(after_seq))
 
     async def _stored(
         self, doc: Document, *, after_seq: int, replay: bool
@@ -354,7 +396,7 @@ class TurnEngine:
             fresh = await self._turns.find(identity, turn_id)
             return fresh, (await self._turns.assistant_message(fresh) if fresh else None)
 
-        return stored_events(
+        events = stored_events(
             doc,
             await self._turns.assistant_message(doc),
             after_seq=after_seq,
@@ -362,6 +404,7 @@ class TurnEngine:
             reload=reload,
             interval=self._settings.checkpoint_interval_seconds,
         )
+        return _guarded(turn_id, events)
 
     def _cancel(self, active: ActiveTurn) -> None:
         self._stop(active, requested=True)
@@ -374,6 +417,37 @@ class TurnEngine:
         active.cancel_requested = requested
         active.task.cancel()
 
-    def _forget(self, key: TurnKey, active: ActiveTurn) -> None:
+    def _forget(self, active: ActiveTurn) -> None:
+        key = active.key
+        self._finished.pop(key, None)
         if self._active.get(key) is active:
             del self._active[key]
+
+
+async def _guarded(turn_id: str, events: AsyncIterator[TurnEvent]) -> AsyncIterator[TurnEvent]:
+    """A follower's events; a failure of ours reaches its client as an error, never as silence."""
+    try:
+        async for event in events:
+            yield event
+    except DomainError:
+        raise
+    except Exception as error:
+        log.exception("following turn %s failed", turn_id)
+        raise InternalError("Following this turn failed; resume it to try again.") from error
+    finally:
+        await events.aclose()  # type: ignore[attr-defined]
+
+
+def _log_failure(record: TurnRecord, error: DomainError) -> None:
+    """One line per failed turn, naming what an operator needs to act on."""
+    upstream = error if isinstance(error, UpstreamFailure) else None
+    log.warning(
+        "turn %s of user %s/%s failed: %s (upstream status %s, request %s): %s",
+        record.turn_id,
+        record.identity.tenant_id,
+        record.identity.user_id,
+        error.code,
+        upstream.upstream_status if upstream else None,
+        upstream.request_id if upstream else None,
+        error.detail,
+    )

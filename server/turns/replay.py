@@ -9,16 +9,14 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
 
-from server.errors import Interrupted
+from server.errors import NotFound
 from server.events import TurnEvent
 from server.storage.client import Document
 from server.storage.conversations import public_message
+from server.turns import endings
 
 Reload = Callable[[], Awaitable[tuple[Document | None, Document | None]]]
-
-INTERRUPTED = Interrupted().describe()
 
 
 async def stored_events(
@@ -32,13 +30,7 @@ async def stored_events(
 ) -> AsyncIterator[TurnEvent]:
     turn_id = str(turn["turn_id"])
     if replay:
-        started = {
-            "conversation_id": turn["conversation_id"],
-            "user_message_id": turn.get("user_message_id"),
-            "assistant_message_id": turn.get("assistant_message_id"),
-            "model": turn.get("model"),
-        }
-        yield TurnEvent("turn.started", turn_id, 1, started)
+        yield TurnEvent("turn.started", turn_id, 1, endings.started(turn))
         text = str(assistant.get("content") or "") if assistant else ""
         seq = 2
         if text:
@@ -56,8 +48,8 @@ async def stored_events(
             )
         await asyncio.sleep(interval)
         fresh_turn, assistant = await reload()
-        if fresh_turn is None:  # deleted meanwhile
-            return
+        if fresh_turn is None:
+            raise NotFound("The turn's conversation was deleted while it was followed")
         turn = fresh_turn
     final_seq = int(turn.get("final_seq") or after_seq + 2)
     # A follower that already has every event gets only the ending again.
@@ -69,18 +61,5 @@ async def stored_events(
 
 
 def terminal_event(turn: Document, assistant: Document | None, seq: int) -> TurnEvent:
-    turn_id = str(turn["turn_id"])
-    message = public_message(assistant) if assistant else None
-    status = turn["status"]
-    if status == "complete" and assistant is not None:
-        payload: dict[str, Any] = {
-            "message": message,
-            "usage": assistant.get("usage"),
-            "stop_reason": assistant.get("stop_reason"),
-        }
-        return TurnEvent("turn.done", turn_id, seq, payload)
-    if status == "cancelled":
-        return TurnEvent("turn.cancelled", turn_id, seq, {"message": message})
-    error = turn.get("error") or INTERRUPTED
-    partial = message if message and message.get("content") else None
-    return TurnEvent("turn.error", turn_id, seq, {**error, "partial": partial})
+    kind, payload = endings.ending(turn, assistant)
+    return TurnEvent(kind, str(turn["turn_id"]), seq, payload)
