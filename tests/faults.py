@@ -47,6 +47,9 @@ class DatabaseFaults:
     async def fail(self, collection: str, commands: list[str], *, times: int) -> None:
         await fail_commands(self.db, collection, commands, times=times)
 
+    async def clear(self) -> None:
+        await clear_faults(self.db)
+
 
 @pytest.fixture
 async def faults(service: Any) -> AsyncIterator[DatabaseFaults]:

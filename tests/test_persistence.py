@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import time
 from pathlib import Path
@@ -40,24 +41,37 @@ async def write_a_conversation(service: Service) -> tuple[dict[str, Any], dict[s
     return conversation, messages
 
 
-async def test_conversations_and_messages_survive_a_restart(service: Service) -> None:
-    conversation, messages = await write_a_conversation(service)
-    conversation_id = conversation["id"]
+async def test_conversations_and_messages_survive_a_restart_of_service_and_database(
+    env: dict[str, str], fake: FakeAnthropic, tmp_path: Path
+) -> None:
+    # A database server of the test's own, so that the test can stop and start it.
+    database = EmbeddedMongo(tmp_path / "own.sqlite3")
+    env["MONGODB_URI"] = with_database(await asyncio.to_thread(database.start), "durable")
+    service = Service(env, fake)
+    try:
+        await service.start()
+        conversation, messages = await write_a_conversation(service)
+        conversation_id = conversation["id"]
 
-    await service.restart()
+        await service.stop()
+        await asyncio.to_thread(database.stop)
+        env["MONGODB_URI"] = with_database(await asyncio.to_thread(database.start), "durable")
+        await service.start()
 
-    assert await get_json(service, f"/api/conversations/{conversation_id}") == conversation
-    assert await get_json(service, f"/api/conversations/{conversation_id}/messages") == messages
-    listed = await get_json(service, "/api/conversations")
-    assert [c["id"] for c in listed["items"]] == [conversation_id]
-    # The conversation goes on where it stopped: the next turn's messages follow on.
-    events = await sse_turn(service, "and this", tenant="acme", conversation_id=conversation_id)
-    assert events[-1]["type"] == "turn.done"
-    after = await get_json(service, f"/api/conversations/{conversation_id}/messages")
-    assert [m["seq"] for m in after["items"]] == [1, 2, 3, 4]
-    assert after["items"][-1]["content"] == "Echo: and this"
-    stored = await service.db.messages.count_documents({"conversation_id": conversation_id})
-    assert stored == 4
+        assert await get_json(service, f"/api/conversations/{conversation_id}") == conversation
+        path = f"/api/conversations/{conversation_id}/messages"
+        assert await get_json(service, path) == messages
+        listed = await get_json(service, "/api/conversations")
+        assert [c["id"] for c in listed["items"]] == [conversation_id]
+        # The conversation goes on where it stopped: the next turn's messages follow on.
+        events = await sse_turn(service, "and this", tenant="acme", conversation_id=conversation_id)
+        assert events[-1]["type"] == "turn.done"
+        after = await get_json(service, path)
+        assert [m["seq"] for m in after["items"]] == [1, 2, 3, 4]
+        assert after["items"][-1]["content"] == "Echo: and this"
+    finally:
+        await service.close()
+        await asyncio.to_thread(database.stop)
 
 
 async def test_the_embedded_database_keeps_data_in_data_dir_across_restarts(
@@ -86,14 +100,14 @@ async def test_readyz_is_503_while_the_database_does_not_answer(
 ) -> None:
     # A database server of the test's own, so that the test can stop it.
     database = EmbeddedMongo(tmp_path / "own.sqlite3")
-    env["MONGODB_URI"] = with_database(database.start(), "ready")
+    env["MONGODB_URI"] = with_database(await asyncio.to_thread(database.start), "ready")
     service = Service(env, fake)
     running = True
     try:
         await service.start()
         assert (await service.http.get("/readyz")).status == 200
 
-        database.stop()
+        await asyncio.to_thread(database.stop)
         running = False
         for attempt in range(2):  # the pooled connection breaks; then no server is found
             started = time.monotonic()
@@ -107,4 +121,4 @@ async def test_readyz_is_503_while_the_database_does_not_answer(
     finally:
         await service.close()
         if running:
-            database.stop()
+            await asyncio.to_thread(database.stop)

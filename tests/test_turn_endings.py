@@ -87,9 +87,7 @@ async def test_deleting_a_conversation_does_not_swallow_the_callers_cancellation
     engine = app_of(service)[engine_key]
     identity = Identity(ws.ready["tenant_id"], ws.ready["user_id"])
 
-    deleting = asyncio.create_task(
-        engine.delete_conversation(identity, started["conversation_id"])
-    )
+    deleting = asyncio.create_task(engine.delete_conversation(identity, started["conversation_id"]))
     await asyncio.sleep(0)  # it has asked the turn to stop and waits for its ending
     deleting.cancel()
 
@@ -221,9 +219,7 @@ async def test_memory_stays_bounded_after_many_turns_and_resumes_on_one_socket(
 
     last = endings[-1]
     for _ in range(1000):
-        await ws.send(
-            {"type": "turn.resume", "turn_id": last["turn_id"], "after_seq": last["seq"]}
-        )
+        await ws.send({"type": "turn.resume", "turn_id": last["turn_id"], "after_seq": last["seq"]})
         assert (await ws.recv())["type"] == "turn.done"
 
     (connection,) = app_of(service)[ws_connections_key]

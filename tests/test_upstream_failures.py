@@ -139,3 +139,34 @@ async def test_upstream_failure_over_sse_is_a_turn_error_event(
     assert error.data["code"] == "upstream_unavailable"
     assert error.data["partial"]["content"] == "Half an answer"
     assert SECRET not in json.dumps([e.data for e in events])
+    # What a client was told is what is stored, and the conversation is free again.
+    started = events[0].data
+    stored = await service.db.messages.find_one({"_id": started["assistant_message_id"]})
+    assert stored["status"] == "error"
+    assert stored["content"] == "Half an answer"
+    assert stored["error"]["code"] == "upstream_unavailable"
+    turn = await service.db.turns.find_one({"turn_id": "t-sse-drop"})
+    assert turn["status"] == "error"
+    conversation = await service.db.conversations.find_one({"_id": started["conversation_id"]})
+    assert conversation["running_turn_id"] is None
+
+
+async def test_a_failed_turn_logs_one_line_and_asks_for_no_title(
+    service: Service, fake: FakeAnthropic, caplog: pytest.LogCaptureFixture
+) -> None:
+    fake.script(Reply.http_error(401, error_type="authentication_error", message=SECRET))
+    ws = await service.ws(user="bob", tenant="acme")
+    with caplog.at_level("WARNING", logger="server.turns.engine"):
+        frames = await ws.turn("Hi")
+
+    assert frames[-1]["type"] == "turn.error"
+    turn_id = frames[-1]["turn_id"]
+    lines = [r.getMessage() for r in caplog.records if turn_id in r.getMessage()]
+    assert len(lines) == 1, lines
+    assert "acme/bob" in lines[0]
+    assert "upstream_error" in lines[0]
+    assert "upstream status 401" in lines[0]
+    assert SECRET not in lines[0]
+    await ws.turn("Hi again", conversation_id=frames[0]["conversation_id"])
+    assert fake.title_requests == [], "no title for a conversation whose answer failed"
+    await ws.close()
