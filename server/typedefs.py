@@ -9,6 +9,7 @@ from aiohttp import web
 if TYPE_CHECKING:
     from server.auth import Authenticator
     from server.config import Settings
+    from server.contract.documents import Documents
     from server.identity import Identity
     from server.storage.conversations import Store
     from server.turns.engine import TurnEngine
@@ -17,4 +18,5 @@ settings_key: web.AppKey[Settings] = web.AppKey("settings")
 store_key: web.AppKey[Store] = web.AppKey("store")
 authenticator_key: web.AppKey[Authenticator] = web.AppKey("authenticator")
 engine_key: web.AppKey[TurnEngine] = web.AppKey("engine")
+documents_key: web.AppKey[Documents] = web.AppKey("documents")
 identity_key: web.RequestKey[Identity] = web.RequestKey("identity")
