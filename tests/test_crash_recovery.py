@@ -24,6 +24,7 @@ import pytest
 from pymongo import AsyncMongoClient
 
 from tests.conftest import JWT_SECRET, eventually, make_token, new_turn_id, with_database
+from tests.contract_check import CHECKED
 from tests.fake_anthropic import FakeAnthropic, Reply
 from tests.sse_client import SseReader
 
@@ -82,7 +83,7 @@ class ServerProcess:
 
 @pytest.fixture
 async def session() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as client:
+    async with aiohttp.ClientSession(**CHECKED) as client:
         yield client
 
 
