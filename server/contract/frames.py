@@ -21,16 +21,9 @@ from server.contract.shapes import (
     Usage,
     omittable,
 )
-from server.schemas import Request, TurnCancel, TurnResume, TurnStart
+from server.schemas import AuthFrame, Request, TurnCancel, TurnResume, TurnStart
 
 # Client to server
-
-
-class AuthFrame(Request):
-    """The first frame, when the upgrade carried no `Authorization` header."""
-
-    type: Literal["auth"]
-    token: str
 
 
 class TurnStartFrame(TurnStart):
