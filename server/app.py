@@ -19,15 +19,17 @@ from aiohttp import web
 
 from server.auth import Authenticator, auth_middleware
 from server.config import Settings
+from server.contract.documents import Documents
 from server.model import build_model
 from server.storage.client import open_database
 from server.storage.conversations import Store
 from server.storage.turns import TurnStore
-from server.transport import page, rest, sse, ws
+from server.transport import page, rest, specs, sse, ws
 from server.transport.problems import problem_middleware
 from server.turns.engine import TurnEngine
 from server.typedefs import (
     authenticator_key,
+    documents_key,
     engine_key,
     settings_key,
     store_key,
@@ -44,15 +46,20 @@ def build_app(settings: Settings) -> web.Application:
     authenticator = Authenticator(settings)
     app = web.Application(
         client_max_size=CLIENT_MAX_SIZE,
-        middlewares=[problem_middleware, auth_middleware(lambda r: r.app[authenticator_key])],
+        middlewares=[
+            problem_middleware,
+            auth_middleware(lambda r: r.app[authenticator_key], public=specs.PUBLIC_PATHS),
+        ],
     )
     app[settings_key] = settings
     app[authenticator_key] = authenticator
     app[ws_connections_key] = set()
+    app[documents_key] = Documents.build()
     app.cleanup_ctx.append(_services)
     app.add_routes(rest.routes)
     app.add_routes(sse.routes)
     app.add_routes(page.routes)
+    app.add_routes(specs.routes)
     app.router.add_get("/ws", ws.websocket)
     app.router.add_static("/static/", ROOT / "static", append_version=False)
     aiohttp_jinja2.setup(

@@ -119,11 +119,16 @@ def bearer_token(request: web.Request) -> str | None:
     return token.strip()
 
 
-def auth_middleware(authenticator: Callable[[web.Request], Authenticator]) -> Middleware:
-    """Every /api route needs a bearer token; the identity lands in request[IDENTITY]."""
+def auth_middleware(
+    authenticator: Callable[[web.Request], Authenticator], public: frozenset[str] = frozenset()
+) -> Middleware:
+    """Every /api route but the `public` paths needs a bearer token; the identity lands in
+    request[identity_key]."""
 
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if request.path in public:
+            return await handler(request)
         if request.path.startswith("/api/") or request.path == "/api":
             token = bearer_token(request)
             if token is None:

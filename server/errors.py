@@ -9,6 +9,17 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+# What an HTTP error that is not a domain error (a wrong method, an unknown path)
+# is called in a problem's `code`; any other status is called `http_<status>`.
+HTTP_ERROR_CODES: dict[int, str] = {
+    400: "bad_request",
+    401: "unauthorized",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+}
+
 
 class DomainError(Exception):
     code: ClassVar[str] = "error"

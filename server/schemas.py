@@ -6,7 +6,7 @@ should tell it about, not guess around.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from pydantic import ValidationError as PydanticValidationError
@@ -55,6 +55,13 @@ class TurnCancel(Request):
 class TurnResume(Request):
     turn_id: Id
     after_seq: Annotated[int, Field(ge=0)] = 0
+
+
+class AuthFrame(Request):
+    """The first WS frame, when the upgrade carried no `Authorization` header."""
+
+    type: Literal["auth"]
+    token: str
 
 
 class DevTokenRequest(Request):

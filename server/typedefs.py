@@ -9,6 +9,7 @@ from aiohttp import web
 if TYPE_CHECKING:
     from server.auth import Authenticator
     from server.config import Settings
+    from server.contract.documents import Documents
     from server.identity import Identity
     from server.storage.conversations import Store
     from server.transport.ws import Connection
@@ -20,4 +21,5 @@ authenticator_key: web.AppKey[Authenticator] = web.AppKey("authenticator")
 engine_key: web.AppKey[TurnEngine] = web.AppKey("engine")
 # The live WebSocket connections: shutdown closes them, metrics and tests count them.
 ws_connections_key: web.AppKey[set[Connection]] = web.AppKey("ws_connections")
+documents_key: web.AppKey[Documents] = web.AppKey("documents")
 identity_key: web.RequestKey[Identity] = web.RequestKey("identity")

@@ -26,6 +26,7 @@ from pymongo import AsyncMongoClient
 from server.app import build_app
 from server.config import Settings, load_settings
 from server.storage.embedded import EmbeddedMongo
+from tests.contract_check import CHECKED
 from tests.fake_anthropic import FakeAnthropic
 
 # Fixtures of their own modules: `faults` (fail points on the database server).
@@ -101,7 +102,8 @@ class Service:
 
     async def start(self) -> Service:
         self.settings = load_settings(self.env)
-        self.client = TestClient(TestServer(build_app(self.settings)))
+        # Every response and frame this client receives is checked against the documents.
+        self.client = TestClient(TestServer(build_app(self.settings)), **CHECKED)
         await self.client.start_server()
         return self
 

@@ -1,7 +1,8 @@
 """A small client-side reader of the SSE wire format, for the SSE transport's tests.
 
 Parsed here by hand from the response bytes, line by line, so the tests check
-what is really on the wire rather than what a library makes of it.
+what is really on the wire rather than what a library makes of it. Every event
+is checked against the AsyncAPI document.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 import aiohttp
 
 from tests.conftest import RECV_TIMEOUT
+from tests.contract_check import check_sse
 
 TERMINAL = ("turn.done", "turn.cancelled", "turn.error")
 
@@ -42,11 +44,13 @@ class SseReader:
                 line = raw.decode().rstrip("\r\n")
                 if line == "":
                     if fields:
-                        return SseEvent(
+                        event = SseEvent(
                             event=fields.get("event", [None])[-1],
                             id=fields.get("id", [None])[-1],
                             data=json.loads("\n".join(fields["data"])),
                         )
+                        check_sse(event.event, event.id, event.data)
+                        return event
                     continue
                 if line.startswith(":"):
                     continue

@@ -20,6 +20,7 @@ import pytest
 from pymongo import AsyncMongoClient
 
 from tests.conftest import JWT_SECRET, eventually, make_token, new_turn_id, with_database
+from tests.contract_check import CHECKED
 from tests.fake_anthropic import FakeAnthropic, Reply
 from tests.server_process import ServerProcess, free_port
 from tests.sse_client import SseReader
@@ -29,7 +30,7 @@ AUTH = {"Authorization": f"Bearer {make_token('alice')}"}
 
 @pytest.fixture
 async def session() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as client:
+    async with aiohttp.ClientSession(**CHECKED) as client:
         yield client
 
 

@@ -178,8 +178,13 @@ async def test_disconnect_cancels_when_configured(service: Service, fake: FakeAn
     assert fake.requests[0].closed_by_client.is_set()
     stored = await stored_answer(service, message_id)
     assert stored["content"].startswith(text_of(frames))
-    turn = await service.db.turns.find_one({"turn_id": frames[0]["turn_id"]})
-    assert turn["status"] == "cancelled"
+
+    async def turn_cancelled() -> bool:
+        # The finaliser writes the message first, then the turn: wait for both.
+        turn = await service.db.turns.find_one({"turn_id": frames[0]["turn_id"]})
+        return bool(turn["status"] == "cancelled")
+
+    assert await eventually(turn_cancelled)
 
 
 async def test_sse_disconnect_cancels_when_configured(

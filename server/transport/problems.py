@@ -13,18 +13,9 @@ import orjson
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from server.errors import DomainError, InternalError
+from server.errors import HTTP_ERROR_CODES, DomainError, InternalError
 
 log = logging.getLogger(__name__)
-
-_HTTP_CODES = {
-    400: "bad_request",
-    401: "unauthorized",
-    404: "not_found",
-    405: "method_not_allowed",
-    413: "payload_too_large",
-    415: "unsupported_media_type",
-}
 
 
 def problem_response(status: int, title: str, detail: str, code: str, **extra: Any) -> web.Response:
@@ -67,7 +58,7 @@ async def problem_middleware(request: web.Request, handler: Handler) -> web.Stre
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
-        code = _HTTP_CODES.get(exc.status, f"http_{exc.status}")
+        code = HTTP_ERROR_CODES.get(exc.status, f"http_{exc.status}")
         detail = exc.text if exc.text and not exc.text.startswith(f"{exc.status}:") else exc.reason
         if exc.status == 413:
             detail = (

@@ -32,7 +32,7 @@ from server.errors import (
 )
 from server.events import TurnEvent
 from server.identity import Identity
-from server.schemas import TurnCancel, TurnResume, TurnStart, parse_object
+from server.schemas import AuthFrame, TurnCancel, TurnResume, TurnStart, parse_json, parse_object
 from server.transport.problems import error_frame
 from server.turns.engine import TurnEngine
 from server.typedefs import (
@@ -105,16 +105,9 @@ async def _authenticate(
 
 def _auth_token(data: str) -> str:
     try:
-        frame = orjson.loads(data)
-    except orjson.JSONDecodeError:
+        return parse_json(AuthFrame, data).token
+    except DomainError:
         raise Unauthorized('The first frame must be {"type": "auth", "token": ...}') from None
-    if (
-        not isinstance(frame, dict)
-        or frame.get("type") != "auth"
-        or not isinstance(frame.get("token"), str)
-    ):
-        raise Unauthorized('The first frame must be {"type": "auth", "token": ...}')
-    return str(frame["token"])
 
 
 async def _refuse(ws: web.WebSocketResponse, error: DomainError, code: int) -> None:

@@ -1,0 +1,137 @@
+"""WebSocket frames both ways, and the turn events SSE carries as its `data`.
+
+Client frames are the request models the server validates with, plus their
+`type`. Server frames describe what `events.TurnEvent.to_wire` and the WS
+transport send.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+from pydantic.json_schema import SkipJsonSchema
+
+from server.contract.shapes import (
+    ErrorCode,
+    ErrorInfo,
+    FieldError,
+    Message,
+    Shape,
+    Usage,
+    omittable,
+)
+from server.schemas import AuthFrame, Request, TurnCancel, TurnResume, TurnStart
+
+# Client to server
+
+
+class TurnStartFrame(TurnStart):
+    """Start a turn; without `conversation_id`, in a new conversation."""
+
+    type: Literal["turn.start"]
+
+
+class TurnCancelFrame(TurnCancel):
+    """Stop a running turn at once, keeping its partial answer."""
+
+    type: Literal["turn.cancel"]
+
+
+class TurnResumeFrame(TurnResume):
+    """Re-attach to a turn: the events after `after_seq`, then the live ones."""
+
+    type: Literal["turn.resume"]
+
+
+class PingFrame(Request):
+    type: Literal["ping"]
+
+
+# Server to client
+
+
+class ReadyFrame(Shape):
+    """The connection is authenticated."""
+
+    type: Literal["ready"]
+    user_id: str
+    tenant_id: str
+
+
+class PongFrame(Shape):
+    type: Literal["pong"]
+
+
+class ErrorFrame(Shape):
+    """A frame that could not be acted on; the connection stays open (except `unauthorized`)."""
+
+    type: Literal["error"]
+    code: ErrorCode
+    message: str
+    turn_id: str | SkipJsonSchema[None] = omittable("The `turn_id` of the refused frame, if any")
+    errors: list[FieldError] | SkipJsonSchema[None] = omittable("The fields at fault")
+
+
+class TurnFrame(Shape):
+    turn_id: str
+    seq: int = Field(ge=1, description="Increasing per turn; may skip numbers (merged deltas)")
+
+
+class TurnStartedFrame(TurnFrame):
+    type: Literal["turn.started"]
+    seq: Literal[1] = Field(description="A turn's first event")
+    conversation_id: str
+    user_message_id: str
+    assistant_message_id: str
+    model: str
+
+
+class TurnDeltaFrame(TurnFrame):
+    """More text: append it."""
+
+    type: Literal["turn.delta"]
+    text: str
+
+
+class TurnDoneFrame(TurnFrame):
+    type: Literal["turn.done"]
+    message: Message
+    usage: Usage
+    stop_reason: str | None
+
+
+class TurnCancelledFrame(TurnFrame):
+    type: Literal["turn.cancelled"]
+    message: Message = Field(description="The partial answer, saved")
+
+
+class TurnErrorFrame(TurnFrame, ErrorInfo):
+    type: Literal["turn.error"]
+    partial: Message | None = Field(description="The saved answer, when it has text")
+
+
+class TurnSnapshotFrame(TurnFrame):
+    """The whole text so far, standing in for events no longer held: replace, don't append."""
+
+    type: Literal["turn.snapshot"]
+    seq: int = Field(ge=0, description="The last event it stands in for")
+    message: Message
+
+
+CLIENT_FRAMES: tuple[type[Request], ...] = (
+    AuthFrame,
+    TurnStartFrame,
+    TurnCancelFrame,
+    TurnResumeFrame,
+    PingFrame,
+)
+TURN_EVENTS: tuple[type[Shape], ...] = (
+    TurnStartedFrame,
+    TurnDeltaFrame,
+    TurnDoneFrame,
+    TurnCancelledFrame,
+    TurnErrorFrame,
+    TurnSnapshotFrame,
+)
+SERVER_FRAMES: tuple[type[Shape], ...] = (ReadyFrame, PongFrame, ErrorFrame, *TURN_EVENTS)

@@ -1,0 +1,261 @@
+"""The OpenAPI 3.1 document of the REST API, built from the models."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel
+
+from server import __version__
+from server.contract.components import Components
+from server.contract.shapes import (
+    CancelAccepted,
+    Conversation,
+    ConversationPage,
+    DevToken,
+    Document,
+    Health,
+    Me,
+    MessagePage,
+    Models,
+    Problem,
+    TurnStatus,
+)
+from server.schemas import CreateConversation, DevTokenRequest, TurnStart, UpdateConversation
+
+ID = {"name": "id", "in": "path", "required": True, "schema": {"type": "string", "maxLength": 64}}
+TURN_ID = ID | {"name": "turn_id"}
+SSE_NOTE = (
+    "A `text/event-stream` of turn events: `event:` the event's `type`, `id:` its `seq`, "
+    "`data:` the same JSON as the WebSocket frame (AsyncAPI document, `/api/asyncapi.json`)."
+)
+
+
+def _query(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"name": name, "in": "query", "required": False, "schema": schema} | {
+        "description": description
+    }
+
+
+PROBLEM = "#/components/responses/Problem"
+LIMIT = {"type": "integer", "minimum": 1}
+
+
+@dataclass(frozen=True)
+class Operation:
+    method: str
+    path: str
+    summary: str
+    status: int = 200
+    reply: type[BaseModel] | None = None
+    body: type[BaseModel] | None = None
+    errors: tuple[int, ...] = ()
+    public: bool = False
+    stream: bool = False  # the reply is an SSE stream
+    parameters: tuple[dict[str, Any], ...] = ()
+
+
+OPERATIONS = (
+    Operation("get", "/healthz", "200 while the process runs", reply=Health, public=True),
+    Operation(
+        "get",
+        "/readyz",
+        "200 when the database answers a ping",
+        reply=Health,
+        public=True,
+        errors=(503,),
+    ),
+    Operation(
+        "post",
+        "/auth/dev-token",
+        "Dev sign-in (loopback, no JWT setting): a token for a name",
+        reply=DevToken,
+        body=DevTokenRequest,
+        public=True,
+        errors=(400, 404, 413, 422),
+    ),
+    Operation("get", "/api/openapi.json", "This document", reply=Document, public=True),
+    Operation(
+        "get",
+        "/api/asyncapi.json",
+        "The AsyncAPI document of WS and SSE",
+        reply=Document,
+        public=True,
+    ),
+    Operation("get", "/api/me", "Who the token says you are", reply=Me),
+    Operation("get", "/api/models", "The model allowlist and the default", reply=Models),
+    Operation(
+        "post",
+        "/api/conversations",
+        "Create a conversation",
+        status=201,
+        reply=Conversation,
+        body=CreateConversation,
+        errors=(400, 413, 422),
+    ),
+    Operation(
+        "get",
+        "/api/conversations",
+        "Your conversations, most recently active first",
+        reply=ConversationPage,
+        errors=(422,),
+        parameters=(
+            _query("limit", LIMIT | {"maximum": 100, "default": 20}, "Page size"),
+            _query("cursor", {"type": "string", "maxLength": 512}, "`next_cursor` of a page"),
+            _query("archived", {"type": "boolean", "default": False}, "Archived ones instead"),
+        ),
+    ),
+    Operation(
+        "get",
+        "/api/conversations/{id}",
+        "One conversation",
+        reply=Conversation,
+        errors=(404,),
+        parameters=(ID,),
+    ),
+    Operation(
+        "patch",
+        "/api/conversations/{id}",
+        "Rename, archive, change model or system prompt",
+        reply=Conversation,
+        body=UpdateConversation,
+        errors=(400, 404, 413, 422),
+        parameters=(ID,),
+    ),
+    Operation(
+        "delete",
+        "/api/conversations/{id}",
+        "Delete it with its messages (stops its turn)",
+        status=204,
+        errors=(404,),
+        parameters=(ID,),
+    ),
+    Operation(
+        "get",
+        "/api/conversations/{id}/messages",
+        "Messages: the latest page first",
+        reply=MessagePage,
+        errors=(404, 422),
+        parameters=(
+            ID,
+            _query("limit", LIMIT | {"maximum": 200, "default": 50}, "Page size"),
+            _query("before", {"type": "integer", "minimum": 1}, "`next_cursor` of a page"),
+        ),
+    ),
+    Operation(
+        "post",
+        "/api/turns",
+        "Run a turn over SSE (the body of `turn.start`, without `type`)",
+        body=TurnStart,
+        stream=True,
+        errors=(400, 404, 409, 413, 422),
+    ),
+    Operation(
+        "get",
+        "/api/turns/{turn_id}",
+        "A turn's status",
+        reply=TurnStatus,
+        errors=(404,),
+        parameters=(TURN_ID,),
+    ),
+    Operation(
+        "post",
+        "/api/turns/{turn_id}/cancel",
+        "Stop a running turn, keeping its partial answer",
+        status=202,
+        reply=CancelAccepted,
+        errors=(404, 409),
+        parameters=(TURN_ID,),
+    ),
+    Operation(
+        "get",
+        "/api/turns/{turn_id}/events",
+        "Re-attach to a turn over SSE",
+        stream=True,
+        errors=(404, 422),
+        parameters=(
+            TURN_ID,
+            {
+                "name": "Last-Event-ID",
+                "in": "header",
+                "required": False,
+                "schema": {"type": "integer", "minimum": 0},
+                "description": "The `seq` of the last event received",
+            },
+            _query("after_seq", {"type": "integer", "minimum": 0}, "Instead of Last-Event-ID"),
+        ),
+    ),
+)
+
+
+def build_openapi() -> dict[str, Any]:
+    components = Components(
+        [(op.body, "validation") for op in OPERATIONS if op.body is not None]
+        + [(op.reply, "serialization") for op in OPERATIONS if op.reply is not None]
+        + [(Problem, "serialization")]
+    )
+    paths: dict[str, dict[str, Any]] = {}
+    for op in OPERATIONS:
+        paths.setdefault(op.path, {})[op.method] = _operation(op, components)
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Chat service REST API",
+            "version": __version__,
+            "description": (
+                "Conversations, messages and turns over HTTP. The full contract, with the "
+                "WebSocket, is docs/protocol.md; WS and SSE frames are in /api/asyncapi.json."
+            ),
+        },
+        "security": [{"bearer": []}],
+        "paths": paths,
+        "components": {
+            "schemas": components.schemas,
+            "responses": {
+                "Problem": {
+                    "description": "An error, as `application/problem+json`",
+                    "content": {"application/problem+json": {"schema": components.ref(Problem)}},
+                }
+            },
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
+            },
+        },
+    }
+
+
+def _operation(op: Operation, components: Components) -> dict[str, Any]:
+    responses: dict[str, Any] = {str(op.status): {"description": op.summary}}
+    if op.stream:
+        responses[str(op.status)]["content"] = {
+            "text/event-stream": {"schema": {"type": "string", "description": SSE_NOTE}}
+        }
+    elif op.reply is not None:
+        responses[str(op.status)]["content"] = {
+            "application/json": {"schema": components.ref(op.reply)}
+        }
+    statuses = set(op.errors) | ({500} if op.public else {401, 500})
+    for status in sorted(statuses):
+        responses[str(status)] = {"$ref": PROBLEM}
+    responses["default"] = {"$ref": PROBLEM}
+    operation: dict[str, Any] = {
+        "operationId": _operation_id(op),
+        "summary": op.summary,
+        "responses": responses,
+    }
+    if op.parameters:
+        operation["parameters"] = list(op.parameters)
+    if op.body is not None:
+        operation["requestBody"] = {
+            "required": True,
+            "content": {"application/json": {"schema": components.ref(op.body, "validation")}},
+        }
+    if op.public:
+        operation["security"] = []
+    return operation
+
+
+def _operation_id(op: Operation) -> str:
+    words = [w.strip("{}") for w in op.path.replace(".", "/").replace("-", "/").split("/") if w]
+    return op.method + "".join(w[:1].upper() + w[1:] for w in words)

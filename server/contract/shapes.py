@@ -1,0 +1,174 @@
+"""What the server sends over REST, and the parts frames share (messages, errors).
+
+These models describe; the server builds the same shapes as plain dicts
+(cheaper on the per-token path) and the tests check the two agree.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, RootModel
+from pydantic.json_schema import SkipJsonSchema
+
+from server.errors import HTTP_ERROR_CODES, DomainError
+
+
+class Shape(BaseModel):
+    """An outgoing object: exactly these fields, nothing else."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _without_default(schema: dict[str, Any]) -> None:
+    schema.pop("default", None)
+
+
+def omittable(description: str) -> Any:
+    """A field that is left out when it does not apply, and never null."""
+    return Field(default=None, description=description, json_schema_extra=_without_default)
+
+
+def _codes(cls: type[DomainError]) -> set[str]:
+    found = {cls.code}
+    for sub in cls.__subclasses__():
+        found |= _codes(sub)
+    return found
+
+
+# `error` is the abstract base's placeholder; no raised error carries it.
+ERROR_CODES = sorted(_codes(DomainError) - {"error"})
+
+
+class ErrorCode(RootModel[str]):
+    """A stable error code that clients branch on (see docs/protocol.md)."""
+
+    model_config = ConfigDict(json_schema_extra={"enum": [*ERROR_CODES]})
+
+
+class ProblemCode(RootModel[str]):
+    """A domain error's code, a generic HTTP error's, or `http_<status>` for any other."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "anyOf": [
+                {"enum": [*sorted(set(ERROR_CODES) | set(HTTP_ERROR_CODES.values()))]},
+                {"pattern": "^http_[1-5][0-9]{2}$"},
+            ]
+        }
+    )
+
+
+class FieldError(Shape):
+    field: str = Field(description="The field (dotted path), query parameter or header at fault")
+    message: str
+
+
+class Usage(Shape):
+    input_tokens: int = Field(ge=0)
+    output_tokens: int = Field(ge=0)
+
+
+class ErrorInfo(Shape):
+    """Why an answer failed or stopped: stored on the message, carried by `turn.error`."""
+
+    code: ErrorCode
+    message: str
+    retryable: bool
+    retry_after: float | SkipJsonSchema[None] = omittable(
+        "Seconds to wait, when the model provider said so (`rate_limited`)"
+    )
+
+
+MessageStatus = Literal["complete", "streaming", "cancelled", "interrupted", "error"]
+
+
+class Message(Shape):
+    id: str
+    conversation_id: str
+    seq: int = Field(ge=1, description="Position in the conversation, 1, 2, 3 ...")
+    role: Literal["user", "assistant"]
+    content: str
+    status: MessageStatus
+    turn_id: str = Field(description="The turn that wrote this message")
+    model: str
+    usage: Usage | None = Field(description="Set on a complete answer; null otherwise")
+    stop_reason: str | None = Field(description="The model's, on a complete answer (`end_turn`...)")
+    error: ErrorInfo | None = Field(description="Why an answer failed or was interrupted")
+    created_at: datetime
+
+
+class Conversation(Shape):
+    id: str
+    title: str = Field(description="Empty until the service or the user names it")
+    model: str
+    system_prompt: str | None
+    archived: bool
+    created_at: datetime
+    updated_at: datetime = Field(description="Last activity; the list is ordered by it")
+
+
+class ConversationPage(Shape):
+    items: list[Conversation]
+    next_cursor: str | None = Field(description="Opaque; pass as `cursor`. Null: the last page")
+
+
+class MessagePage(Shape):
+    items: list[Message] = Field(description="Oldest first within the page")
+    next_cursor: int | None = Field(
+        description="The `seq` to pass as `before` for the page before. Null: the first page"
+    )
+
+
+class Problem(Shape):
+    """`application/problem+json` (RFC 9457), with a stable `code`."""
+
+    type: str = Field(description="`about:blank#<code>`")
+    title: str
+    status: int
+    detail: str
+    code: ProblemCode
+    errors: list[FieldError] | SkipJsonSchema[None] = omittable("The fields at fault (422)")
+    retry_after: float | SkipJsonSchema[None] = omittable(
+        "Seconds to wait; also sent as the `Retry-After` header"
+    )
+
+
+class Health(Shape):
+    status: Literal["ok"]
+
+
+class Me(Shape):
+    user_id: str
+    tenant_id: str
+
+
+class Models(Shape):
+    models: list[str] = Field(description="The allowlist")
+    default: str
+
+
+class DevToken(Shape):
+    token: str = Field(description="A JWT to send as `Authorization: Bearer <token>`")
+    user_id: str
+    tenant_id: str
+
+
+TurnState = Literal["running", "complete", "cancelled", "interrupted", "error"]
+
+
+class TurnStatus(Shape):
+    turn_id: str
+    status: TurnState
+    conversation_id: str
+    assistant_message_id: str
+
+
+class CancelAccepted(Shape):
+    turn_id: str
+    status: Literal["cancelling"]
+
+
+class Document(RootModel[dict[str, Any]]):
+    """A JSON document (the OpenAPI or AsyncAPI description itself)."""
