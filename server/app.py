@@ -19,6 +19,7 @@ from aiohttp import web
 
 from server.auth import Authenticator, auth_middleware
 from server.config import Settings
+from server.forwarded import forwarded_middleware
 from server.model import build_model
 from server.storage.client import open_database
 from server.storage.conversations import Store
@@ -38,7 +39,11 @@ def build_app(settings: Settings) -> web.Application:
     authenticator = Authenticator(settings)
     app = web.Application(
         client_max_size=CLIENT_MAX_SIZE,
-        middlewares=[problem_middleware, auth_middleware(lambda r: r.app[authenticator_key])],
+        middlewares=[
+            forwarded_middleware(settings.trusted_proxies),
+            problem_middleware,
+            auth_middleware(lambda r: r.app[authenticator_key]),
+        ],
     )
     app[settings_key] = settings
     app[authenticator_key] = authenticator

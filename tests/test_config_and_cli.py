@@ -39,6 +39,8 @@ START_TIMEOUT = 30.0
         ({"CHAT_MODELS": " , "}, "CHAT_MODELS"),
         ({"ON_DISCONNECT": "explode"}, "ON_DISCONNECT"),
         ({"CHECKPOINT_INTERVAL_SECONDS": "soon"}, "CHECKPOINT_INTERVAL_SECONDS"),
+        ({"TRUSTED_PROXIES": "10.0.0.1, nginx"}, "TRUSTED_PROXIES"),
+        ({"TRUSTED_PROXIES": "10.0.0.0/33"}, "TRUSTED_PROXIES"),
     ],
 )
 def test_a_bad_setting_is_a_config_error_naming_it(env: dict[str, str], named: str) -> None:
@@ -180,4 +182,5 @@ async def test_json_logs_have_one_access_line_per_request(tmp_path: Path) -> Non
         ("GET", "/api/conversations/nope", 404, "t1/alice"),
     ]
     assert all(isinstance(r["duration_ms"], int | float) and r["duration_ms"] >= 0 for r in access)
+    assert all(r["remote"] == "127.0.0.1" for r in access)
     assert all({"levelname", "message"} <= r.keys() for r in records)
