@@ -8,7 +8,8 @@ import sys
 from aiohttp import web
 
 from server.auth import Authenticator
-from server.config import ConfigError, load_settings
+from server.config import ConfigError, Settings, StartupError, load_settings
+from server.listen import bind
 from server.logs import AccessLogger, configure_logging
 
 
@@ -33,9 +34,17 @@ def main(argv: list[str] | None = None) -> int:
                 )
             print(authenticator.issue(args.user, args.tenant, args.ttl))
             return 0
-    except ConfigError as error:
-        print(f"configuration error: {error}", file=sys.stderr)
+        serve(settings)
+    except StartupError as error:
+        print(f"{error.kind}: {error}", file=sys.stderr)
         return 2
+    return 0
+
+
+def serve(settings: Settings) -> None:
+    """Run until SIGINT/SIGTERM; a cause the operator can fix is raised as `StartupError`."""
+    sockets = bind(settings.host, settings.port)
+    port = sockets[0].getsockname()[1]
     configure_logging(settings)
     # Imported only to serve: the token command and a configuration error answer at
     # once, without loading the model SDK and the database driver (seconds).
@@ -43,14 +52,10 @@ def main(argv: list[str] | None = None) -> int:
 
     web.run_app(
         build_app(settings),
-        host=settings.host,
-        port=settings.port,
+        sock=sockets,
         access_log_class=AccessLogger,
-        print=lambda *_: print(
-            f"chat service on http://{settings.host}:{settings.port}/", flush=True
-        ),
+        print=lambda *_: print(f"chat service on http://{settings.host}:{port}/", flush=True),
     )
-    return 0
 
 
 def _port(raw: str | None) -> int | None:

@@ -20,6 +20,7 @@ from aiohttp import web
 from server.auth import Authenticator, auth_middleware
 from server.config import Settings
 from server.contract.documents import Documents
+from server.forwarded import forwarded_middleware
 from server.model import build_model
 from server.storage.client import open_database
 from server.storage.conversations import Store
@@ -47,6 +48,7 @@ def build_app(settings: Settings) -> web.Application:
     app = web.Application(
         client_max_size=CLIENT_MAX_SIZE,
         middlewares=[
+            forwarded_middleware(settings.trusted_proxies),
             problem_middleware,
             auth_middleware(lambda r: r.app[authenticator_key], public=specs.PUBLIC_PATHS),
         ],

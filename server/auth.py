@@ -17,8 +17,10 @@ from typing import Any
 import jwt
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
+from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives import serialization
 
-from server.config import Settings
+from server.config import ConfigError, Settings
 from server.errors import Unauthorized
 from server.identity import Identity
 from server.typedefs import identity_key
@@ -37,7 +39,7 @@ class Authenticator:
             self._jwks = jwt.PyJWKClient(settings.jwt_jwks_url, cache_keys=True, lifespan=300)
             self._key, self._algorithms = None, ASYMMETRIC_ALGORITHMS
         elif settings.jwt_public_key_file:
-            self._key = settings.jwt_public_key_file.read_text()
+            self._key = load_public_key(settings.jwt_public_key_file)
             self._algorithms = ASYMMETRIC_ALGORITHMS
         else:
             self._key = settings.jwt_secret or load_dev_secret(settings.data_dir)
@@ -97,6 +99,22 @@ class Authenticator:
         if self._settings.jwt_audience:
             claims["aud"] = self._settings.jwt_audience
         return jwt.encode(claims, self._key, algorithm="HS256")
+
+
+def load_public_key(path: Path) -> str:
+    """The PEM text of the verification key, checked now rather than at the first request."""
+    try:
+        pem = path.read_text()
+        serialization.load_pem_public_key(pem.encode())
+    except (OSError, UnicodeDecodeError) as error:
+        reason = error.strerror if isinstance(error, OSError) else "not text"
+        raise ConfigError(f"JWT_PUBLIC_KEY_FILE: cannot read {path}: {reason}") from None
+    except (ValueError, TypeError, UnsupportedAlgorithm):
+        raise ConfigError(
+            f"JWT_PUBLIC_KEY_FILE: {path} is not a PEM public key "
+            "(expected '-----BEGIN PUBLIC KEY-----', RSA or EC)"
+        ) from None
+    return pem
 
 
 def load_dev_secret(data_dir: Path) -> str:

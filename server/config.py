@@ -13,13 +13,27 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
 DEFAULT_MODEL = "claude-sonnet-4-5"
 DEFAULT_MODELS = ("claude-sonnet-4-5", "claude-haiku-4-5", "claude-opus-4-1")
 OFFLINE_MODEL = "offline"
 
 
-class ConfigError(Exception):
+class StartupError(Exception):
+    """The service cannot start; the message names the cause and the fix, in one line.
+
+    `python -m server` prints it as `<kind>: <message>` and exits with code 2, no
+    traceback: an operator can act on it without reading the code.
+    """
+
+    kind = "cannot start"
+
+
+class ConfigError(StartupError):
     """A setting is missing or malformed; the message names it."""
+
+    kind = "configuration error"
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +73,7 @@ class Settings:
     ws_frame_burst: int = 40
     log_format: Literal["text", "json"] = "text"
     log_level: str = "INFO"
+    trusted_proxies: tuple[IPNetwork, ...] = ()
 
     @property
     def offline(self) -> bool:
@@ -155,6 +170,7 @@ def load_settings(
         log_level=reader.choice(
             "LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR"), upper=True
         ),
+        trusted_proxies=reader.networks("TRUSTED_PROXIES"),
     )
     if not settings.jwt_configured and not is_loopback(settings.host):
         raise ConfigError(
@@ -211,6 +227,14 @@ class _Reader:
         if lowered in {"0", "false", "no", "off"}:
             return False
         raise ConfigError(f"{name}={raw!r}: expected on/off")
+
+    def networks(self, name: str) -> tuple[IPNetwork, ...]:
+        """Comma-separated IP addresses or CIDR blocks; empty when unset."""
+        items = [item.strip() for item in (self.optional(name) or "").split(",")]
+        try:
+            return tuple(ipaddress.ip_network(item, strict=False) for item in items if item)
+        except ValueError as error:
+            raise ConfigError(f"{name}: {error}") from None
 
     def choice(
         self, name: str, default: str, choices: tuple[str, ...], *, upper: bool = False

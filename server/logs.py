@@ -1,6 +1,7 @@
 """Logging: plain text for a terminal, JSON lines (LOG_FORMAT=json) for collectors.
 
-One access line per request with method, path, status, duration and user.
+One access line per request with client address, method, path, status, duration
+and user.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from aiohttp.abc import AbstractAccessLogger
 from pythonjsonlogger.json import JsonFormatter
 
 from server.config import Settings
+from server.forwarded import client_address
 from server.typedefs import identity_key
 
 
@@ -33,14 +35,17 @@ class AccessLogger(AbstractAccessLogger):
     def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
         identity = request.get(identity_key)
         user = f"{identity.tenant_id}/{identity.user_id}" if identity is not None else "-"
+        remote = client_address(request)
         self.logger.info(
-            "%s %s %s %.1fms %s",
+            "%s %s %s %s %.1fms %s",
+            remote,
             request.method,
             request.path,
             response.status,
             time * 1000,
             user,
             extra={
+                "remote": remote,
                 "method": request.method,
                 "path": request.path,
                 "status": response.status,

@@ -6,6 +6,7 @@ a SIGKILL in the middle of a turn, start-up refusals, the access log.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import signal
@@ -92,3 +93,43 @@ def live_server(env: dict[str, str]) -> Iterator[LiveServer]:
         yield server
     finally:
         server.stop()
+
+
+# From async tests: an asyncio subprocess, so waiting on it never blocks the loop.
+
+
+def server_env(**extra: str) -> dict[str, str]:
+    """This process's environment without any JWT setting, listen address or model key."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("JWT_") and k not in ("HOST", "PORT")
+    }
+    env.pop("ANTHROPIC_API_KEY", None)
+    return {**env, **extra}
+
+
+async def spawn(*args: str, env: dict[str, str]) -> asyncio.subprocess.Process:
+    """`python -m server ARGS` with `env`, its output piped."""
+    return await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "server",
+        *args,
+        cwd=ROOT,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+
+
+async def run_cli(*args: str, env: dict[str, str], timeout: float = 20) -> tuple[int, str, str]:
+    process = await spawn(*args, env=env)
+    try:
+        out, err = await asyncio.wait_for(process.communicate(), timeout)
+    except TimeoutError:
+        process.kill()
+        await process.wait()
+        raise
+    assert process.returncode is not None
+    return process.returncode, out.decode(), err.decode()

@@ -4,19 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import socket
-import sys
 import time
 from pathlib import Path
 
 import aiohttp
 import jwt
 import pytest
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from server.__main__ import main
 from server.config import ConfigError, load_settings
 from tests.conftest import Service
+from tests.live_server import free_port, run_cli, server_env, spawn
 
 ROOT = Path(__file__).resolve().parent.parent
 START_TIMEOUT = 30.0
@@ -39,6 +39,8 @@ START_TIMEOUT = 30.0
         ({"CHAT_MODELS": " , "}, "CHAT_MODELS"),
         ({"ON_DISCONNECT": "explode"}, "ON_DISCONNECT"),
         ({"CHECKPOINT_INTERVAL_SECONDS": "soon"}, "CHECKPOINT_INTERVAL_SECONDS"),
+        ({"TRUSTED_PROXIES": "10.0.0.1, nginx"}, "TRUSTED_PROXIES"),
+        ({"TRUSTED_PROXIES": "10.0.0.0/33"}, "TRUSTED_PROXIES"),
     ],
 )
 def test_a_bad_setting_is_a_config_error_naming_it(env: dict[str, str], named: str) -> None:
@@ -86,43 +88,6 @@ def test_defaults_follow_the_design() -> None:
 # python -m server, as a process
 
 
-def server_env(**extra: str) -> dict[str, str]:
-    """This process's environment without any JWT setting, listen address or model key."""
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith("JWT_") and k not in ("HOST", "PORT")
-    }
-    env.pop("ANTHROPIC_API_KEY", None)
-    return {**env, **extra}
-
-
-async def spawn(*args: str, env: dict[str, str]) -> asyncio.subprocess.Process:
-    """`python -m server ARGS` with `env`, its output piped."""
-    return await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "server",
-        *args,
-        cwd=ROOT,
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-
-
-async def run_cli(*args: str, env: dict[str, str], timeout: float = 20) -> tuple[int, str, str]:
-    process = await spawn(*args, env=env)
-    try:
-        out, err = await asyncio.wait_for(process.communicate(), timeout)
-    except TimeoutError:
-        process.kill()
-        await process.wait()
-        raise
-    assert process.returncode is not None
-    return process.returncode, out.decode(), err.decode()
-
-
 async def test_a_public_host_without_a_jwt_setting_exits_with_one_clear_line(
     tmp_path: Path,
 ) -> None:
@@ -161,7 +126,11 @@ def test_the_token_command_refuses_when_only_a_public_key_is_set(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     key = tmp_path / "key.pem"
-    key.write_text("-----BEGIN PUBLIC KEY-----\n")
+    key.write_bytes(
+        ec.generate_private_key(ec.SECP256R1())
+        .public_key()
+        .public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo)
+    )
     monkeypatch.delenv("JWT_SECRET", raising=False)
     monkeypatch.setenv("JWT_PUBLIC_KEY_FILE", str(key))
     assert main(["token", "--user", "alice"]) == 2
@@ -172,13 +141,6 @@ def test_the_token_command_refuses_when_only_a_public_key_is_set(
 
 def _jwt_env(service: Service) -> dict[str, str]:
     return {k: v for k, v in service.env.items() if k.startswith("JWT_")}
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 async def test_json_logs_have_one_access_line_per_request(tmp_path: Path) -> None:
@@ -220,4 +182,5 @@ async def test_json_logs_have_one_access_line_per_request(tmp_path: Path) -> Non
         ("GET", "/api/conversations/nope", 404, "t1/alice"),
     ]
     assert all(isinstance(r["duration_ms"], int | float) and r["duration_ms"] >= 0 for r in access)
+    assert all(r["remote"] == "127.0.0.1" for r in access)
     assert all({"levelname", "message"} <= r.keys() for r in records)

@@ -11,16 +11,20 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import pymongo
 from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.uri_parser import parse_uri
+from pymongo.errors import ConnectionFailure, PyMongoError
 
-from server.config import Settings
+from server.config import Settings, StartupError
 from server.storage.embedded import EmbeddedMongo
 
 log = logging.getLogger(__name__)
 
 Document = dict[str, Any]
+
+DEFAULT_DATABASE = "chat"
+START_TIMEOUT_SECONDS = 5.0
 
 INDEXES: dict[str, list[IndexModel]] = {
     "conversations": [
@@ -55,11 +59,6 @@ INDEXES: dict[str, list[IndexModel]] = {
 }
 
 
-def database_name(uri: str) -> str:
-    """The database named in the URI's path, else `chat`."""
-    return parse_uri(uri).get("database") or "chat"
-
-
 @asynccontextmanager
 async def open_database(settings: Settings) -> AsyncIterator[AsyncDatabase[Document]]:
     embedded: EmbeddedMongo | None = None
@@ -67,17 +66,47 @@ async def open_database(settings: Settings) -> AsyncIterator[AsyncDatabase[Docum
     if uri is None:
         embedded = EmbeddedMongo(settings.data_dir / "chat.sqlite3")
         uri = embedded.start()
-    client: AsyncMongoClient[Document] = AsyncMongoClient(
-        uri, tz_aware=True, serverSelectionTimeoutMS=10_000, appname="chat-service"
-    )
     try:
-        db = client[database_name(uri)]
-        await ensure_indexes(db)
-        yield db
+        client = _client(uri)
+        try:
+            # The database named in the URI's path, else `chat`. (Not parse_uri: for
+            # mongodb+srv it resolves DNS synchronously, blocking the loop.)
+            db = client.get_default_database(DEFAULT_DATABASE)
+            await check_reachable(db)
+            await ensure_indexes(db)
+            yield db
+        finally:
+            await client.close()
     finally:
-        await client.close()
         if embedded is not None:
             embedded.stop()
+
+
+def _client(uri: str) -> AsyncMongoClient[Document]:
+    try:
+        return AsyncMongoClient(
+            uri, tz_aware=True, serverSelectionTimeoutMS=10_000, appname="chat-service"
+        )
+    except (PyMongoError, ValueError) as error:  # a malformed URI
+        raise StartupError(f"MONGODB_URI: {error}") from None
+
+
+async def check_reachable(db: AsyncDatabase[Document]) -> None:
+    """Fail start-up within seconds, in one line, when the database does not answer."""
+    try:
+        # Shorter than the client's own server-selection time-out: at start-up an
+        # operator is waiting, and a wrong address will not start answering.
+        with pymongo.timeout(START_TIMEOUT_SECONDS):
+            await db.command("ping")
+    except ConnectionFailure as error:
+        reason = str(error).split(" (configured timeouts", 1)[0].split(", Timeout:", 1)[0]
+        raise StartupError(
+            f"MONGODB_URI: no answer within {START_TIMEOUT_SECONDS:g} s ({reason}); "
+            "check the address and that MongoDB is running"
+        ) from None
+    except PyMongoError as error:
+        reason = str(error).rstrip(".")
+        raise StartupError(f"MONGODB_URI: {reason}; check the URI and its credentials") from None
 
 
 async def ensure_indexes(db: AsyncDatabase[Document]) -> None:

@@ -4,7 +4,8 @@ mongoeco speaks the MongoDB wire protocol over a SQLite file, so the service
 talks to it with the same PyMongo client it uses for a real cluster: one code
 path. It runs in a child process: the database's work (all Python) then uses
 the second core instead of contending with the service's event loop for the
-GIL. A lock file keeps two servers off one database file, and the child exits
+GIL. A lock file, holding the pid of the service that took it, keeps two
+servers off one database file and names the holder; the child exits
 when its parent dies, even by SIGKILL.
 """
 
@@ -20,6 +21,9 @@ import signal
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from pathlib import Path
+from typing import TextIO
+
+from server.config import StartupError
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +53,12 @@ class EmbeddedMongo:
             self.stop()
             raise RuntimeError(f"the embedded database did not start within {timeout} s")
         status, detail = receiver.recv()
+        if status == "in_use":
+            self.stop()
+            raise StartupError(
+                f"DATA_DIR: {self._path.parent} is in use by another running instance "
+                f"(pid {detail}); stop it, or give this one another DATA_DIR"
+            )
         if status != "ok":
             self.stop()
             raise RuntimeError(f"the embedded database failed to start: {detail}")
@@ -70,15 +80,47 @@ class EmbeddedMongo:
 
 def serve(path: str, ready: Connection, parent_pid: int) -> None:
     """The child process: hold the file's lock, serve, stop with the parent."""
-    with open(f"{path}.lock", "w") as lock:
-        # A server orphaned by a killed parent may still be closing this file.
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    # "a+", not "w": opening must not erase the pid of the instance holding the lock.
+    with open(f"{path}.lock", "a+") as lock:
+        holder = _lock(lock)
+        if holder is not None:
+            ready.send(("in_use", holder))
+            return
+        lock.truncate(0)
+        lock.write(f"{parent_pid}\n")
+        lock.flush()
         try:
             asyncio.run(_serve(path, ready, parent_pid))
         except BaseException as error:
             with contextlib.suppress(OSError):
                 ready.send(("error", repr(error)))
             raise
+
+
+def _lock(lock: TextIO) -> int | None:
+    """Take the lock, or return the pid of the running service that holds it."""
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return None
+    except BlockingIOError:
+        lock.seek(0)
+        holder = lock.read().strip()
+    if holder.isdigit() and _alive(int(holder)):
+        return int(holder)
+    # The holder's service is gone: its server, orphaned by a kill, is still
+    # closing this file and exits within PARENT_CHECK_SECONDS. Wait for it.
+    fcntl.flock(lock, fcntl.LOCK_EX)
+    return None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # alive, under another user
+    return True
 
 
 async def _serve(path: str, ready: Connection, parent_pid: int) -> None:
