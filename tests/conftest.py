@@ -28,6 +28,9 @@ from server.config import Settings, load_settings
 from server.storage.embedded import EmbeddedMongo
 from tests.fake_anthropic import FakeAnthropic
 
+# The browser tests' fixtures (a live service, Chromium) in a module of their own.
+pytest_plugins = ["tests.browser_page"]
+
 JWT_SECRET = "test-secret-that-is-long-enough-for-hs256"
 RECV_TIMEOUT = 10.0
 
