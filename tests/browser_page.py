@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -112,3 +113,12 @@ def screenshot(page: Page, name: str, **options: Any) -> None:
     if os.environ.get("UPDATE_SCREENSHOTS") == "1":
         README_SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(path, README_SCREENSHOTS / path.name)
+
+
+def wait_until(page: Page, check: Callable[[], bool], timeout: float = 5.0) -> None:
+    """Wait for a condition only Python can see (requests a route handler
+    counted), letting Playwright dispatch events meanwhile."""
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, "condition not met in time"
+        page.wait_for_timeout(20)
