@@ -154,7 +154,7 @@ export class Chat {
   // The first answer of a new chat names its conversation: show it in the
   // sidebar, and if the reader is still on that new chat, that is now its page.
   #adoptNewConversation(turn) {
-    this.#sidebar.upsert({ id: turn.conversationId, title: null }, { toTop: true });
+    this.#sidebar.upsert({ id: turn.conversationId, title: null, updated_at: new Date().toISOString() }, { toTop: true });
     if (this.#currentId === null && turn.origin === this.#view) {
       this.#currentId = turn.conversationId;
       history.replaceState(null, "", `#/c/${encodeURIComponent(turn.conversationId)}`);
@@ -163,7 +163,7 @@ export class Chat {
   }
 
   async #bumpInSidebar(id) {
-    if (this.#sidebar.get(id)) { this.#sidebar.upsert({ id }, { toTop: true }); return; }
+    if (this.#sidebar.get(id)) { this.#sidebar.upsert({ id, updated_at: new Date().toISOString() }, { toTop: true }); return; }
     try { this.#sidebar.upsert(await this.#api.getConversation(id), { toTop: true }); } catch { /* shown when listed */ }
   }
 

@@ -84,6 +84,15 @@ def page(browser: Browser, upstream: FakeAnthropic) -> Iterator[Page]:
     context.close()
 
 
+@pytest.fixture
+def phone(browser: Browser, upstream: FakeAnthropic) -> Iterator[Page]:
+    """A 390 px touch screen."""
+    upstream.clear()
+    context = browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True)
+    yield context.new_page()
+    context.close()
+
+
 def sign_in(page: Page, server: LiveServer, name: str, query: str = "") -> None:
     page.goto(f"{server.base_url}/{query}")
     page.get_by_label("Your name").fill(name)

@@ -148,19 +148,14 @@ def test_markup_is_shown_as_text_never_run(
     context.close()
 
 
-def test_phone_viewport_full_flow(
-    browser: Browser, server: LiveServer, upstream: FakeAnthropic
-) -> None:
-    upstream.clear()
-    context = browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True)
-    page = context.new_page()
+def test_phone_viewport_full_flow(phone: Page, server: LiveServer, upstream: FakeAnthropic) -> None:
+    page = phone
     upstream.script(Reply.text(["Small", " screens", " work."], delay=0.05))
     sign_in(page, server, unique("gu"))
     send(page, "Hi from a phone")
     expect(assistant(page)).to_contain_text("Small screens work.", timeout=10000)
     expect(page.get_by_role("button", name="Send")).to_be_visible()
     assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
-    context.close()
 
 
 def test_a_rejected_token_brings_back_the_sign_in(page: Page, server: LiveServer) -> None:
@@ -201,6 +196,7 @@ def test_rename_archive_and_delete_from_the_sidebar(
     items = page.get_by_test_id("conversation")
     expect(items).to_have_count(2, timeout=10000)
 
+    items.first.hover()  # row actions show on hover or focus
     items.first.get_by_role("button", name="Rename").click()
     title_box = page.get_by_label("Conversation title")
     title_box.fill("Renamed by hand")
@@ -211,9 +207,11 @@ def test_rename_archive_and_delete_from_the_sidebar(
         "Renamed by hand", timeout=10000
     )
 
+    page.get_by_test_id("conversation").first.hover()
     page.get_by_test_id("conversation").first.get_by_role("button", name="Archive").click()
     expect(page.get_by_test_id("conversation")).to_have_count(1)
 
+    page.get_by_test_id("conversation").first.hover()
     page.get_by_test_id("conversation").first.get_by_role("button", name="Delete").click()
     page.get_by_role("dialog").get_by_role("button", name="Delete").click()
     expect(page.get_by_test_id("conversation")).to_have_count(0)
