@@ -2,7 +2,8 @@
 
 Playwright drives Debian's `chromium` (no browser download); the service runs
 as `python -m server` with dev sign-in and the fake model provider, one for
-the whole session (each test signs in as a user of its own).
+the whole session (each test signs in as a user of its own); Chromium, one per
+test module.
 
 Screenshots go to build/screenshots/ (ignored by git). `make screenshots` sets
 UPDATE_SCREENSHOTS=1, and then the ones the README shows are also written to
@@ -59,7 +60,9 @@ def server(
         yield running
 
 
-@pytest.fixture(scope="session")
+# Per module, not per session: sync Playwright keeps an event loop running in
+# this thread, and later async tests need the thread free of one.
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     with sync_playwright() as playwright:
         launched = playwright.chromium.launch(
