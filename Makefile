@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint typecheck bench clean
+.PHONY: install run test screenshots lint typecheck bench clean
 
 install: $(STAMP)
 
@@ -22,6 +22,10 @@ run: install
 
 test: install
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# Tests save screenshots to build/screenshots/ only; this refreshes the README's on purpose.
+screenshots: install
+	UPDATE_SCREENSHOTS=1 $(PY) -m pytest -q -m screenshot tests/
 
 lint: install
 	$(PY) -m ruff check server tests bench

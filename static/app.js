@@ -26,11 +26,14 @@ const sidebar = new Sidebar({
   api,
   parts: {
     root: $("sidebar"), list: $("conversation-list"), sentinel: $("conversations-sentinel"),
-    status: $("conversations-status"), toggle: $("sidebar-toggle"), backdrop: $("backdrop"), dialog: $("delete-dialog"),
+    status: $("conversations-status"), toggle: $("sidebar-toggle"), close: $("sidebar-close"), backdrop: $("backdrop"),
+    dialog: $("delete-dialog"),
   },
   onGone: () => { location.hash = "#/"; },
 });
-const models = new Models({ select: $("model-select"), label: $("model-name"), defaultModel: document.body.dataset.defaultModel });
+const models = new Models({
+  select: $("model-select"), label: $("model-name"), offlineNote: $("offline-note"), defaultModel: document.body.dataset.defaultModel,
+});
 const chat = new Chat({
   api, sidebar, models,
   parts: {

@@ -8,6 +8,7 @@ import { titleOf } from "./sidebar.js";
 import { Turns } from "./turns.js";
 
 const TITLE_CHECKS_MS = [500, 2000, 5000];
+const STOPPING = { sent: "Stopping…", retrying: "Stopping… (the server did not answer; trying again)" };
 
 export class Chat {
   #api;
@@ -99,8 +100,10 @@ export class Chat {
     this.#fitInput();
   }
 
-  // Retry re-sends the user message before the failed answer, as a new turn.
+  // Retry re-sends the user message before the failed answer, as a new turn;
+  // an answer whose connection was lost is picked up again instead.
   #retry(node) {
+    if (this.#turns?.reattach(node.dataset.turnId)) { this.#updateControls(); return; }
     const content = this.#messages.previousUserText(node);
     if (!content || this.#liveHere().length) { this.#startTurn(content); return; }
     if (this.#unsent.has(node)) {
@@ -135,6 +138,7 @@ export class Chat {
         status: node.dataset.status === turn.status ? undefined : turn.status,
         error: turn.error, messageId: turn.assistantMessageId,
       });
+      if (turn.status === "streaming") this.#messages.note(node, STOPPING[turn.stopping] ?? "");
       if (turn.status === "error" && !turn.started) this.#unsent.add(node);
     }
     const userNode = this.#nodeOf(turn, "user");
@@ -150,7 +154,7 @@ export class Chat {
   // The first answer of a new chat names its conversation: show it in the
   // sidebar, and if the reader is still on that new chat, that is now its page.
   #adoptNewConversation(turn) {
-    this.#sidebar.upsert({ id: turn.conversationId, title: null }, { toTop: true });
+    this.#sidebar.upsert({ id: turn.conversationId, title: null, updated_at: new Date().toISOString() }, { toTop: true });
     if (this.#currentId === null && turn.origin === this.#view) {
       this.#currentId = turn.conversationId;
       history.replaceState(null, "", `#/c/${encodeURIComponent(turn.conversationId)}`);
@@ -159,7 +163,7 @@ export class Chat {
   }
 
   async #bumpInSidebar(id) {
-    if (this.#sidebar.get(id)) { this.#sidebar.upsert({ id }, { toTop: true }); return; }
+    if (this.#sidebar.get(id)) { this.#sidebar.upsert({ id, updated_at: new Date().toISOString() }, { toTop: true }); return; }
     try { this.#sidebar.upsert(await this.#api.getConversation(id), { toTop: true }); } catch { /* shown when listed */ }
   }
 

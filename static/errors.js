@@ -23,6 +23,7 @@ const MESSAGES = {
   unauthorized: () => SESSION_EXPIRED,
   not_found: () => "This conversation no longer exists.",
   network: () => "Can't reach the server. Check your connection; the page keeps trying.",
+  disconnected: () => "Lost the connection to this answer. Retry picks it up where it stopped.",
   interrupted: () => "Interrupted: the service stopped before this answer was finished.",
 };
 

@@ -171,23 +171,42 @@ function leadingSpaces(line) {
   return line.length - line.trimStart().length;
 }
 
+// A table row's cells; "\|" is a pipe inside a cell (inline rendering unescapes it).
+function cells(line) {
+  return line.trim().replace(/^\|/, "").replace(/(?<!\\)\|$/, "").split(/(?<!\\)\|/).map((c) => c.trim());
+}
+
+// ":--" left, "--:" right, ":-:" centre, from the rule under the header.
+function alignment(cell) {
+  if (cell.startsWith(":") && cell.endsWith(":")) return "center";
+  return cell.endsWith(":") ? "right" : cell.startsWith(":") ? "left" : "";
+}
+
 function table(lines, start, parent) {
-  const cells = (line) => line.trim().replace(/^\|/, "").replace(/\|$/, "").split("|").map((c) => c.trim());
-  const tableEl = el("table");
-  const headRow = el("tr");
-  for (const cell of cells(lines[start])) headRow.append(renderInline(cell, el("th")));
+  const head = cells(lines[start]);
+  const aligns = cells(lines[start + 1]).map(alignment);
+  // Every row gets the header's number of cells, as in GitHub's tables.
+  const row = (texts, tag) => {
+    const tr = el("tr");
+    head.forEach((_, col) => {
+      const cell = renderInline(texts[col] ?? "", el(tag));
+      if (aligns[col]) cell.style.textAlign = aligns[col];
+      tr.append(cell);
+    });
+    return tr;
+  };
   const thead = el("thead");
-  thead.append(headRow);
+  thead.append(row(head, "th"));
   const tbody = el("tbody");
   let i = start + 2;
   while (i < lines.length && lines[i].includes("|") && lines[i].trim()) {
-    const row = el("tr");
-    for (const cell of cells(lines[i])) row.append(renderInline(cell, el("td")));
-    tbody.append(row);
+    tbody.append(row(cells(lines[i]), "td"));
     i += 1;
   }
+  const tableEl = el("table");
   tableEl.append(thead, tbody);
   const scroller = el("div", "table-scroll");
+  scroller.tabIndex = 0; // a wide table scrolls sideways: the keyboard must reach it
   scroller.append(tableEl);
   parent.append(scroller);
   return i;

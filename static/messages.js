@@ -91,6 +91,11 @@ export class MessageList {
     }
   }
 
+  /** Say what is happening to a running answer ("Stopping…"); "" for the plain state word. */
+  note(node, text) {
+    node.querySelector(".msg-state").textContent = text || STATE_LABELS[node.dataset.status] || "";
+  }
+
   remove(node) {
     this.#dirty.delete(node);
     node.remove();

@@ -1,9 +1,12 @@
 // The conversations sidebar: newest first, a page of 20 at a time as the
 // reader scrolls, with rename, archive and delete. On a narrow screen it is a
-// slide-over opened by the "Conversations" button.
+// slide-over (a drawer) opened by the "Conversations" button.
 
+import { buildRow, drawRow } from "./conv-row.js";
 import { el } from "./inline.js";
 import { describeError } from "./errors.js";
+
+const TIMES_EVERY_MS = 60_000; // "5 min ago" moves on
 
 const UNTITLED = "New chat";
 
@@ -21,7 +24,7 @@ export class Sidebar {
   #generation = 0; // bumped by reload: answers for an older list are dropped
 
   /**
-   * parts: root, list, sentinel, status, toggle, backdrop, dialog.
+   * parts: root, list, sentinel, status, toggle, close, backdrop, dialog.
    * onGone(id): the open conversation was archived or deleted here.
    */
   constructor({ api, parts, onGone }) {
@@ -33,6 +36,8 @@ export class Sidebar {
     }, { root: parts.list.parentElement });
     parts.toggle.addEventListener("click", () => this.setOpen(!parts.root.classList.contains("open")));
     parts.backdrop.addEventListener("click", () => this.setOpen(false));
+    parts.close.addEventListener("click", () => this.setOpen(false, true));
+    setInterval(() => { for (const id of this.#items.keys()) this.#draw(id); }, TIMES_EVERY_MS);
     parts.root.addEventListener("keydown", (e) => { if (e.key === "Escape") this.setOpen(false, true); });
   }
 
@@ -62,8 +67,7 @@ export class Sidebar {
       if (!toTop) this.#parts.list.append(item.li);
     }
     item.conv = { ...item.conv, ...conv };
-    item.li.querySelector(".conv-link").textContent = titleOf(item.conv);
-    this.#mark(conv.id, item.li);
+    this.#draw(conv.id);
     if (toTop) this.#parts.list.prepend(item.li);
     this.#showEmpty();
   }
@@ -77,14 +81,12 @@ export class Sidebar {
   /** Mark the open conversation (null: a new chat). */
   setCurrent(id) {
     this.#currentId = id;
-    for (const [itemId, { li }] of this.#items) this.#mark(itemId, li);
+    for (const itemId of this.#items.keys()) this.#draw(itemId);
   }
 
-  #mark(id, li) {
-    const link = li.querySelector(".conv-link");
-    li.classList.toggle("current", id === this.#currentId);
-    if (id === this.#currentId) link.setAttribute("aria-current", "page");
-    else link.removeAttribute("aria-current");
+  #draw(id) {
+    const { conv, li } = this.#items.get(id) ?? {};
+    if (li) drawRow(li, { title: titleOf(conv), updatedAt: conv.updated_at, current: id === this.#currentId });
   }
 
   setOpen(open, returnFocus = false) {
@@ -140,24 +142,12 @@ export class Sidebar {
   }
 
   #build(id) {
-    const li = el("li", "conv");
-    li.dataset.testid = "conversation";
-    li.dataset.id = id;
-    const link = el("a", "conv-link");
-    link.href = `#/c/${encodeURIComponent(id)}`;
-    link.addEventListener("click", () => this.setOpen(false));
-    const actions = el("div", "conv-actions");
-    for (const [label, run] of [["Rename", () => this.#rename(id)], ["Archive", () => this.#archive(id)], ["Delete", () => this.#delete(id)]]) {
-      // An icon (drawn by CSS) with the word for screen readers and tests.
-      const button = el("button", `conv-${label.toLowerCase()}`);
-      button.type = "button";
-      button.title = label;
-      button.append(el("span", "visually-hidden", label));
-      button.addEventListener("click", run);
-      actions.append(button);
-    }
-    li.append(link, actions);
-    return li;
+    return buildRow(id, {
+      open: () => this.setOpen(false),
+      rename: () => this.#rename(id),
+      archive: () => this.#archive(id),
+      delete: () => this.#delete(id),
+    });
   }
 
   #rename(id) {
@@ -172,6 +162,7 @@ export class Sidebar {
       if (done) return;
       done = true;
       input.replaceWith(link);
+      this.#draw(id);
       if (refocus) link.focus();
       const title = input.value.trim();
       if (!save || !title || title === item.conv.title) return;

@@ -4,9 +4,9 @@
 // Same interface as the WebSocket transport: startTurn, resume, cancel.
 
 import { ApiError } from "./api.js";
-import { backoffDelay, endsTurn, sleep } from "./protocol.js";
+import { backoffDelay, endsTurn, seqAfter, sleep } from "./protocol.js";
 
-const MAX_REATTACH = 8;
+const GIVE_UP_AFTER = 8; // tries in a row that bring nothing new
 
 /** Yield {event, id, data} for each event in a text/event-stream body. */
 export async function* readEventStream(body) {
@@ -74,12 +74,28 @@ export class SseTransport {
     this.#follow(turnId, afterSeq, onEvent, null);
   }
 
-  async cancel(turnId) {
-    try {
-      await this.#api.send("POST", `/api/turns/${encodeURIComponent(turnId)}/cancel`);
-    } catch (err) {
-      // 404/409: the turn already ended; its terminal event says how.
-      if (!(err instanceof ApiError) || ![404, 409].includes(err.status)) throw err;
+  /**
+   * Ask the service to stop a turn. A request that fails on the way (network,
+   * 5xx, 429) is sent again with backoff, `onRetry()` telling the page so,
+   * until the service answers: 202, or 404/409 when the turn already ended
+   * (its terminal event says how). It stops trying once the turn's stream is over.
+   */
+  async cancel(turnId, onRetry = () => {}) {
+    const path = `/api/turns/${encodeURIComponent(turnId)}/cancel`;
+    for (let attempt = 1; ; attempt += 1) {
+      try {
+        await this.#api.send("POST", path);
+        return;
+      } catch (err) {
+        if (!(err instanceof ApiError)) throw err;
+        if ([404, 409].includes(err.status)) return;
+        if (err.status !== 0 && err.status !== 429 && err.status < 500) throw err; // resending cannot help
+      }
+      const stream = this.#streams.get(turnId);
+      if (!stream) return; // the turn is over: nothing left to stop
+      onRetry();
+      await sleep(backoffDelay(attempt), stream.signal);
+      if (stream.signal.aborted) return;
     }
   }
 
@@ -91,25 +107,28 @@ export class SseTransport {
   }
 
   // Read one turn to its end. A dropped stream does not stop the turn on the
-  // server, so re-attach from the last seq seen, with backoff.
+  // server, so re-attach from the last seq seen, with backoff. Only progress
+  // (a newer event) resets the backoff: a stream that opens and ends with
+  // nothing new counts as a failed try, and after GIVE_UP_AFTER of those in a
+  // row the turn ends with a `disconnected` error the page offers to retry.
   async #follow(turnId, afterSeq, onEvent, startBody) {
     this.#streams.get(turnId)?.abort();
     const controller = new AbortController();
     this.#streams.set(turnId, controller);
     let lastSeq = afterSeq;
-    let attempt = 0;
+    let attempt = 0; // tries since the last progress
     let pendingStart = startBody; // until the server has surely seen the POST
     while (!controller.signal.aborted) {
       try {
         const response = await this.#open(turnId, lastSeq, pendingStart, controller.signal);
-        if (attempt) this.#onStatus("sse");
-        attempt = 0;
+        this.#onStatus("sse");
         pendingStart = null;
         for await (const message of readEventStream(response.body)) {
           const frame = JSON.parse(message.data);
-          // After a re-attach the server may repeat what we have; skip it.
-          if (frame.type !== "turn.snapshot" && frame.seq <= lastSeq) continue;
-          lastSeq = Math.max(lastSeq, frame.seq ?? 0);
+          const seq = seqAfter(lastSeq, frame);
+          if (seq === null) continue; // a re-attach repeated what we have
+          if (seq > lastSeq) attempt = 0;
+          lastSeq = seq;
           onEvent(frame);
           if (endsTurn(frame)) return this.#done(turnId, controller);
         }
@@ -126,8 +145,9 @@ export class SseTransport {
         if (pendingStart && err instanceof ApiError) pendingStart = null;
       }
       attempt += 1;
-      if (attempt > MAX_REATTACH) {
-        onEvent({ type: "error", turn_id: turnId, code: "network", message: "Lost the connection to the server." });
+      if (attempt > GIVE_UP_AFTER) {
+        this.#onStatus(navigator.onLine === false ? "offline" : "sse");
+        onEvent({ type: "error", turn_id: turnId, code: "disconnected", message: "Lost the connection to this answer." });
         return this.#done(turnId, controller);
       }
       this.#onStatus(navigator.onLine === false ? "offline" : "reconnecting");

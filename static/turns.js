@@ -3,7 +3,7 @@
 // re-attach after the last seq it had and lose no text. Drawing is the
 // caller's job, through onUpdate(turn, frameType).
 
-import { endsTurn } from "./protocol.js";
+import { endsTurn, seqAfter } from "./protocol.js";
 import { forgetRunningTurn, runningTurns, saveRunningTurn } from "./session.js";
 
 const SAVE_EVERY_MS = 300;
@@ -12,6 +12,7 @@ export class Turns {
   #transport;
   #onUpdate;
   #live = new Map(); // turn id -> turn
+  #stalled = new Map(); // turn id -> a turn whose connection was lost (Retry re-attaches)
   #unsaved = new Set();
   #saveTimer = 0;
 
@@ -25,6 +26,7 @@ export class Turns {
     clearTimeout(this.#saveTimer);
     this.#unsaved.clear();
     this.#live.clear();
+    this.#stalled.clear();
     this.#onUpdate = () => {};
   }
 
@@ -64,19 +66,44 @@ export class Turns {
     this.#transport.resume(turnId, 0, (frame) => this.#handle(turn, frame));
   }
 
+  /** Stop a turn; `turn.stopping` says how far ("sent", "retrying") until it ends. */
   cancel(turnId) {
     const turn = this.#live.get(turnId);
-    if (!turn) return;
+    if (!turn || turn.stopping) return;
+    this.#setStopping(turn, "sent");
     // Before turn.started the service may not know the turn yet: cancel once it does.
-    if (!turn.started) turn.cancelRequested = true;
-    else this.#transport.cancel(turnId).catch(() => {});
+    if (turn.started) this.#sendCancel(turn);
+  }
+
+  /** Retry of a turn whose connection was lost: follow it again after the last seq it had. */
+  reattach(turnId) {
+    const turn = this.#stalled.get(turnId);
+    if (!turn) return false;
+    this.#stalled.delete(turnId);
+    Object.assign(turn, { status: "streaming", error: null, stopping: null });
+    this.#live.set(turnId, turn);
+    this.#transport.resume(turnId, turn.seq, (frame) => this.#handle(turn, frame));
+    this.#onUpdate(turn, "reattach");
+    return true;
+  }
+
+  #sendCancel(turn) {
+    const onRetry = () => this.#setStopping(turn, "retrying");
+    // Refused for good (rare: not a network failure): Stop may be pressed again.
+    this.#transport.cancel(turn.turnId, onRetry).catch(() => this.#setStopping(turn, null));
+  }
+
+  #setStopping(turn, state) {
+    if (turn.status !== "streaming" || turn.stopping === state) return;
+    turn.stopping = state;
+    this.#onUpdate(turn, "stopping");
   }
 
   #track(turnId, fields) {
     const turn = {
       turnId, conversationId: null, content: null, origin: null, isNew: false,
       started: false, seq: 0, text: "", status: "streaming", error: null,
-      userMessageId: null, assistantMessageId: null, cancelRequested: false, lost: false,
+      userMessageId: null, assistantMessageId: null, stopping: null, lost: false,
       ...fields,
     };
     this.#live.set(turnId, turn);
@@ -84,7 +111,7 @@ export class Turns {
   }
 
   #handle(turn, frame) {
-    if (frame.seq) turn.seq = Math.max(turn.seq, frame.seq);
+    turn.seq = seqAfter(turn.seq, frame) ?? turn.seq;
     const saved = frame.message ?? frame.partial;
     switch (frame.type) {
       case "turn.started":
@@ -92,7 +119,7 @@ export class Turns {
           started: true, conversationId: frame.conversation_id,
           userMessageId: frame.user_message_id, assistantMessageId: frame.assistant_message_id,
         });
-        if (turn.cancelRequested) this.#transport.cancel(turn.turnId).catch(() => {});
+        if (turn.stopping) this.#sendCancel(turn);
         break;
       case "turn.delta": turn.text += frame.text ?? ""; break; // merged deltas too: just append
       case "turn.snapshot": turn.text = saved?.content ?? turn.text; break;
@@ -109,10 +136,18 @@ export class Turns {
       default:
         return;
     }
-    if (endsTurn(frame)) this.#end(turn);
+    if (frame.code === "disconnected") this.#stall(turn);
+    else if (endsTurn(frame)) this.#end(turn);
     else if (frame.type === "turn.started") this.#write(turn); // a reload right now must find it
     else if (turn.started) this.#save(turn);
     this.#onUpdate(turn, frame.type);
+  }
+
+  // The transport gave up on the connection, not the turn: it may still run
+  // on the server, so it stays saved (a reload re-attaches) and Retry re-attaches.
+  #stall(turn) {
+    this.#live.delete(turn.turnId);
+    this.#stalled.set(turn.turnId, turn);
   }
 
   #end(turn) {

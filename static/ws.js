@@ -3,7 +3,7 @@
 // every reconnect each turn still running is re-attached with turn.resume
 // from the last seq it saw.
 
-import { backoffDelay, endsTurn } from "./protocol.js";
+import { backoffDelay, endsTurn, seqAfter } from "./protocol.js";
 
 const PING_EVERY_MS = 25_000;
 const PONG_WITHIN_MS = 10_000; // a phone that changed networks keeps a dead socket "open"
@@ -127,10 +127,9 @@ export class WsTransport {
       this.#send({ type: "turn.start", ...turn.start });
       return;
     }
-    // Frames already seen (a resume may repeat some) are skipped; seq may
-    // skip numbers where the server merged deltas.
-    if (frame.type.startsWith("turn.") && frame.type !== "turn.snapshot" && frame.seq <= turn.lastSeq) return;
-    turn.lastSeq = Math.max(turn.lastSeq, frame.seq ?? 0);
+    const seq = seqAfter(turn.lastSeq, frame);
+    if (seq === null) return; // already had it
+    turn.lastSeq = seq;
     if (frame.type === "turn.started") turn.start = null;
     if (endsTurn(frame)) this.#turns.delete(frame.turn_id);
     turn.onEvent(frame);

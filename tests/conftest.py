@@ -29,8 +29,9 @@ from server.storage.embedded import EmbeddedMongo
 from tests.contract_check import CHECKED
 from tests.fake_anthropic import FakeAnthropic
 
-# Fixtures of their own modules: `faults` (fail points on the database server).
-pytest_plugins = ["tests.faults"]
+# Fixtures in modules of their own: `faults` (fail points on the database server)
+# and the browser tests' (a live service, Chromium).
+pytest_plugins = ["tests.faults", "tests.browser_page"]
 
 JWT_SECRET = "test-secret-that-is-long-enough-for-hs256"
 RECV_TIMEOUT = 10.0
