@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 
 @dataclass(frozen=True, slots=True)
@@ -17,6 +17,8 @@ class Finished:
     input_tokens: int
     output_tokens: int
     stop_reason: str | None
+    # The message's content blocks as received (text, thinking, tool_use, ...).
+    content: tuple[dict[str, Any], ...] = ()
 
 
 Chunk = TextChunk | Finished

@@ -14,13 +14,15 @@ import httpx2
 
 from server.config import Settings
 from server.errors import (
-    RateLimited,
     UpstreamError,
     UpstreamFailure,
     UpstreamTimeout,
     UpstreamUnavailable,
 )
-from server.model.base import Chunk, ContextMessage, Finished, TextChunk, clean_title
+from server.model.assembler import MessageAssembler
+from server.model.base import Chunk, ContextMessage, TextChunk, clean_title
+from server.model.failures import failure_for
+from server.model.sse import events_of
 
 TITLE_SYSTEM_PROMPT = (
     "Write a short conversation title (at most six words, no quotes, no trailing "
@@ -29,35 +31,45 @@ TITLE_SYSTEM_PROMPT = (
 
 
 class ClaudeModel:
-    """`AsyncAnthropic` for the process; closing the stream closes the upstream request."""
+    """`AsyncAnthropic` for the process; closing the stream closes the upstream request.
+
+    The SDK makes the request (auth, headers, retries before the first byte,
+    error types) over its aiohttp transport; the answer's events are read raw
+    (`sse.py`, `assembler.py`) rather than through its streaming helper, which
+    builds typed objects and a snapshot per event.
+    """
 
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
+        timeout = httpx2.Timeout(settings.upstream_timeout_seconds, connect=10.0)
         self._client = anthropic.AsyncAnthropic(
             api_key=settings.anthropic_api_key,
             base_url=settings.anthropic_base_url,
             max_retries=settings.upstream_max_retries,
-            timeout=httpx2.Timeout(settings.upstream_timeout_seconds, connect=10.0),
+            timeout=timeout,
+            http_client=anthropic.DefaultAioHttpClient(timeout=timeout),
         )
 
     async def stream(
         self, *, model: str, system: str | None, messages: Sequence[ContextMessage], max_tokens: int
     ) -> AsyncGenerator[Chunk]:
         extra: dict[str, Any] = {"system": system} if system else {}
+        message = MessageAssembler()
         try:
-            async with self._client.messages.stream(
+            async with self._client.messages.with_streaming_response.create(
                 model=model,
                 max_tokens=max_tokens,
                 messages=list(messages),  # type: ignore[arg-type]
+                stream=True,
                 **extra,
-            ) as stream:
-                async for text in stream.text_stream:
-                    if text:
-                        yield TextChunk(text)
-                final = await stream.get_final_message()
+            ) as response:
+                async for data in events_of(response.iter_bytes()):
+                    chunk = message.feed(data)
+                    if chunk is not None:
+                        yield chunk
         except Exception as error:
             raise upstream_failure(error) from error
-        yield Finished(final.usage.input_tokens, final.usage.output_tokens, final.stop_reason)
+        yield message.finished()
 
     async def title(self, question: str, answer: str) -> str:
         parts: list[str] = []
@@ -80,27 +92,18 @@ def upstream_failure(error: Exception) -> UpstreamFailure:
     """Map whatever the SDK raised to a domain error with a message a person can act on."""
     if isinstance(error, UpstreamFailure):
         return error
-    failure = _classify(error)
+    if isinstance(error, anthropic.APITimeoutError | httpx2.TimeoutException):
+        failure: UpstreamFailure = UpstreamTimeout("The model took too long to answer. Try again.")
+    elif isinstance(error, anthropic.APIStatusError):
+        kind = getattr(error, "type", None) or _error_type(error.body)
+        failure = failure_for(kind, error.status_code, _retry_after(error.response))
+    elif isinstance(error, anthropic.APIConnectionError | httpx2.HTTPError | ConnectionError):
+        failure = UpstreamUnavailable("The connection to the model was lost. Try again.")
+    else:
+        failure = UpstreamError("The model's answer could not be read.")
     failure.upstream_status = getattr(error, "status_code", None)
     failure.request_id = getattr(error, "request_id", None)
     return failure
-
-
-def _classify(error: Exception) -> UpstreamFailure:
-    if isinstance(error, anthropic.APITimeoutError | httpx2.TimeoutException):
-        return UpstreamTimeout("The model took too long to answer. Try again.")
-    if isinstance(error, anthropic.APIStatusError):
-        kind = getattr(error, "type", None) or _error_type(error.body)
-        if error.status_code == 429 or kind == "rate_limit_error":
-            return RateLimited(
-                "The model is rate limited. Try again shortly.", _retry_after(error.response)
-            )
-        if error.status_code >= 500 or kind in {"overloaded_error", "api_error"}:
-            return UpstreamUnavailable("The model is overloaded or unavailable. Try again shortly.")
-        return UpstreamError(f"The model rejected the request (status {error.status_code}).")
-    if isinstance(error, anthropic.APIConnectionError | httpx2.HTTPError | ConnectionError):
-        return UpstreamUnavailable("The connection to the model was lost. Try again.")
-    return UpstreamError("The model's answer could not be read.")
 
 
 def _error_type(body: object) -> str | None:

@@ -1,0 +1,127 @@
+"""Messages API events, decoded with orjson and folded into chunks and a final message.
+
+The layer between raw SSE (`sse.py`) and the turn engine. Text deltas become
+`TextChunk`s at once; every other event (thinking, signatures, tool input,
+citations, server tool blocks, usage, stop reason) is folded into the
+message's content blocks exactly as received, so that they can be stored and
+sent back to the model unchanged.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from server.errors import UpstreamFailure
+from server.model.base import Finished, TextChunk
+from server.model.failures import failure_for
+
+JSON_FIELD = "partial_json"  # a tool's input, parsed when its block stops
+# Deltas that append to one string field of their block.
+_APPENDS = {
+    "text_delta": ("text", "text"),
+    "thinking_delta": ("thinking", "thinking"),
+    "signature_delta": ("signature", "signature"),
+}
+
+
+class MessageAssembler:
+    """One message's stream: `feed` each event's data; `finished()` at the end."""
+
+    def __init__(self) -> None:
+        self.blocks: list[dict[str, Any]] = []
+        # Appended strings, joined when their block stops: never a growing copy per token.
+        self._parts: dict[tuple[int, str], list[str]] = {}
+        self.input_tokens = 0
+        self.output_tokens = 0
+        self.stop_reason: str | None = None
+        self.stop_sequence: str | None = None
+
+    def feed(self, data: bytes) -> TextChunk | None:
+        """Fold one event in; a `TextChunk` when it carried answer text."""
+        event = orjson.loads(data)
+        kind = event.get("type")
+        if kind == "content_block_delta":
+            return self._delta(event["index"], event["delta"])
+        if kind == "content_block_start":
+            self._start(event["index"], event["content_block"])
+        elif kind == "content_block_stop":
+            self._stop(event["index"])
+        elif kind == "message_delta":
+            self._message_delta(event)
+        elif kind == "message_start":
+            usage = event["message"].get("usage") or {}
+            self.input_tokens = int(usage.get("input_tokens") or 0)
+            self.output_tokens = int(usage.get("output_tokens") or 0)
+        elif kind == "error":
+            raise stream_error(event.get("error") or {})
+        return None  # ping, message_stop, and event types added later
+
+    def finished(self) -> Finished:
+        for index in {index for index, _ in self._parts}:
+            self._stop(index)
+        return Finished(self.input_tokens, self.output_tokens, self.stop_reason, tuple(self.blocks))
+
+    def _delta(self, index: int, delta: dict[str, Any]) -> TextChunk | None:
+        kind = delta.get("type")
+        if kind == "text_delta":
+            text: str = delta["text"]
+            self._append(index, "text", text)
+            return TextChunk(text) if text else None
+        if kind == "input_json_delta":
+            self._append(index, JSON_FIELD, delta.get("partial_json", ""))
+        elif kind == "citations_delta":
+            self._block(index).setdefault("citations", []).append(delta["citation"])
+        elif kind in _APPENDS:
+            source, target = _APPENDS[kind]
+            self._append(index, target, delta.get(source, ""))
+        return None
+
+    def _append(self, index: int, field: str, text: str) -> None:
+        parts = self._parts.get((index, field))
+        if parts is None:
+            self._block(index)
+            parts = self._parts[index, field] = []
+        parts.append(text)
+
+    def _start(self, index: int, block: dict[str, Any]) -> None:
+        while len(self.blocks) <= index:
+            self.blocks.append({})
+        self.blocks[index] = dict(block)
+
+    def _stop(self, index: int) -> None:
+        block = self._block(index)
+        for field in [f for i, f in self._parts if i == index]:
+            joined = "".join(self._parts.pop((index, field)))
+            if field != JSON_FIELD:
+                block[field] = block.get(field, "") + joined
+                continue
+            try:
+                block["input"] = orjson.loads(joined) if joined else {}
+            except orjson.JSONDecodeError:
+                # Kept as received: the tool loop answers it with an is_error result.
+                block["input"] = {}
+                block["input_error"] = joined
+
+    def _message_delta(self, event: dict[str, Any]) -> None:
+        delta = event.get("delta") or {}
+        if "stop_reason" in delta:
+            self.stop_reason = delta["stop_reason"]
+            self.stop_sequence = delta.get("stop_sequence")
+        usage = event.get("usage") or {}
+        if usage.get("output_tokens") is not None:
+            self.output_tokens = int(usage["output_tokens"])
+        if usage.get("input_tokens") is not None:
+            self.input_tokens = int(usage["input_tokens"])
+
+    def _block(self, index: int) -> dict[str, Any]:
+        if index >= len(self.blocks):  # a delta before its start: tolerate, as the SDK does
+            self._start(index, {"type": "text", "text": ""})
+        return self.blocks[index]
+
+
+def stream_error(error: dict[str, Any]) -> UpstreamFailure:
+    """An `error` event in the middle of a stream, as a domain failure."""
+    kind = str(error.get("type") or "api_error")
+    return failure_for(kind, None, retry_after=None)
