@@ -21,6 +21,7 @@ from server.auth import Authenticator, auth_middleware
 from server.config import Settings
 from server.contract.documents import Documents
 from server.forwarded import forwarded_middleware
+from server.metrics import Metrics
 from server.model import build_model
 from server.storage.client import open_database
 from server.storage.conversations import Store
@@ -32,6 +33,7 @@ from server.typedefs import (
     authenticator_key,
     documents_key,
     engine_key,
+    metrics_key,
     settings_key,
     store_key,
     ws_connections_key,
@@ -57,6 +59,12 @@ def build_app(settings: Settings) -> web.Application:
     app[authenticator_key] = authenticator
     app[ws_connections_key] = set()
     app[documents_key] = Documents.build()
+    metrics = app[metrics_key] = Metrics()
+    metrics.gauge(
+        "chat_ws_connections_open",
+        "Open, authenticated WebSocket connections.",
+        lambda: len(app[ws_connections_key]),
+    )
     app.cleanup_ctx.append(_services)
     app.add_routes(rest.routes)
     app.add_routes(sse.routes)
@@ -75,11 +83,15 @@ def build_app(settings: Settings) -> web.Application:
 async def _services(app: web.Application) -> AsyncIterator[None]:
     """Database, model and engine, up for the life of the app; turns recovered first."""
     settings = app[settings_key]
-    async with open_database(settings) as db:
+    metrics = app[metrics_key]
+    async with open_database(settings, [metrics.command_listener()]) as db:
         store = Store(db)
         turns = TurnStore(db, owner=uuid.uuid4().hex, lease_seconds=settings.turn_lease_seconds)
         model = build_model(settings)
-        engine = TurnEngine(settings, store, turns, model)
+        engine = TurnEngine(settings, store, turns, model, metrics)
+        metrics.gauge(
+            "chat_turns_running", "Turns running in this process.", lambda: engine.running_turns
+        )
         await engine.recover(everything=settings.mongodb_uri is None)
         app[store_key] = store
         app[engine_key] = engine

@@ -11,6 +11,7 @@ if TYPE_CHECKING:
     from server.config import Settings
     from server.contract.documents import Documents
     from server.identity import Identity
+    from server.metrics import Metrics
     from server.storage.conversations import Store
     from server.transport.ws import Connection
     from server.turns.engine import TurnEngine
@@ -22,5 +23,6 @@ engine_key: web.AppKey[TurnEngine] = web.AppKey("engine")
 # The live WebSocket connections: shutdown closes them, metrics and tests count them.
 ws_connections_key: web.AppKey[set[Connection]] = web.AppKey("ws_connections")
 documents_key: web.AppKey[Documents] = web.AppKey("documents")
+metrics_key: web.AppKey[Metrics] = web.AppKey("metrics")
 identity_key: web.RequestKey[Identity] = web.RequestKey("identity")
 client_address_key: web.RequestKey[str] = web.RequestKey("client_address")

@@ -227,3 +227,10 @@ async def test_plain_http_redirects_and_https_answers_with_hsts(
         assert response.status == 200
         assert await response.json() == {"status": "ok"}
         assert response.headers["Strict-Transport-Security"].startswith("max-age=")
+
+
+async def test_metrics_are_not_served_through_the_proxy(
+    nginx: Proxy, http: aiohttp.ClientSession
+) -> None:
+    async with http.get(f"{nginx.url}/metrics", ssl=nginx.tls) as response:
+        assert response.status == 404

@@ -40,7 +40,7 @@ async def test_a_follower_whose_stream_raises_gets_an_error_frame(
         await elsewhere.send({"type": "turn.resume", "turn_id": turn_id, "after_seq": 1})
         assert (await elsewhere.recv())["type"] == "turn.snapshot"
 
-        await faults.fail("turns", ["find"], times=1)
+        await faults.fail("messages", ["find"], times=1)
         error = (await elsewhere.until("error"))[-1]
 
         assert error["code"] == "internal"

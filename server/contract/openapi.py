@@ -53,6 +53,7 @@ class Operation:
     errors: tuple[int, ...] = ()
     public: bool = False
     stream: bool = False  # the reply is an SSE stream
+    text: str = ""  # the reply is plain text, described so
     parameters: tuple[dict[str, Any], ...] = ()
 
 
@@ -65,6 +66,14 @@ OPERATIONS = (
         reply=Health,
         public=True,
         errors=(503,),
+    ),
+    Operation(
+        "get",
+        "/metrics",
+        "Prometheus metrics of this process (for the operator's network only)",
+        public=True,
+        text="The Prometheus text exposition format 0.0.4: connections, turns, tokens, "
+        "latencies, upstream errors, database operations.",
     ),
     Operation(
         "post",
@@ -230,6 +239,10 @@ def _operation(op: Operation, components: Components) -> dict[str, Any]:
     if op.stream:
         responses[str(op.status)]["content"] = {
             "text/event-stream": {"schema": {"type": "string", "description": SSE_NOTE}}
+        }
+    elif op.text:
+        responses[str(op.status)]["content"] = {
+            "text/plain": {"schema": {"type": "string", "description": op.text}}
         }
     elif op.reply is not None:
         responses[str(op.status)]["content"] = {

@@ -7,12 +7,12 @@ started before it and stopped after it.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
 import pymongo
-from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, IndexModel
+from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, IndexModel, monitoring
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import ConnectionFailure, PyMongoError
 
@@ -60,14 +60,16 @@ INDEXES: dict[str, list[IndexModel]] = {
 
 
 @asynccontextmanager
-async def open_database(settings: Settings) -> AsyncIterator[AsyncDatabase[Document]]:
+async def open_database(
+    settings: Settings, listeners: Sequence[monitoring.CommandListener] = ()
+) -> AsyncIterator[AsyncDatabase[Document]]:
     embedded: EmbeddedMongo | None = None
     uri = settings.mongodb_uri
     if uri is None:
         embedded = EmbeddedMongo(settings.data_dir / "chat.sqlite3")
         uri = embedded.start()
     try:
-        client = _client(uri)
+        client = _client(uri, listeners)
         try:
             # The database named in the URI's path, else `chat`. (Not parse_uri: for
             # mongodb+srv it resolves DNS synchronously, blocking the loop.)
@@ -82,10 +84,16 @@ async def open_database(settings: Settings) -> AsyncIterator[AsyncDatabase[Docum
             embedded.stop()
 
 
-def _client(uri: str) -> AsyncMongoClient[Document]:
+def _client(
+    uri: str, listeners: Sequence[monitoring.CommandListener]
+) -> AsyncMongoClient[Document]:
     try:
         return AsyncMongoClient(
-            uri, tz_aware=True, serverSelectionTimeoutMS=10_000, appname="chat-service"
+            uri,
+            tz_aware=True,
+            serverSelectionTimeoutMS=10_000,
+            appname="chat-service",
+            event_listeners=list(listeners),
         )
     except (PyMongoError, ValueError) as error:  # a malformed URI
         raise StartupError(f"MONGODB_URI: {error}") from None

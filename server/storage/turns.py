@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from pymongo import ReturnDocument
+from pymongo import ReturnDocument, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError, PyMongoError
 
@@ -103,7 +103,8 @@ class Ending:
     ours: bool  # False: another process (the sweep) had ended it first
 
 
-Lease = Literal["held", "cancel_requested", "lost"]
+# `ended`: ended by this process since the batch was taken (its own finaliser).
+Lease = Literal["held", "cancel_requested", "lost", "ended"]
 
 
 class TurnStore:
@@ -215,26 +216,41 @@ class TurnStore:
             {"$set": {"running_turn_id": None, "updated_at": now()}},
         )
 
-    async def checkpoint(self, record: TurnRecord, text: str | None) -> Lease:
-        """Save the partial text (if changed) and renew the lease, if this process still holds it.
+    async def checkpoint_many(
+        self, entries: list[tuple[TurnRecord, str | None]]
+    ) -> dict[str, Lease]:
+        """Renew the leases of this process's running turns and save their changed texts.
 
-        `lost`: the sweep of another process ended the turn (it thought this
-        one dead); the turn must stop and leave that ending alone.
+        Three operations whatever the number of turns. A turn whose state is
+        not `held` is `cancel_requested` (another process asked) or `lost`
+        (recovered by another process, which thought this one dead): it must
+        stop, and leave that ending alone.
         """
         moment = now()
-        doc = await self.turns.find_one_and_update(
-            {"_id": record.id, "status": RUNNING, "owner": self.owner},
+        ids = [record.id for record, _ in entries]
+        await self.turns.update_many(
+            {"_id": {"$in": ids}, "status": RUNNING, "owner": self.owner},
             {"$set": {"lease_expires_at": moment + self._lease}},
-            projection={"cancel_requested": 1},
         )
-        if doc is None:
-            return "lost"
-        if text is not None:
-            await self.messages.update_one(
+        states: dict[str, Lease] = {}
+        projection = {"status": 1, "owner": 1, "cancel_requested": 1}
+        for doc in await self.turns.find({"_id": {"$in": ids}}, projection).to_list():
+            held = doc["status"] == RUNNING and doc.get("owner") == self.owner
+            if held:
+                states[doc["_id"]] = "cancel_requested" if doc.get("cancel_requested") else "held"
+            else:
+                states[doc["_id"]] = "ended" if doc.get("owner") == self.owner else "lost"
+        texts = [
+            UpdateOne(
                 {"_id": record.assistant_message_id, "status": STREAMING},
                 {"$set": {"content": text, "updated_at": moment}},
             )
-        return "cancel_requested" if doc.get("cancel_requested") else "held"
+            for record, text in entries
+            if text is not None and states.get(record.id) in ("held", "cancel_requested")
+        ]
+        if texts:
+            await self.messages.bulk_write(texts, ordered=False)
+        return states
 
     async def request_cancel(self, identity: Identity, turn_id: str) -> bool:
         """Flag a turn running in another process; its owner stops it at its next checkpoint."""

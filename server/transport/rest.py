@@ -17,9 +17,10 @@ from server.errors import (
     StorageUnavailable,
     ValidationFailed,
 )
+from server.metrics import CONTENT_TYPE
 from server.schemas import CreateConversation, DevTokenRequest, UpdateConversation, parse_json
 from server.storage.conversations import public_conversation, public_message
-from server.typedefs import authenticator_key, engine_key, settings_key, store_key
+from server.typedefs import authenticator_key, engine_key, metrics_key, settings_key, store_key
 
 log = logging.getLogger(__name__)
 routes = web.RouteTableDef()
@@ -31,6 +32,13 @@ READY_TIMEOUT_SECONDS = 2.0
 @routes.get("/healthz")
 async def healthz(request: web.Request) -> web.Response:
     return json_response({"status": "ok"})
+
+
+@routes.get("/metrics")
+async def metrics(request: web.Request) -> web.Response:
+    """Prometheus exposition; aggregate numbers only, meant for the operator's network."""
+    body = request.app[metrics_key].exposition()
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE})
 
 
 @routes.get("/readyz")

@@ -19,7 +19,7 @@ from server.events import TurnEvent
 from server.schemas import TurnStart, parse_json
 from server.transport.problems import error_frame
 from server.transport.rest import path_id, read_body
-from server.typedefs import engine_key, settings_key
+from server.typedefs import engine_key, metrics_key, settings_key
 
 routes = web.RouteTableDef()
 
@@ -74,6 +74,8 @@ async def stream(
             allow_all_methods=True,
         ) as response,
     ):
+        metrics = request.app[metrics_key]
+        metrics.sse_streams += 1
         try:
             try:
                 async for event in events:
@@ -85,6 +87,7 @@ async def stream(
         except (ConnectionError, TimeoutError):
             pass  # the client left, or stalled past the send time-out
         finally:
+            metrics.sse_streams -= 1
             if gone and started_here:
                 request.app[engine_key].abandon(identity_of(request), turn_id)
     return response

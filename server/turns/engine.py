@@ -32,12 +32,22 @@ from server.errors import (
 )
 from server.events import TurnEvent
 from server.identity import Identity
+from server.metrics import Metrics
 from server.model.base import Finished, Model, TextChunk
 from server.schemas import TurnStart
 from server.storage.client import Document
 from server.storage.conversations import Store, conversation_document, public_message
-from server.storage.turns import INTERRUPTED, RUNNING, Ending, Outcome, TurnRecord, TurnStore
+from server.storage.turns import (
+    INTERRUPTED,
+    RUNNING,
+    Ending,
+    Lease,
+    Outcome,
+    TurnRecord,
+    TurnStore,
+)
 from server.turns import endings
+from server.turns.checkpoints import Checkpointer
 from server.turns.context import build_context, check_fits
 from server.turns.log import TurnLog
 from server.turns.replay import stored_events
@@ -66,6 +76,8 @@ class ActiveTurn:
     stopping: bool = False  # its task was cancelled: by a user, shutdown, or a lost lease
     cancel_requested: bool = False
     done: asyncio.Event = field(default_factory=asyncio.Event)
+    started_at: float = field(default_factory=time.monotonic)
+    first_token_at: float | None = None
 
     @property
     def key(self) -> TurnKey:
@@ -74,15 +86,28 @@ class ActiveTurn:
 
 
 class TurnEngine:
-    def __init__(self, settings: Settings, store: Store, turns: TurnStore, model: Model) -> None:
+    def __init__(
+        self, settings: Settings, store: Store, turns: TurnStore, model: Model, metrics: Metrics
+    ) -> None:
         self._settings = settings
         self._store = store
         self._turns = turns
         self._model = model
+        self._metrics = metrics
         self._active: dict[TurnKey, ActiveTurn] = {}
         self._finished: OrderedDict[TurnKey, ActiveTurn] = OrderedDict()  # oldest first
         self._closing = asyncio.Event()
         self._titler = Titler(model, store)
+        self._checkpoints = Checkpointer(
+            turns,
+            interval=settings.checkpoint_interval_seconds,
+            lease_seconds=settings.turn_lease_seconds,
+            on_lease=self._lease_changed,
+        )
+
+    @property
+    def running_turns(self) -> int:
+        return sum(1 for active in self._active.values() if not active.done.is_set())
 
     @property
     def held_turns(self) -> int:
@@ -238,6 +263,7 @@ class TurnEngine:
         # `done`, not the tasks: a task cancelled in its ending returns before the
         # shielded ending has written the outcome.
         await asyncio.gather(*(a.done.wait() for a in actives))
+        await self._checkpoints.close()
         await self._titler.close()
 
     # The turn itself
@@ -245,10 +271,7 @@ class TurnEngine:
     async def _run(self, active: ActiveTurn) -> None:
         record = active.record
         outcome = FAILED  # until the turn says otherwise
-        # Stopped by an event, never cancelled: a write cut off mid-flight can
-        # stall the embedded database's writer for its whole lock time-out.
-        stop_checkpoints = asyncio.Event()
-        checkpointer = asyncio.create_task(self._checkpoint_loop(active, stop_checkpoints))
+        self._checkpoints.track(active)
         try:
             history = await self._store.history(
                 record.conversation_id, before_seq=record.assistant_seq - 1, limit=HISTORY_LIMIT
@@ -267,7 +290,13 @@ class TurnEngine:
                 count = 0
                 async for chunk in chunks:
                     if isinstance(chunk, TextChunk):
+                        if active.first_token_at is None:
+                            active.first_token_at = time.monotonic()
+                            self._metrics.first_token_seconds.observe(
+                                active.first_token_at - active.started_at
+                            )
                         active.log.publish("turn.delta", {"text": chunk.text})
+                        self._metrics.tokens_relayed += 1
                     else:
                         finished = chunk
                     count += 1
@@ -287,21 +316,17 @@ class TurnEngine:
         except DomainError as error:
             outcome = Outcome("error", error=error.describe())
             _log_failure(record, error)
+            if isinstance(error, UpstreamFailure):
+                self._metrics.upstream_errors.labels(error.code).inc()
         except Exception:
             log.exception("turn %s failed", record.turn_id)
             outcome = FAILED
         finally:
-            stop_checkpoints.set()
+            self._checkpoints.untrack(active)
             # The ending runs as its own task: a second cancel (shutdown during a
             # user's cancel) only stops this await, never the one finaliser.
-            active.ending = asyncio.create_task(self._end(active, checkpointer, outcome))
+            active.ending = asyncio.create_task(self._finalise(active, outcome))
             await asyncio.shield(active.ending)
-
-    async def _end(
-        self, active: ActiveTurn, checkpointer: asyncio.Task[None], outcome: Outcome
-    ) -> None:
-        await asyncio.gather(checkpointer, return_exceptions=True)
-        await self._finalise(active, outcome)
 
     async def _finalise(self, active: ActiveTurn, outcome: Outcome) -> None:
         """The one ending of every turn: store it, then tell the followers."""
@@ -309,6 +334,8 @@ class TurnEngine:
         ending = await self._store_ending(active, outcome)
         kind, payload = endings.ending(ending.turn, ending.message)
         active.log.publish(kind, payload)
+        status = str(ending.turn["status"])
+        self._metrics.turn_seconds.labels(status).observe(time.monotonic() - active.started_at)
         active.done.set()
         self._retain(active)
         answered = ending.ours and (outcome.status == "complete" or bool(text.strip()))
@@ -354,34 +381,13 @@ class TurnEngine:
             self._settings.turn_retention_seconds, self._forget, active
         )
 
-    async def _checkpoint_loop(self, active: ActiveTurn, stop: asyncio.Event) -> None:
-        written = 0
-        renewed = time.monotonic()
-        lease = self._settings.turn_lease_seconds
-        while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), self._settings.checkpoint_interval_seconds)
-            if stop.is_set():
-                return
-            length = active.log.text_length
-            try:
-                state = await self._turns.checkpoint(
-                    active.record, active.log.text if length != written else None
-                )
-            except Exception as error:  # the final write is what counts; keep streaming
-                log.warning("checkpoint of turn %s failed: %s", active.record.turn_id, error)
-                if time.monotonic() - renewed > lease:
-                    # Unrenewed past the lease: another process may recover it any moment.
-                    self._stop(active, requested=False)
-                continue
-            written, renewed = length, time.monotonic()
-            if state == "cancel_requested":
-                self._cancel(active)
-            elif state == "lost":
-                log.warning(
-                    "turn %s was recovered by another process; stopping it", active.record.turn_id
-                )
-                self._stop(active, requested=False)
+    def _lease_changed(self, active: ActiveTurn, state: Lease) -> None:
+        if state == "cancel_requested":
+            self._cancel(active)
+        elif state == "lost":
+            turn_id = active.record.turn_id
+            log.warning("turn %s was recovered by another process; stopping it", turn_id)
+            self._stop(active, requested=False)
 
     def _follow(self, active: ActiveTurn, after_seq: int) -> AsyncIterator[TurnEvent]:
         return _guarded(active.record.turn_id, active.log.follow(after_seq))
@@ -411,7 +417,7 @@ class TurnEngine:
 
     def _stop(self, active: ActiveTurn, *, requested: bool) -> None:
         """Cancel the turn's task, once: a second cancel would cut short its clean-up."""
-        if active.task is None or active.done.is_set() or active.stopping:
+        if active.task is None or active.ending is not None or active.stopping:
             return
         active.stopping = True
         active.cancel_requested = requested
