@@ -273,8 +273,14 @@ class TurnEngine:
         outcome = FAILED  # until the turn says otherwise
         self._checkpoints.track(active)
         try:
-            history = await self._store.history(
-                record.conversation_id, before_seq=record.assistant_seq - 1, limit=HISTORY_LIMIT
+            history = (
+                []  # a new conversation has none: one read fewer per first turn
+                if record.new_conversation
+                else await self._store.history(
+                    record.conversation_id,
+                    before_seq=record.assistant_seq - 1,
+                    limit=HISTORY_LIMIT,
+                )
             )
             messages = build_context(
                 history, active.content, active.system_prompt, self._settings.context_token_budget
