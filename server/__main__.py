@@ -5,8 +5,6 @@ from __future__ import annotations
 import argparse
 import sys
 
-from aiohttp import web
-
 from server.auth import Authenticator
 from server.config import ConfigError, Settings, StartupError, load_settings
 from server.listen import bind
@@ -49,12 +47,14 @@ def serve(settings: Settings) -> None:
     # Imported only to serve: the token command and a configuration error answer at
     # once, without loading the model SDK and the database driver (seconds).
     from server.app import build_app
+    from server.transport.malformed import run_app
 
-    web.run_app(
+    run_app(
         build_app(settings),
-        sock=sockets,
+        sockets,
+        lambda: print(f"chat service on http://{settings.host}:{port}/", flush=True),
         access_log_class=AccessLogger,
-        print=lambda *_: print(f"chat service on http://{settings.host}:{port}/", flush=True),
+        keepalive_timeout=75.0,
     )
 
 
