@@ -5,8 +5,6 @@ from __future__ import annotations
 import argparse
 import sys
 
-from aiohttp import web
-
 from server.auth import Authenticator
 from server.config import ConfigError, Settings, StartupError, load_settings
 from server.listen import bind
@@ -51,13 +49,15 @@ def serve(settings: Settings) -> None:
     import uvloop
 
     from server.app import build_app
+    from server.transport.malformed import run_app
 
-    web.run_app(
+    run_app(
         build_app(settings),
+        sockets,
+        lambda: print(f"chat service on http://{settings.host}:{port}/", flush=True),
         loop=uvloop.new_event_loop(),  # a cheaper loop: every relayed token crosses it twice
-        sock=sockets,
         access_log_class=AccessLogger,
-        print=lambda *_: print(f"chat service on http://{settings.host}:{port}/", flush=True),
+        keepalive_timeout=75.0,
     )
 
 

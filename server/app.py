@@ -27,6 +27,7 @@ from server.storage.client import open_database
 from server.storage.conversations import Store
 from server.storage.turns import TurnStore
 from server.transport import page, rest, specs, sse, ws
+from server.transport.headers import add_security_headers
 from server.transport.problems import problem_middleware
 from server.turns.engine import TurnEngine
 from server.typedefs import (
@@ -66,6 +67,7 @@ def build_app(settings: Settings) -> web.Application:
         lambda: len(app[ws_connections_key]),
     )
     app.cleanup_ctx.append(_services)
+    app.on_response_prepare.append(add_security_headers)
     app.add_routes(rest.routes)
     app.add_routes(sse.routes)
     app.add_routes(page.routes)

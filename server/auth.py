@@ -8,6 +8,7 @@ choose its own algorithm (no `none`, no HS256 signed with a public key).
 from __future__ import annotations
 
 import asyncio
+import os
 import secrets
 import time
 from collections.abc import Callable
@@ -122,10 +123,12 @@ def load_dev_secret(data_dir: Path) -> str:
     path = data_dir / DEV_SECRET_FILE
     if path.exists():
         return path.read_text().strip()
-    data_dir.mkdir(parents=True, exist_ok=True)
+    data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     secret = secrets.token_urlsafe(48)
-    path.touch(mode=0o600)
-    path.write_text(secret)
+    # Created 0600 in one step: never readable by others, not even between create and chmod.
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "w") as file:
+        file.write(secret)
     return secret
 
 

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from server.origins import is_loopback, normalize_origin
+
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 DEFAULT_MODEL = "claude-sonnet-4-5"
@@ -74,6 +76,7 @@ class Settings:
     log_format: Literal["text", "json"] = "text"
     log_level: str = "INFO"
     trusted_proxies: tuple[IPNetwork, ...] = ()
+    allowed_origins: tuple[str, ...] = ()
 
     @property
     def offline(self) -> bool:
@@ -96,15 +99,6 @@ class Settings:
     @property
     def default_model(self) -> str:
         return OFFLINE_MODEL if self.offline else self.chat_model
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def load_settings(
@@ -171,6 +165,7 @@ def load_settings(
             "LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR"), upper=True
         ),
         trusted_proxies=reader.networks("TRUSTED_PROXIES"),
+        allowed_origins=reader.origins("ALLOWED_ORIGINS"),
     )
     if not settings.jwt_configured and not is_loopback(settings.host):
         raise ConfigError(
@@ -235,6 +230,17 @@ class _Reader:
             return tuple(ipaddress.ip_network(item, strict=False) for item in items if item)
         except ValueError as error:
             raise ConfigError(f"{name}: {error}") from None
+
+    def origins(self, name: str) -> tuple[str, ...]:
+        """Comma-separated web origins (`https://app.example.com`), normalized; empty when unset."""
+        items = [item.strip() for item in (self.optional(name) or "").split(",")]
+        origins = []
+        for item in filter(None, items):
+            origin = normalize_origin(item)
+            if origin is None:
+                raise ConfigError(f"{name}: {item!r} is not an origin like https://app.example.com")
+            origins.append(origin)
+        return tuple(origins)
 
     def choice(
         self, name: str, default: str, choices: tuple[str, ...], *, upper: bool = False

@@ -46,6 +46,28 @@ class Unauthorized(DomainError):
     title = "Unauthorized"
 
 
+class OriginNotAllowed(DomainError):
+    """A browser request from a page of another origin (cross-site WebSocket, sign-in)."""
+
+    code = "origin_not_allowed"
+    status = 403
+    title = "Origin not allowed"
+
+
+class HostNotAllowed(DomainError):
+    """Dev sign-in reached under a name that is not loopback (DNS rebinding, a proxy)."""
+
+    code = "host_not_allowed"
+    status = 403
+    title = "Host not allowed"
+
+
+class HeaderTooLarge(DomainError):
+    code = "header_too_large"
+    status = 431
+    title = "Request header fields too large"
+
+
 class NotFound(DomainError):
     """Also what another user's resource looks like: no one learns it exists."""
 

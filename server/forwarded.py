@@ -14,12 +14,15 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from aiohttp import hdrs, web
 from aiohttp.typedefs import Handler, Middleware
 
-from server.config import IPNetwork
 from server.typedefs import client_address_key
+
+if TYPE_CHECKING:
+    from server.config import IPNetwork
 
 
 def forwarded_middleware(trusted: tuple[IPNetwork, ...]) -> Middleware:
@@ -58,6 +61,16 @@ def resolve_client(peer: str, forwarded_for: Iterable[str], trusted: tuple[IPNet
 def client_address(request: web.BaseRequest) -> str:
     """Who is on the other end: the forwarded client behind a trusted proxy, else the peer."""
     return request.get(client_address_key) or request.remote or "-"
+
+
+def client_host(request: web.BaseRequest, trusted: tuple[IPNetwork, ...]) -> str | None:
+    """The host the client asked for: the `Host` header, or behind a trusted proxy the
+    `X-Forwarded-Host` it wrote (its last value: the one that proxy appended)."""
+    if trusted and request.remote is not None and _is_trusted(request.remote, trusted):
+        forwarded = ",".join(request.headers.getall(hdrs.X_FORWARDED_HOST, ()))
+        if forwarded.strip():
+            return forwarded.rsplit(",", 1)[-1].strip() or None
+    return request.headers.get(hdrs.HOST)
 
 
 def _is_trusted(address: str, trusted: tuple[IPNetwork, ...]) -> bool:

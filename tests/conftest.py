@@ -26,6 +26,7 @@ from pymongo import AsyncMongoClient
 from server.app import build_app
 from server.config import Settings, load_settings
 from server.storage.embedded import EmbeddedMongo
+from server.transport.malformed import ProblemAppRunner
 from tests.contract_check import CHECKED
 from tests.fake_anthropic import FakeAnthropic
 
@@ -91,6 +92,13 @@ def env(mongo_uri: str, fake: FakeAnthropic, tmp_path: Path) -> dict[str, str]:
     }
 
 
+class ServiceTestServer(TestServer):
+    """aiohttp's TestServer with the runner `python -m server` uses: the same connections."""
+
+    async def _make_runner(self, **kwargs: Any) -> ProblemAppRunner:
+        return ProblemAppRunner(self.app, **kwargs)
+
+
 class Service:
     """The service under test, on a real loopback port, restartable."""
 
@@ -104,7 +112,7 @@ class Service:
     async def start(self) -> Service:
         self.settings = load_settings(self.env)
         # Every response and frame this client receives is checked against the documents.
-        self.client = TestClient(TestServer(build_app(self.settings)), **CHECKED)
+        self.client = TestClient(ServiceTestServer(build_app(self.settings)), **CHECKED)
         await self.client.start_server()
         return self
 

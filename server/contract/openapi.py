@@ -82,7 +82,7 @@ OPERATIONS = (
         reply=DevToken,
         body=DevTokenRequest,
         public=True,
-        errors=(400, 404, 413, 422),
+        errors=(400, 403, 404, 413, 422),
     ),
     Operation("get", "/api/openapi.json", "This document", reply=Document, public=True),
     Operation(

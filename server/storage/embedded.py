@@ -40,7 +40,7 @@ class EmbeddedMongo:
 
     def start(self, timeout: float = 60.0) -> str:
         """Start the server process and return its URI once it accepts connections."""
-        self._path.parent.mkdir(parents=True, exist_ok=True)
+        self._path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         # spawn: a fresh interpreter, inheriting no event loop, threads or sockets.
         context = multiprocessing.get_context("spawn")
         receiver, sender = context.Pipe(duplex=False)
@@ -80,6 +80,12 @@ class EmbeddedMongo:
 
 def serve(path: str, ready: Connection, parent_pid: int) -> None:
     """The child process: hold the file's lock, serve, stop with the parent."""
+    # Conversations are in these files: the database, its -wal, -shm and lock are
+    # the service user's alone. The umask is this process's own: it only makes them.
+    os.umask(0o077)
+    for existing in (path, f"{path}-wal", f"{path}-shm", f"{path}.lock"):
+        with contextlib.suppress(FileNotFoundError):
+            os.chmod(existing, 0o600)  # made by a version before this rule
     # "a+", not "w": opening must not erase the pid of the instance holding the lock.
     with open(f"{path}.lock", "a+") as lock:
         holder = _lock(lock)

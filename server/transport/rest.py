@@ -18,6 +18,7 @@ from server.errors import (
     ValidationFailed,
 )
 from server.metrics import CONTENT_TYPE
+from server.origins import check_dev_signin
 from server.schemas import CreateConversation, DevTokenRequest, UpdateConversation, parse_json
 from server.storage.conversations import public_conversation, public_message
 from server.typedefs import authenticator_key, engine_key, metrics_key, settings_key, store_key
@@ -60,6 +61,7 @@ async def dev_token(request: web.Request) -> web.Response:
     settings = request.app[settings_key]
     if not settings.dev_signin:
         raise NotFound("Dev sign-in is off: the service has a JWT setting or a public address")
+    check_dev_signin(request, settings)
     body = parse_json(DevTokenRequest, await read_body(request))
     token = request.app[authenticator_key].issue(body.user, body.tenant)
     return json_response(

@@ -32,6 +32,7 @@ from server.errors import (
 )
 from server.events import TurnEvent
 from server.identity import Identity
+from server.origins import check_origin
 from server.schemas import AuthFrame, TurnCancel, TurnResume, TurnStart, parse_json, parse_object
 from server.transport.problems import error_frame
 from server.turns.engine import TurnEngine
@@ -55,6 +56,8 @@ HEARTBEAT_SECONDS = 25.0
 
 async def websocket(request: web.Request) -> web.WebSocketResponse:
     settings = request.app[settings_key]
+    # Before the upgrade: a refusal is an ordinary 403 problem+json, not a frame.
+    check_origin(request, settings)
     ws = web.WebSocketResponse(heartbeat=HEARTBEAT_SECONDS, max_msg_size=HARD_FRAME_LIMIT)
     await ws.prepare(request)
     identity = await _authenticate(request, ws, settings)
