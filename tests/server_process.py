@@ -21,6 +21,26 @@ from tests.conftest import eventually
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def process_env(upstream_url: str, data_dir: Path, **extra: str) -> dict[str, str]:
+    """The environment of a `python -m server` child under test: the fake upstream, a
+    test JWT secret, a free port, its own data directory; no MONGODB_URI unless given."""
+    from tests.conftest import JWT_SECRET
+
+    env = {name: value for name, value in os.environ.items() if name != "MONGODB_URI"}
+    env.update(
+        DATA_DIR=str(data_dir),
+        JWT_SECRET=JWT_SECRET,
+        ANTHROPIC_API_KEY="test",
+        ANTHROPIC_BASE_URL=upstream_url,
+        UPSTREAM_MAX_RETRIES="0",
+        PORT=str(free_port()),
+        CHAT_TITLES="off",
+        LOG_LEVEL="WARNING",
+        **extra,
+    )
+    return env
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

@@ -8,16 +8,15 @@ and the replay poll run exactly as in production.
 from __future__ import annotations
 
 import asyncio
-import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
 import pytest
 
-from tests.conftest import JWT_SECRET, WS, eventually, make_token, new_turn_id
+from tests.conftest import WS, eventually, make_token, new_turn_id
 from tests.fake_anthropic import FakeAnthropic, Reply
-from tests.server_process import ServerProcess, free_port
+from tests.server_process import ServerProcess, process_env
 from tests.sse_client import SseReader
 
 AUTH = {"Authorization": f"Bearer {make_token('alice')}"}
@@ -37,19 +36,12 @@ async def processes(
     """Two processes sharing the test's database; started by the test."""
     started: list[ServerProcess] = []
     for name in ("a", "b"):
-        env = {key: value for key, value in os.environ.items() if key != "MONGODB_URI"}
-        env.update(
+        env = process_env(
+            fake.base_url,
+            tmp_path / name,
             MONGODB_URI=mongo_uri,
-            DATA_DIR=str(tmp_path / name),
-            JWT_SECRET=JWT_SECRET,
-            ANTHROPIC_API_KEY="test",
-            ANTHROPIC_BASE_URL=fake.base_url,
-            UPSTREAM_MAX_RETRIES="0",
-            PORT=str(free_port()),
             CHECKPOINT_INTERVAL_SECONDS="0.1",
             TURN_LEASE_SECONDS="1",
-            CHAT_TITLES="off",
-            LOG_LEVEL="WARNING",
         )
         started.append(ServerProcess(env, tmp_path / f"{name}.log"))
     yield started
