@@ -104,6 +104,7 @@ async def _run(
                             kwargs["before_relay"] = recording.start
                             py_spy = None  # one profile per run
                         result = await _run_one(workload, service, kwargs)
+                        print(f"  {workload.name}: {result['seconds']} s", flush=True)
                         if recording is not None:
                             result["py_spy_exit"] = await recording.finish()
                         report["workloads"][workload.name] = result

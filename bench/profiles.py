@@ -39,7 +39,7 @@ def _streams(transport: str, count: int, **params: Any) -> Workload:
 
 
 def _profile(
-    stream_counts: tuple[int, ...],
+    stream_counts: tuple[tuple[str, int], ...],
     *,
     unpaced: tuple[int, int],
     burst_turns: int,
@@ -48,11 +48,11 @@ def _profile(
     write_lengths: tuple[int, ...],
     conversations: int,
 ) -> list[Workload]:
-    """Streams at each concurrency over WS and SSE, then the other workloads."""
+    """Paced streams at each (transport, concurrency), then the other workloads."""
     saturation_streams, saturation_tokens = unpaced
     load, cancels = cancel
     return [
-        *(_streams(t, n) for n in stream_counts for t in ("ws", "sse")),
+        *(_streams(transport, count) for transport, count in stream_counts),
         _streams("ws", saturation_streams, tokens=saturation_tokens, rate=0.0).renamed(
             f"saturation-ws-{saturation_streams}"
         ),
@@ -68,7 +68,7 @@ def _profile(
 
 
 FULL = _profile(
-    (50, 200, 500, 1000),
+    tuple((transport, n) for n in (50, 200, 500, 1000) for transport in ("ws", "sse")),
     unpaced=(50, 2000),
     burst_turns=200,
     cancel=(200, 50),
@@ -77,7 +77,7 @@ FULL = _profile(
     conversations=200,
 )
 QUICK = _profile(
-    (50, 200),
+    (("ws", 50), ("sse", 50), ("ws", 200)),
     unpaced=(20, 1000),
     burst_turns=50,
     cancel=(50, 10),
