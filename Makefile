@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test screenshots lint typecheck bench clean
+.PHONY: install run test screenshots lint typecheck bench bench-quick clean
 
 install: $(STAMP)
 
@@ -32,8 +32,12 @@ lint: install
 	$(PY) -m ruff format --check server tests bench
 	$(PY) -m mypy
 
+# The relay against the direct baseline; see bench/README.md. bench-quick: < 2 min.
 bench: install
 	$(PY) -m bench
+
+bench-quick: install
+	$(PY) -m bench --quick
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

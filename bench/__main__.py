@@ -1,111 +1,122 @@
-"""`python -m bench`: run the scenarios against the service, print a table, save JSON.
+"""`python -m bench`: the relay measured against the direct baseline; table, JSON, plot.
 
-A full run of every scenario is the record and goes to bench/results/latest.json;
-`--quick`, `--scenario`, `--set` and `--isolate` runs are explorations, saved only
-with `--json`.
+A full run (`make bench`) is the record: bench/results/latest.json, a
+timestamped copy and latency.png. `--quick` (`make bench-quick`) writes the
+quick-* files. `--only` runs are explorations, saved only with `--json`.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import os
-import platform
-import subprocess
 import sys
 import time
-from collections import defaultdict
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench.harness import BENCH_ENV, ROOT, RunningService, fake_upstream, running_service
+from bench.idle import raise_open_file_limit
+from bench.machine import describe_machine
+from bench.procfs import load_average
+from bench.profiles import FULL, QUICK, Workload
+from bench.profiling import PySpyRecording
 from bench.report import render_table, write_json
-from bench.scenarios import SCENARIOS, Scenario
-from bench.target import Target
+from bench.service import ROOT, RunningService, running_service
+from bench.upstream_process import upstream_process
+from bench.workloads import streams
 
-LATEST = ROOT / "bench" / "results" / "latest.json"
+RESULTS = ROOT / "bench" / "results"
 
 
 def main(argv: list[str] | None = None) -> int:
+    names = sorted({w.name for w in FULL + QUICK})
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    parser.add_argument("--quick", action="store_true", help="small counts: a smoke run (~20 s)")
-    parser.add_argument(
-        "--scenario", action="append", choices=list(SCENARIOS), help="run only this (repeatable)"
-    )
-    parser.add_argument(
-        "--set",
-        action="append",
-        default=[],
-        metavar="SCENARIO.SIZE=N",
-        help="change one size, e.g. ws_concurrency.connections=50 (repeatable)",
-    )
-    parser.add_argument(
-        "--isolate",
-        action="store_true",
-        help="a fresh service and database per scenario (slower; numbers independent of order)",
-    )
+    parser.add_argument("--quick", action="store_true", help="smaller sizes, one service (< 2 min)")
+    parser.add_argument("--only", action="append", choices=names, help="run this workload only")
+    parser.add_argument("--tokens", type=int, help="tokens per stream in stream workloads")
+    parser.add_argument("--py-spy", type=Path, metavar="SVG", help="profile the service's relay")
+    parser.add_argument("--py-spy-seconds", type=int, default=20)
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args(argv)
-    chosen = [SCENARIOS[name] for name in args.scenario or SCENARIOS]
-    try:
-        overrides = _overrides(args.set)
-        plan = {s.name: s.sizes(quick=args.quick, overrides=overrides[s.name]) for s in chosen}
-    except ValueError as error:
-        parser.error(str(error))
-    report: dict[str, Any] = {"meta": _machine(args.quick, args.isolate), "scenarios": {}}
-    asyncio.run(_run(chosen, plan, report, isolate=args.isolate))
-    report["meta"]["load_average_end"] = _load_average()
+    profile = QUICK if args.quick else FULL
+    if args.only:
+        pool = {w.name: w for w in QUICK + FULL}
+        profile = [pool[name] for name in args.only]
+    shared = args.quick
+    limit = raise_open_file_limit()
+    report: dict[str, Any] = {
+        "meta": {
+            **describe_machine(),
+            "profile": "quick" if args.quick else "full",
+            "one_service_for_all": shared,
+            "open_file_limit": limit,
+            "load_average_start": load_average(),
+            "services": [],
+        },
+        "workloads": {},
+    }
+    extra: dict[str, Any] = {"tokens": args.tokens} if args.tokens else {}
+    py_spy = (args.py_spy, args.py_spy_seconds) if args.py_spy else None
+    asyncio.run(_run(profile, report, shared=shared, extra=extra, py_spy=py_spy))
+    report["meta"]["load_average_end"] = load_average()
     print(render_table(report))
-    record = not (args.quick or args.scenario or args.set or args.isolate)
-    for path in [LATEST] * record + [args.json] * (args.json is not None):
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    kind = "quick" if args.quick else "full"
+    outputs = [args.json] if args.json else []
+    if not args.only and not args.tokens:
+        latest = RESULTS / ("quick-latest.json" if args.quick else "latest.json")
+        outputs += [latest, RESULTS / f"{stamp}-{kind}.json"]
+        from bench.plot import plot_latency  # matplotlib only when a record is written
+
+        png = RESULTS / ("latency-quick.png" if args.quick else "latency.png")
+        if plot_latency(report, png):
+            print(f"plot written to {png}")
+    for path in outputs:
         write_json(path, report)
         print(f"results written to {path}")
-    failed = [name for name, result in report["scenarios"].items() if "failed" in result]
+    failed = [name for name, result in report["workloads"].items() if "failed" in result]
     if failed:
         print(f"failed: {', '.join(failed)}", file=sys.stderr)
     return 1 if failed else 0
 
 
-def _overrides(settings: list[str]) -> defaultdict[str, dict[str, int]]:
-    overrides: defaultdict[str, dict[str, int]] = defaultdict(dict)
-    for setting in settings:
-        key, _, value = setting.partition("=")
-        scenario, _, size = key.partition(".")
-        if scenario not in SCENARIOS or not size or not value.isdigit() or int(value) < 1:
-            raise ValueError(f"--set {setting!r}: expected SCENARIO.SIZE=N with N >= 1")
-        overrides[scenario][size] = int(value)
-    return overrides
-
-
 async def _run(
-    chosen: list[Scenario],
-    plan: dict[str, dict[str, int]],
+    profile: list[Workload],
     report: dict[str, Any],
     *,
-    isolate: bool,
+    shared: bool,
+    extra: dict[str, Any],
+    py_spy: tuple[Path, int] | None,
 ) -> None:
-    """All scenarios on one service (the default: one start-up, several seconds of
-    imports, paid once), or each on a fresh service and database (`--isolate`)."""
-    groups = [[scenario] for scenario in chosen] if isolate else [chosen]
-    with fake_upstream() as fake:
+    """Each workload on a fresh service (full), or all on one (quick: start-up is slow)."""
+    groups = [profile] if shared else [[workload] for workload in profile]
+    with upstream_process() as upstream:
         for group in groups:
             service: RunningService | None = None
             try:
-                async with running_service(fake) as service:
-                    for scenario in group:
-                        print(f"running {scenario.name} {plan[scenario.name]} ...", flush=True)
-                        result = await _run_one(scenario, plan[scenario.name], service.target)
-                        report["scenarios"][scenario.name] = result
+                async with running_service(upstream.base_url, upstream.pid) as service:
+                    for workload in group:
+                        print(f"running {workload.name} {workload.params} ...", flush=True)
+                        kwargs = dict(extra) if workload.run is streams else {}
+                        recording = None
+                        if py_spy is not None and workload.run is streams:
+                            recording = PySpyRecording(service.target.pid, *py_spy)
+                            kwargs["before_relay"] = recording.start
+                            py_spy = None  # one profile per run
+                        result = await _run_one(workload, service, kwargs)
+                        print(f"  {workload.name}: {result['seconds']} s", flush=True)
+                        if recording is not None:
+                            result["py_spy_exit"] = await recording.finish()
+                        report["workloads"][workload.name] = result
             except Exception as error:  # the service did not start: say so, go on
-                for scenario in group:
-                    report["scenarios"].setdefault(
-                        scenario.name, {"failed": f"service: {type(error).__name__}: {error}"}
+                for workload in group:
+                    report["workloads"].setdefault(
+                        workload.name, {"failed": f"service: {type(error).__name__}: {error}"}
                     )
             if service is not None:
                 report["meta"]["services"].append(
                     {
-                        "scenarios": [scenario.name for scenario in group],
+                        "workloads": [workload.name for workload in group],
                         "ready_s": round(service.ready_s, 2),
                         "stop_s": round(service.stop_s, 2),
                         "server_log": service.server_log,
@@ -113,70 +124,19 @@ async def _run(
                 )
 
 
-async def _run_one(scenario: Scenario, sizes: dict[str, int], target: Target) -> dict[str, Any]:
-    """One scenario, bounded by its budget; its failure is reported, never raised."""
-    began, client_cpu_before = time.perf_counter(), time.process_time()
-    cpu_before = target.cpu_seconds()
+async def _run_one(
+    workload: Workload, service: RunningService, kwargs: dict[str, Any]
+) -> dict[str, Any]:
+    """One workload, bounded by its budget; its failure is reported, never raised."""
+    began = time.perf_counter()
     try:
-        async with asyncio.timeout(scenario.budget_seconds):
-            result = {"params": sizes, **await scenario(target, sizes)}
-    except Exception as error:  # one broken scenario is reported; the rest still run
-        result = {"params": sizes, "failed": f"{type(error).__name__}: {error}"}
-    cpu_after = target.cpu_seconds()
-    if cpu_before is not None and cpu_after is not None:
-        result["server_cpu_s"] = round(cpu_after - cpu_before, 2)
-        if result.get("turns"):
-            per_turn = (cpu_after - cpu_before) / result["turns"] * 1000
-            result["server_cpu_ms_per_turn"] = round(per_turn, 1)
-    # The bench process (client and fake upstream): if this nears `seconds`, the
-    # client, not the service, was the bottleneck.
-    result["client_cpu_s"] = round(time.process_time() - client_cpu_before, 2)
+        async with asyncio.timeout(workload.budget_seconds):
+            result = await workload(service.target, **kwargs)
+    except Exception as error:  # one broken workload is reported; the rest still run
+        result = {"params": workload.params, "failed": f"{type(error).__name__}: {error}"}
     result["seconds"] = round(time.perf_counter() - began, 2)
+    result["load_average"] = load_average()
     return result
-
-
-def _machine(quick: bool, isolate: bool) -> dict[str, Any]:
-    """Enough about where the numbers came from to compare two runs honestly."""
-    return {
-        "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "quick": quick,
-        "isolated": isolate,
-        "embedded_database": not os.environ.get("MONGODB_URI"),
-        "commit": _git("rev-parse", "--short", "HEAD"),
-        "server_changed_since_commit": bool(_git("status", "--porcelain", "--", "server")),
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "cpu": _cpu_model(),
-        "cpus_usable": len(os.sched_getaffinity(0)),
-        "load_average_start": _load_average(),
-        "service_env": BENCH_ENV,
-        "services": [],
-    }
-
-
-def _load_average() -> list[float]:
-    """1, 5 and 15 minute load: a busy machine explains a slow run."""
-    return [round(load, 2) for load in os.getloadavg()]
-
-
-def _git(*args: str) -> str:
-    try:
-        done = subprocess.run(
-            ["git", *args], cwd=ROOT, capture_output=True, text=True, timeout=5, check=False
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return ""
-    return done.stdout.strip()
-
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor()
 
 
 if __name__ == "__main__":

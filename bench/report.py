@@ -7,50 +7,140 @@ import os
 from pathlib import Path
 from typing import Any
 
-from bench.stats import is_summary
-
-NAME_WIDTH = 30
+STREAM_COLUMNS = (
+    "workload",
+    "relay p50/p99/max",
+    "direct p50/p99/max",
+    "added p50/p99",
+    "+ttft p50",
+    "svc µs/tok",
+    "db µs/tok",
+    "tok/s (offered)",
+    "gen cpu",
+    "svc MiB",
+    "writes/turn",
+    "complete",
+)
 
 
 def render_table(report: dict[str, Any]) -> str:
-    """One block per scenario: distributions as n/p50/p95/max, the rest as values."""
     meta = report["meta"]
     lines = [
-        f"{meta['date']}  {meta['cpus_usable']} CPUs  load {meta['load_average_start']}"
-        f"  {'embedded database' if meta['embedded_database'] else 'MONGODB_URI'}",
-        f"{'':<{NAME_WIDTH}} {'n':>6} {'p50':>10} {'p95':>10} {'max':>10}",
+        f"{meta['date']}  {meta['nproc']} CPUs ({meta['cpu']}), {meta['ram_gib']} GiB  "
+        f"commit {meta['commit']}  load {meta['load_average_start']} → "
+        f"{meta.get('load_average_end')}  "
+        f"{'embedded database' if meta['embedded_database'] else 'MONGODB_URI'}",
+        "per-token latency in ms (relay and direct: arrival - stamp); added = relay - direct",
     ]
-    for name, result in report["scenarios"].items():
-        params = ", ".join(f"{k}={v}" for k, v in result.get("params", {}).items())
-        lines.append(f"{name} ({params}) in {result.get('seconds', '?')} s")
-        for key, value in result.items():
-            if key in {"params", "seconds"}:
-                continue
-            label = f"  {key}"
-            if is_summary(value):
-                cells = [value.get(field, "-") for field in ("p50", "p95", "max")]
-                row = " ".join(f"{cell:>10}" for cell in cells)
-                lines.append(f"{label:<{NAME_WIDTH}} {value['n']:>6} {row}")
-            elif isinstance(value, dict):
-                lines.append(f"{label:<{NAME_WIDTH}} {_inline(value)}")
-            else:
-                lines.append(f"{label:<{NAME_WIDTH}} {value}")
+    rows = [list(STREAM_COLUMNS)]
+    others: list[str] = []
+    for name, result in report["workloads"].items():
+        if "failed" in result:
+            others.append(f"{name}: FAILED {result['failed']}")
+        elif "relay" in result:
+            rows.append(_stream_row(name, result))
+        else:
+            others.append(_other_line(name, result))
+    widths = [max(len(str(row[i])) for row in rows) for i in range(len(STREAM_COLUMNS))]
+    lines += [
+        "  ".join(str(cell).rjust(width) for cell, width in zip(row, widths, strict=True))
+        for row in rows
+    ]
+    lines += others
     for service in meta["services"]:
-        server_log = service["server_log"]
-        counts = {k: v for k, v in server_log.items() if k not in {"samples", "first_traceback"}}
+        log = service["server_log"]
+        counts = {k: v for k, v in log.items() if k not in {"samples", "first_traceback"}}
         lines.append(
-            f"service for {', '.join(service['scenarios'])}: ready in {service['ready_s']} s, "
-            f"stopped in {service['stop_s']} s; log: {_inline(counts)}"
+            f"service for {', '.join(service['workloads'])}: ready in {service['ready_s']} s; "
+            f"log: {_inline(counts)}"
         )
-        lines.extend(f"    {sample}" for sample in server_log.get("samples", []))
+        lines.extend(f"    {sample}" for sample in log.get("samples", [])[:3])
     return "\n".join(lines)
+
+
+def _stream_row(name: str, result: dict[str, Any]) -> list[Any]:
+    relay, direct = result["relay"], result["direct"]
+    added, ttft = result["added_latency_ms"], result["added_ttft_ms"]
+    offered = result.get("offered_tokens_per_s")
+    rss = result.get("service_peak_rss_kib")
+    return [
+        name,
+        _triple(relay["latency_ms"]),
+        _triple(direct["latency_ms"]),
+        f"{added.get('p50', '-')}/{added.get('p99', '-')}",
+        ttft.get("p50", "-"),
+        result["service_cpu_us_per_token"],
+        result["database_cpu_us_per_token"],
+        f"{relay['tokens_per_s']} ({offered or 'unpaced'})",
+        result["generator_cpu_share"],
+        round(rss / 1024) if rss else "-",
+        result["db_writes_per_turn"],
+        f"{relay['complete']}/{relay['streams']}",
+    ]
+
+
+def _triple(summary: dict[str, Any]) -> str:
+    if not summary.get("n"):
+        return "-"
+    return f"{_short(summary['p50'])}/{_short(summary['p99'])}/{_short(summary['max'])}"
+
+
+def _short(value: float) -> str:
+    return f"{value:.1f}" if value < 100 else f"{value:.0f}"
+
+
+def _other_line(name: str, result: dict[str, Any]) -> str:
+    if "cancel_to_cancelled_ms" in result:
+        return (
+            f"{name}: cancel→turn.cancelled {_pp(result['cancel_to_cancelled_ms'])}, "
+            f"cancel→upstream closed {_pp(result['cancel_to_upstream_closed_ms'])}, "
+            f"left open {result['upstream_left_open']}, deltas after turn.cancelled "
+            f"{result['deltas_after_turn_cancelled']}, upstream tokens after cancel "
+            f"{_pp(result['upstream_tokens_after_cancel'], 'p50/p99')}, cancelled "
+            f"{result['cancelled']}/{result['params']['cancels']}, load latency "
+            f"{_pp(result['load_latency_ms'])}"
+        )
+    if "turn_started_ms" in result:
+        return (
+            f"{name}: turn.started {_pp(result['turn_started_ms'])}, ttft "
+            f"{_pp(result['ttft_ms'])}, outcomes {_inline(result['outcomes'])}, writes/turn "
+            f"{result['db_writes_per_turn']}"
+        )
+    if "rss_per_connection_kib" in result:
+        return (
+            f"{name}: {result['connected']} connected in {result['connect_s']} s, "
+            f"{result['rss_per_connection_kib']} KiB RSS per connection (service "
+            f"{result['service_rss_before_kib']} → {result['service_rss_after_kib']} KiB), "
+            f"database growth {result['database_rss_growth_kib']} KiB, "
+            f"ping {_pp(result['ping_ms'])}"
+        )
+    if "unpaced" in result:
+        parts = [
+            f"{label} {length} tok: {row['writes_per_turn']}"
+            for label in ("unpaced", "paced_50_per_s")
+            for length, row in result[label].items()
+        ]
+        return f"{name}: DB writes per turn: {'; '.join(parts)}"
+    if "page_ms" in result:
+        return (
+            f"{name}: page {_pp(result['page_ms'])}, first/last page p50 "
+            f"{result['first_page_ms'].get('p50')}/{result['last_page_ms'].get('p50')} ms, "
+            f"complete passes {result['complete_passes']}"
+        )
+    return f"{name}: {_inline(result)}"
+
+
+def _pp(summary: dict[str, Any], unit: str = "ms p50/p99") -> str:
+    if not summary.get("n"):
+        return "n=0"
+    return f"{summary['p50']}/{summary['p99']} {unit} (n={summary['n']})"
 
 
 def write_json(path: Path, report: dict[str, Any]) -> None:
     """Write through a temporary file, so a crash never leaves half a report behind."""
     path.parent.mkdir(parents=True, exist_ok=True)
     scratch = path.with_name(path.name + ".tmp")
-    scratch.write_text(json.dumps(report, indent=2, sort_keys=False) + "\n")
+    scratch.write_text(json.dumps(report, indent=2) + "\n")
     os.replace(scratch, path)
 
 

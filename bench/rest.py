@@ -12,12 +12,15 @@ from typing import Any
 
 import aiohttp
 
-from bench.client import BenchError
 from bench.stats import summarize_ms
 from bench.target import Target, fresh_user
 
 CREATE_CONCURRENCY = 8
 REQUEST_TIMEOUT = aiohttp.ClientTimeout(total=10)
+
+
+class BenchError(Exception):
+    """The service answered in a way the workload cannot measure."""
 
 
 async def rest_list(

@@ -1,7 +1,7 @@
-"""Summaries of timing samples: what the tables and the JSON report show.
+"""Summaries of samples: what the table and the JSON report show.
 
-Nearest-rank percentiles, because the samples are small (tens of turns) and
-an interpolated p95 of 20 values would be a number no request ever took.
+Nearest-rank percentiles: every figure is a value some token or request
+really had, never an interpolation between two.
 """
 
 from __future__ import annotations
@@ -26,17 +26,31 @@ def summarize_ms(seconds: Sequence[float | None]) -> Summary:
     return summarize([value * 1000 for value in seconds if value is not None])
 
 
+def summarize_us(micros: Sequence[int | None]) -> Summary:
+    """Durations measured in microseconds, summarised in milliseconds."""
+    return summarize([value / 1000 for value in micros if value is not None])
+
+
 def summarize(values: Sequence[float]) -> Summary:
-    """n, p50, p95, max and mean (rounded: these are for people to read)."""
+    """n, p50, p99, max and mean (rounded: these are for people to read)."""
     if not values:
         return {"n": 0}
     ordered = sorted(values)
     return {
         "n": len(ordered),
         "p50": round(percentile(ordered, 0.50), 3),
-        "p95": round(percentile(ordered, 0.95), 3),
+        "p99": round(percentile(ordered, 0.99), 3),
         "max": round(ordered[-1], 3),
         "mean": round(sum(ordered) / len(ordered), 3),
+    }
+
+
+def difference(relay: Summary, direct: Summary) -> Summary:
+    """What the relay adds: each figure of the relay's distribution minus the baseline's."""
+    return {
+        key: round(relay[key] - direct[key], 3)
+        for key in ("p50", "p99", "max", "mean")
+        if key in relay and key in direct
     }
 
 

@@ -1,34 +1,70 @@
-"""The benchmark still measures what it says: one scenario, a few turns, in-process.
+"""The benchmark still measures what it says: its workloads, tiny, against an in-process service.
 
-Only behaviour is asserted (every turn ran to `turn.done` with its text
-intact, the report has its keys); speed is the benchmark's business, not a
-test's, because a timing threshold fails on a busy machine and teaches
-people to ignore red builds.
+Only behaviour is asserted (every stream ran to its end with every stamped
+token, the report holds real numbers where numbers belong); speed is the
+benchmark's business, not a test's, because a timing threshold fails on a
+busy machine and teaches people to ignore red builds.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
 
 from bench.target import Target
-from bench.turns import ws_latency
+from bench.upstream import StampingUpstream
+from bench.workloads import burst, cancel_under_load, streams
 from tests.conftest import JWT_SECRET, Service
 
-TURNS = 3
-DISTRIBUTIONS = ("started_ms", "first_delta_ms", "done_ms")
+STREAMS, TOKENS = 3, 10
 
 
-async def test_ws_latency_scenario_reports_every_turn(service: Service) -> None:
+@pytest.fixture
+async def target(service: Service) -> AsyncIterator[Target]:
+    upstream = StampingUpstream()
+    await upstream.start()
+    await service.reconfigure(ANTHROPIC_BASE_URL=upstream.base_url, CHAT_TITLES="off")
     base_url = str(service.http.make_url("/")).rstrip("/")
-    target = Target(base_url, JWT_SECRET, service.fake, os.getpid())
+    yield Target(base_url, JWT_SECRET, upstream.base_url, os.getpid(), service.env["MONGODB_URI"])
+    await upstream.close()
 
-    result = await ws_latency(target, turns=TURNS, chunks=5)
 
-    assert result["params"] == {"turns": TURNS, "chunks": 5}
-    assert result["turns"] == result["completed"] == result["text_intact"] == TURNS
-    assert result["outcomes"] == {"turn.done": TURNS}
-    for name in DISTRIBUTIONS:
-        summary = result[name]
-        assert summary["n"] == TURNS, (name, summary)
-        assert 0 < summary["p50"] <= summary["p95"] <= summary["max"], (name, summary)
-    assert len(service.fake.requests) == TURNS + 1  # the unmeasured warm-up turn, then ours
+def _is_distribution(summary: dict[str, Any], n: int) -> bool:
+    return summary["n"] == n and all(isinstance(summary[k], float) for k in ("p50", "p99", "max"))
+
+
+@pytest.mark.parametrize("transport", ["ws", "sse"])
+async def test_streams_report_relay_and_baseline(target: Target, transport: Any) -> None:
+    result = await streams(target, transport=transport, streams=STREAMS, tokens=TOKENS, rate=200)
+
+    for source in ("relay", "direct"):
+        seen = result[source]
+        assert seen["outcomes"] == {"done": STREAMS}, (source, seen["outcomes"])
+        assert seen["complete"] == STREAMS and seen["tokens"] == STREAMS * TOKENS
+        assert _is_distribution(seen["latency_ms"], STREAMS * TOKENS), seen["latency_ms"]
+        assert _is_distribution(seen["ttft_ms"], STREAMS), seen["ttft_ms"]
+    assert set(result["added_latency_ms"]) == {"p50", "p99", "max", "mean"}
+    assert result["relay"]["turn_started_ms"]["n"] == STREAMS
+    assert result["service_cpu_us_per_token_with_turn_costs"] is not None
+    assert result["db_writes_per_turn"] > 0  # counted by the database's serverStatus
+
+
+async def test_cancel_reports_the_upstream_close(target: Target) -> None:
+    result = await cancel_under_load(target, load=2, cancels=2, tokens=TOKENS, rate=100)
+
+    assert result["cancelled"] == 2, result["outcomes"]
+    assert result["outcomes"]["done"] == 2
+    assert result["cancel_to_cancelled_ms"]["n"] == 2
+    assert result["cancel_to_upstream_closed_ms"]["n"] == 2
+    assert result["upstream_left_open"] == 0
+    assert result["deltas_after_turn_cancelled"] == 0
+
+
+async def test_burst_reports_turn_started(target: Target) -> None:
+    result = await burst(target, turns=STREAMS, tokens=2)
+
+    assert result["outcomes"] == {"done": STREAMS}
+    assert _is_distribution(result["turn_started_ms"], STREAMS)

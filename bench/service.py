@@ -1,13 +1,11 @@
-"""Start the service as an operator would, against the fake upstream, and stop it.
+"""Start the service as an operator would, against the stamping upstream, and stop it.
 
 `python -m server` runs in its own process so that its event loop, memory
-and CPU are its own: the numbers are the service's, not the client's. The
-fake Anthropic server runs on a thread here, so cancel scenarios can read
-when it saw its connection close.
+and CPU are its own: the numbers are the service's, not the client's.
 
-Each scenario gets a fresh service and database: with the embedded database
+Each workload gets a fresh service and database: with the embedded database
 a turn costs more the more was written before it, so a shared one would make
-every number depend on which scenarios ran first.
+every number depend on which workloads ran first.
 """
 
 from __future__ import annotations
@@ -15,13 +13,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import re
 import secrets
 import socket
 import sys
 import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,7 +30,6 @@ import aiohttp
 from pymongo import AsyncMongoClient
 
 from bench.target import Target
-from tests.fake_anthropic import FakeAnthropic
 
 ROOT = Path(__file__).resolve().parent.parent
 STARTUP_TIMEOUT = 30.0
@@ -39,17 +37,19 @@ STOP_TIMEOUT = 15.0
 READY_POLL_SECONDS = 0.1
 PROBLEM_SAMPLES = 8
 TRACEBACK_LINES = 60
+EMBEDDED_URI = re.compile(r"embedded MongoDB-compatible database at (mongodb://\S+)")
 
 # What every bench service runs with, besides its port, data dir and upstream.
-# The per-connection flood guard (20 frames/s, burst 40) is raised: it would
-# answer a client that starts turns back to back with `flooding`, and the
-# bench measures the service's pace, not the guard's.
+# The per-connection flood guard (20 frames/s, burst 40) is raised so that it
+# never answers a bench client with `flooding`; titles are off because each
+# would be one more upstream request per new conversation, not relayed to anyone.
 BENCH_ENV = {
     "HOST": "127.0.0.1",
     "ANTHROPIC_API_KEY": "bench",
     "UPSTREAM_MAX_RETRIES": "0",
     "WS_FRAMES_PER_SECOND": "1000",
     "WS_FRAME_BURST": "1000",
+    "CHAT_TITLES": "off",
 }
 
 
@@ -61,16 +61,10 @@ class RunningService:
     server_log: dict[str, Any] = field(default_factory=dict)  # filled in once it has stopped
 
 
-@contextlib.contextmanager
-def fake_upstream() -> Iterator[FakeAnthropic]:
-    """The fake Anthropic API on a thread of its own, for the whole run."""
-    fake = FakeAnthropic()
-    with fake.running_in_thread():
-        yield fake
-
-
 @contextlib.asynccontextmanager
-async def running_service(fake: FakeAnthropic) -> AsyncIterator[RunningService]:
+async def running_service(
+    upstream_url: str, upstream_pid: int | None = None
+) -> AsyncIterator[RunningService]:
     """`python -m server` on a free port with a fresh database, ready to serve.
 
     The database is MONGODB_URI's server (in a database of its own, dropped
@@ -79,24 +73,36 @@ async def running_service(fake: FakeAnthropic) -> AsyncIterator[RunningService]:
     external = os.environ.get("MONGODB_URI") or None
     database_uri = _with_database(external, f"bench_{uuid.uuid4().hex[:12]}") if external else None
     with tempfile.TemporaryDirectory(prefix="chat-bench-") as tmp:
-        env = _service_env(fake, Path(tmp) / "data", database_uri)
+        env = _service_env(upstream_url, Path(tmp) / "data", database_uri)
         log_path = Path(tmp) / "server.log"
         spawned = time.perf_counter()
         with log_path.open("wb") as log:
             process = await asyncio.create_subprocess_exec(
                 sys.executable, "-m", "server", cwd=ROOT, env=env, stdout=log, stderr=log
             )
-        target = Target(f"http://127.0.0.1:{env['PORT']}", env["JWT_SECRET"], fake, process.pid)
-        running = RunningService(target)
+        base_url = f"http://127.0.0.1:{env['PORT']}"
+        running: RunningService | None = None
         try:
-            await _wait_ready(target, process, log_path)
-            running.ready_s = time.perf_counter() - spawned
+            await _wait_ready(base_url, process, log_path)
+            uri = database_uri or _embedded_uri(log_path)
+            target = Target(
+                base_url,
+                env["JWT_SECRET"],
+                upstream_url,
+                process.pid,
+                database_uri=uri,
+                database_pid=None if external or uri is None else await _server_pid(uri),
+                upstream_pid=upstream_pid,
+            )
+            running = RunningService(target, ready_s=time.perf_counter() - spawned)
             yield running
         finally:
             stopping = time.perf_counter()
             exit_code = await _stop(process)
-            running.stop_s = time.perf_counter() - stopping
-            running.server_log = {"exit_code": exit_code, **scan_log(log_path)}
+            stop_s = time.perf_counter() - stopping
+            server_log = {"exit_code": exit_code, **scan_log(log_path)}
+            if running is not None:
+                running.stop_s, running.server_log = stop_s, server_log
             if database_uri is not None:
                 await _drop_database(database_uri)
 
@@ -136,7 +142,7 @@ def _traceback_at(lines: list[str], start: int) -> list[str]:
     return lines[start:end]
 
 
-def _service_env(fake: FakeAnthropic, data_dir: Path, mongodb_uri: str | None) -> dict[str, str]:
+def _service_env(upstream_url: str, data_dir: Path, mongodb_uri: str | None) -> dict[str, str]:
     """A minimal, reproducible environment: nothing from the caller's but PATH and the database."""
     env = {
         **BENCH_ENV,
@@ -144,11 +150,27 @@ def _service_env(fake: FakeAnthropic, data_dir: Path, mongodb_uri: str | None) -
         "PORT": str(_free_port()),
         "DATA_DIR": str(data_dir),
         "JWT_SECRET": secrets.token_urlsafe(32),
-        "ANTHROPIC_BASE_URL": fake.base_url,
+        "ANTHROPIC_BASE_URL": upstream_url,
     }
     if mongodb_uri is not None:
         env["MONGODB_URI"] = mongodb_uri
     return env
+
+
+def _embedded_uri(log: Path) -> str | None:
+    """The embedded database's address, as the service logs it at start-up."""
+    found = EMBEDDED_URI.search(log.read_text(errors="replace"))
+    return found.group(1) if found else None
+
+
+async def _server_pid(uri: str) -> int | None:
+    """The database server's process id, from serverStatus (mongoeco reports its own)."""
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(uri)
+    try:
+        status = await client.get_default_database().command("serverStatus")
+        return int(status["pid"]) if "pid" in status else None
+    finally:
+        await client.close()
 
 
 def _free_port() -> int:
@@ -162,7 +184,7 @@ def _with_database(uri: str, name: str) -> str:
     return urlunsplit((parts.scheme, parts.netloc, f"/{name}", parts.query, parts.fragment))
 
 
-async def _wait_ready(target: Target, process: asyncio.subprocess.Process, log: Path) -> None:
+async def _wait_ready(base_url: str, process: asyncio.subprocess.Process, log: Path) -> None:
     """Poll /readyz (the database answers) until 200, the process dies, or time runs out."""
     deadline = time.monotonic() + STARTUP_TIMEOUT
     async with aiohttp.ClientSession() as session:
@@ -173,7 +195,7 @@ async def _wait_ready(target: Target, process: asyncio.subprocess.Process, log: 
                 raise RuntimeError(f"the service exited at start-up:\n{_tail(log)}")
             with contextlib.suppress(aiohttp.ClientError, TimeoutError):
                 timeout = aiohttp.ClientTimeout(total=2)
-                async with session.get(target.url("/readyz"), timeout=timeout) as answer:
+                async with session.get(f"{base_url}/readyz", timeout=timeout) as answer:
                     if answer.status == 200:
                         return
             await asyncio.sleep(READY_POLL_SECONDS)
