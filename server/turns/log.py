@@ -119,7 +119,10 @@ class TurnLog:
         first = self._events[0].seq
         if seq + 1 < first:
             return None
-        return list(self._events)[seq + 1 - first :]
+        # From the right end: a follower that keeps up wants the last event or two,
+        # and copying the whole window for each would cost O(window) per token.
+        events = self._events
+        return [events[i] for i in range(seq - self._last_seq, 0)]
 
     def _offset_after(self, seq: int) -> int:
         """The text offset once every event up to `seq` is applied."""
