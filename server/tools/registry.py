@@ -17,6 +17,7 @@ from typing import Any, get_type_hints
 
 import orjson
 from pydantic import BaseModel, ConfigDict, ValidationError, create_model
+from pydantic.json_schema import GenerateJsonSchema
 
 from server.identity import Identity
 
@@ -33,6 +34,13 @@ class ToolContext:
     search: Search
 
 
+class _Untitled(GenerateJsonSchema):
+    """No generated title per field: the model reads names and descriptions, titles add tokens."""
+
+    def field_title_should_be_set(self, schema: Any) -> bool:
+        return False
+
+
 class ToolInputError(Exception):
     """The model's input does not match the tool's schema; told to the model, never run."""
 
@@ -47,7 +55,7 @@ class Tool:
 
     def spec(self) -> dict[str, Any]:
         """The tool as the Messages API's `tools` entry."""
-        schema = self.input_model.model_json_schema()
+        schema = self.input_model.model_json_schema(schema_generator=_Untitled)
         schema.pop("title", None)
         return {"name": self.name, "description": self.description, "input_schema": schema}
 
