@@ -52,6 +52,7 @@ from server.turns import endings
 from server.turns.answer import Answer
 from server.turns.checkpoints import Checkpointer
 from server.turns.context import build_context, check_fits
+from server.turns.failures import guarded, log_failure
 from server.turns.log import TurnLog
 from server.turns.replay import stored_events
 from server.turns.rounds import Rounds
@@ -331,7 +332,7 @@ class TurnEngine:
             raise
         except DomainError as error:
             outcome = Outcome("error", error=error.describe())
-            _log_failure(record, error)
+            log_failure(record, error)
             if isinstance(error, UpstreamFailure):
                 self._metrics.upstream_errors.labels(error.code).inc()
         except Exception:
@@ -412,7 +413,7 @@ class TurnEngine:
             self._stop(active, requested=False)
 
     def _follow(self, active: ActiveTurn, after_seq: int) -> AsyncIterator[TurnEvent]:
-        return _guarded(active.record.turn_id, active.log.follow(after_seq))
+        return guarded(active.record.turn_id, active.log.follow(after_seq))
 
     async def _stored(
         self, doc: Document, *, after_seq: int, replay: bool
@@ -432,7 +433,7 @@ class TurnEngine:
             reload=reload,
             interval=self._settings.checkpoint_interval_seconds,
         )
-        return _guarded(turn_id, events)
+        return guarded(turn_id, events)
 
     def _cancel(self, active: ActiveTurn) -> None:
         self._stop(active, requested=True)
@@ -450,32 +451,3 @@ class TurnEngine:
         self._finished.pop(key, None)
         if self._active.get(key) is active:
             del self._active[key]
-
-
-async def _guarded(turn_id: str, events: AsyncIterator[TurnEvent]) -> AsyncIterator[TurnEvent]:
-    """A follower's events; a failure of ours reaches its client as an error, never as silence."""
-    try:
-        async for event in events:
-            yield event
-    except DomainError:
-        raise
-    except Exception as error:
-        log.exception("following turn %s failed", turn_id)
-        raise InternalError("Following this turn failed; resume it to try again.") from error
-    finally:
-        await events.aclose()  # type: ignore[attr-defined]
-
-
-def _log_failure(record: TurnRecord, error: DomainError) -> None:
-    """One line per failed turn, naming what an operator needs to act on."""
-    upstream = error if isinstance(error, UpstreamFailure) else None
-    log.warning(
-        "turn %s of user %s/%s failed: %s (upstream status %s, request %s): %s",
-        record.turn_id,
-        record.identity.tenant_id,
-        record.identity.user_id,
-        error.code,
-        upstream.upstream_status if upstream else None,
-        upstream.request_id if upstream else None,
-        error.detail,
-    )
