@@ -450,3 +450,32 @@ async def test_tool_output_is_capped_before_the_model_and_the_store(
     assert sent == "x" * 100 + "\n[output cut: 4900 more characters]"
     assert frames[-1]["message"]["blocks"][1]["content"] == sent
     await ws.close()
+
+
+async def test_a_conversations_thinking_setting_applies_to_its_turns(
+    service: Service, fake: FakeAnthropic
+) -> None:
+    headers = service.headers()
+    too_big = {"thinking": {"type": "enabled", "budget_tokens": 4096}}  # MAX_OUTPUT_TOKENS 4096
+    async with service.http.post("/api/conversations", json=too_big, headers=headers) as response:
+        assert response.status == 422
+        assert (await response.json())["errors"][0]["field"] == "thinking.budget_tokens"
+    enabled = {"thinking": {"type": "enabled", "budget_tokens": 2000}}
+    async with service.http.post("/api/conversations", json=enabled, headers=headers) as response:
+        conversation = await response.json()
+    assert conversation["thinking"] == {"type": "enabled", "budget_tokens": 2000}
+    fake.script(Reply.blocks(Thinking("Hm."), Text(["Yes."])), Reply.text(["Plain."]))
+    ws = await service.ws()
+
+    await ws.turn("Think", conversation_id=conversation["id"])
+    off = {"type": "disabled"}
+    await ws.turn("Don't", conversation_id=conversation["id"], thinking=off)
+
+    assert fake.requests[0].body["thinking"] == {"type": "enabled", "budget_tokens": 2000}
+    assert "thinking" not in fake.requests[1].body
+    assert fake.requests[1].rejected is None
+    async with service.http.patch(
+        f"/api/conversations/{conversation['id']}", json={"thinking": None}, headers=headers
+    ) as response:
+        assert (await response.json())["thinking"] is None
+    await ws.close()
