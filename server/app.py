@@ -26,6 +26,7 @@ from server.model import build_model
 from server.storage.client import open_database
 from server.storage.conversations import Store
 from server.storage.turns import TurnStore
+from server.tools.loader import load_registry
 from server.transport import page, rest, specs, sse, ws
 from server.transport.headers import add_security_headers
 from server.transport.problems import problem_middleware
@@ -37,6 +38,7 @@ from server.typedefs import (
     metrics_key,
     settings_key,
     store_key,
+    tools_key,
     ws_connections_key,
 )
 
@@ -60,6 +62,8 @@ def build_app(settings: Settings) -> web.Application:
     app[authenticator_key] = authenticator
     app[ws_connections_key] = set()
     app[documents_key] = Documents.build()
+    # Loaded before anything starts: an operator's module that fails stops start-up in one line.
+    app[tools_key] = load_registry(settings)
     metrics = app[metrics_key] = Metrics()
     metrics.gauge(
         "chat_ws_connections_open",
@@ -90,7 +94,7 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
         store = Store(db)
         turns = TurnStore(db, owner=uuid.uuid4().hex, lease_seconds=settings.turn_lease_seconds)
         model = build_model(settings)
-        engine = TurnEngine(settings, store, turns, model, metrics)
+        engine = TurnEngine(settings, store, turns, model, metrics, app[tools_key])
         metrics.gauge(
             "chat_turns_running", "Turns running in this process.", lambda: engine.running_turns
         )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -77,6 +78,11 @@ class Settings:
     log_level: str = "INFO"
     trusted_proxies: tuple[IPNetwork, ...] = ()
     allowed_origins: tuple[str, ...] = ()
+    tool_modules: tuple[str, ...] = ()
+    tools_allow: tuple[str, ...] | None = None  # None: every registered tool
+    max_tool_rounds: int = 8
+    tool_timeout_seconds: float = 30.0
+    tool_output_max_chars: int = 10_000
 
     @property
     def offline(self) -> bool:
@@ -166,6 +172,13 @@ def load_settings(
         ),
         trusted_proxies=reader.networks("TRUSTED_PROXIES"),
         allowed_origins=reader.origins("ALLOWED_ORIGINS"),
+        tool_modules=reader.module_paths("CHAT_TOOLS"),
+        tools_allow=reader.names("CHAT_TOOLS_ALLOW"),
+        max_tool_rounds=reader.integer("MAX_TOOL_ROUNDS", 8, minimum=0, maximum=100),
+        tool_timeout_seconds=reader.number("TOOL_TIMEOUT_SECONDS", 30.0, minimum=0.01),
+        tool_output_max_chars=reader.integer(
+            "TOOL_OUTPUT_MAX_CHARS", 10_000, minimum=100, maximum=1_000_000
+        ),
     )
     if not settings.jwt_configured and not is_loopback(settings.host):
         raise ConfigError(
@@ -241,6 +254,28 @@ class _Reader:
                 raise ConfigError(f"{name}: {item!r} is not an origin like https://app.example.com")
             origins.append(origin)
         return tuple(origins)
+
+    def module_paths(self, name: str) -> tuple[str, ...]:
+        """Comma-separated dotted module paths (`package.module`); empty when unset."""
+        items = [item.strip() for item in (self.optional(name) or "").split(",")]
+        paths = tuple(item for item in items if item)
+        for path in paths:
+            if not all(part.isidentifier() for part in path.split(".")):
+                raise ConfigError(f"{name}={path!r}: not a module path like package.module")
+        return paths
+
+    def names(self, name: str) -> tuple[str, ...] | None:
+        """Comma-separated names; None when unset, () for `none`."""
+        raw = self.optional(name)
+        if raw is None:
+            return None
+        if raw.lower() == "none":
+            return ()
+        items = tuple(item.strip() for item in raw.split(",") if item.strip())
+        bad = [item for item in items if not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", item)]
+        if bad or not items:
+            raise ConfigError(f"{name}={raw!r}: expected tool names separated by commas, or none")
+        return items
 
     def choice(
         self, name: str, default: str, choices: tuple[str, ...], *, upper: bool = False

@@ -6,7 +6,15 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 EventType = Literal[
-    "turn.started", "turn.delta", "turn.done", "turn.cancelled", "turn.error", "turn.snapshot"
+    "turn.started",
+    "turn.delta",
+    "turn.thinking",
+    "turn.tool_call",
+    "turn.tool_result",
+    "turn.done",
+    "turn.cancelled",
+    "turn.error",
+    "turn.snapshot",
 ]
 TERMINAL_TYPES: frozenset[str] = frozenset({"turn.done", "turn.cancelled", "turn.error"})
 

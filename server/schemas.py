@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 from pydantic import ValidationError as PydanticValidationError
 
 from server.errors import MalformedJson, ValidationFailed
@@ -24,10 +24,24 @@ class Request(BaseModel):
     model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
 
 
+class Thinking(Request):
+    """Extended thinking, as the Messages API names it; `budget_tokens` below MAX_OUTPUT_TOKENS."""
+
+    type: Literal["enabled", "disabled"]
+    budget_tokens: Annotated[int, Field(ge=1024)] | None = None
+
+    @model_validator(mode="after")
+    def _budget_when_enabled(self) -> Thinking:
+        if self.type == "enabled" and self.budget_tokens is None:
+            raise ValueError("budget_tokens is required when thinking is enabled")
+        return self
+
+
 class CreateConversation(Request):
     title: Title | None = None
     model: ModelName | None = None
     system_prompt: SystemPrompt | None = None
+    thinking: Thinking | None = None
 
 
 class UpdateConversation(Request):
@@ -35,6 +49,7 @@ class UpdateConversation(Request):
     archived: bool | None = None
     model: ModelName | None = None
     system_prompt: SystemPrompt | None = None
+    thinking: Thinking | None = None
 
 
 class TurnStart(Request):
@@ -46,6 +61,9 @@ class TurnStart(Request):
     # stops absurd payloads before they are copied around.
     content: Annotated[str, StringConstraints(min_length=1, max_length=1_000_000)]
     model: ModelName | None = None
+    thinking: Thinking | None = Field(
+        default=None, description="For this turn only, instead of the conversation's setting"
+    )
 
 
 class TurnCancel(Request):

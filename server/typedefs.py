@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from server.identity import Identity
     from server.metrics import Metrics
     from server.storage.conversations import Store
+    from server.tools.registry import ToolRegistry
     from server.transport.ws import Connection
     from server.turns.engine import TurnEngine
 
@@ -24,5 +25,6 @@ engine_key: web.AppKey[TurnEngine] = web.AppKey("engine")
 ws_connections_key: web.AppKey[set[Connection]] = web.AppKey("ws_connections")
 documents_key: web.AppKey[Documents] = web.AppKey("documents")
 metrics_key: web.AppKey[Metrics] = web.AppKey("metrics")
+tools_key: web.AppKey[ToolRegistry] = web.AppKey("tools")
 identity_key: web.RequestKey[Identity] = web.RequestKey("identity")
 client_address_key: web.RequestKey[str] = web.RequestKey("client_address")

@@ -89,6 +89,9 @@ def env(mongo_uri: str, fake: FakeAnthropic, tmp_path: Path) -> dict[str, str]:
         "TITLE_MODEL": "claude-test-small",
         "CHECKPOINT_INTERVAL_SECONDS": "0.05",
         "TURN_LEASE_SECONDS": "5",
+        # The test tools beside the built-in ones (get_weather answers the recorded tool_use).
+        "CHAT_TOOLS": "tests.tools_for_tests",
+        "TOOL_TIMEOUT_SECONDS": "2",
     }
 
 

@@ -16,6 +16,20 @@ streams), replay real recorded streams, and inspect what the service sent::
 
 Unscripted chat requests get an echo of the last user message, and requests for
 a conversation title are answered apart, so a test scripts only the turns it is about.
+
+Thinking, tool use and multi-round turns are streamed in the real wire format
+(``thinking_delta``/``signature_delta``, ``input_json_delta``)::
+
+    fake.script(
+        Reply.blocks(Thinking("Let me look."), ToolUse("toolu_1", "calculate", {...}),
+                     stop_reason="tool_use"),
+        Reply.text(["It is 4."]),
+    )
+
+Like the real API, every request is checked (``check_request``): roles
+alternate, each ``tool_use`` is answered by a ``tool_result`` at the start of
+the next user message, thinking blocks come back exactly as issued with their
+signatures. A violation is answered 400 ``invalid_request_error``.
 """
 
 from __future__ import annotations
@@ -66,6 +80,7 @@ class RecordedRequest:
     closed_by_client: threading.Event = field(default_factory=threading.Event)
     finished: threading.Event = field(default_factory=threading.Event)
     closed_at: float | None = None  # time.monotonic() when the close was noticed
+    rejected: str | None = None  # why the request was refused as invalid (400), if it was
 
     async def wait_finished(self, within: float = 5.0) -> bool:
         """Wait, from any event loop, until the handler has ended; False if it
@@ -80,11 +95,19 @@ class RecordedRequest:
 class _Exchange:
     """One request and the event stream written back to it, in Anthropic's shapes."""
 
-    def __init__(self, request: web.Request, record: RecordedRequest, request_id: str) -> None:
+    def __init__(
+        self,
+        request: web.Request,
+        record: RecordedRequest,
+        request_id: str,
+        issued: dict[str, dict[str, Any]] | None = None,
+    ) -> None:
         self.request = request
         self.record = record
         self.request_id = request_id
         self.response: web.StreamResponse | None = None
+        # Thinking blocks handed out, by signature: they must come back unchanged.
+        self.issued = issued if issued is not None else {}
 
     def _client_gone(self) -> bool:
         transport = self.request.transport
@@ -174,6 +197,83 @@ class _Exchange:
         await self.event("message_stop")
 
 
+class Block:
+    """One content block of a `Reply.blocks` message."""
+
+    async def play(self, exchange: _Exchange, index: int) -> None:
+        raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class Text(Block):
+    chunks: list[str]
+    delay: float = 0.0
+
+    async def play(self, exchange: _Exchange, index: int) -> None:
+        await exchange.event(
+            "content_block_start", index=index, content_block={"type": "text", "text": ""}
+        )
+        for chunk in self.chunks:
+            await exchange.pause(self.delay)
+            delta = {"type": "text_delta", "text": chunk}
+            await exchange.event("content_block_delta", index=index, delta=delta)
+
+
+@dataclass(frozen=True)
+class Thinking(Block):
+    """Thinking in deltas, then its signature; `delay` between deltas (cancel tests)."""
+
+    text: str
+    signature: str = ""
+    delay: float = 0.0
+    pieces: int = 3
+
+    async def play(self, exchange: _Exchange, index: int) -> None:
+        signature = self.signature or f"sig_{exchange.request_id}_{index}"
+        start = {"type": "thinking", "thinking": "", "signature": ""}
+        await exchange.event("content_block_start", index=index, content_block=start)
+        size = max(1, -(-len(self.text) // self.pieces))
+        for offset in range(0, len(self.text), size):
+            await exchange.pause(self.delay)
+            delta = {"type": "thinking_delta", "thinking": self.text[offset : offset + size]}
+            await exchange.event("content_block_delta", index=index, delta=delta)
+        exchange.issued[signature] = {
+            "type": "thinking",
+            "thinking": self.text,
+            "signature": signature,
+        }
+        delta = {"type": "signature_delta", "signature": signature}
+        await exchange.event("content_block_delta", index=index, delta=delta)
+
+
+@dataclass(frozen=True)
+class RedactedThinking(Block):
+    data: str = "EmwKAhgBEgy3va3pzix/LafPsn4aDFIT2Xlxh0L5L8rLVyIwxtE3rAFBa8cr3qpP"
+
+    async def play(self, exchange: _Exchange, index: int) -> None:
+        block = {"type": "redacted_thinking", "data": self.data}
+        exchange.issued[self.data] = block
+        await exchange.event("content_block_start", index=index, content_block=block)
+
+
+@dataclass(frozen=True)
+class ToolUse(Block):
+    """A `tool_use` block whose input JSON arrives in pieces (`raw`: exactly these bytes)."""
+
+    id: str
+    name: str
+    input: dict[str, Any] = field(default_factory=dict)
+    raw: str | None = None
+
+    async def play(self, exchange: _Exchange, index: int) -> None:
+        start = {"type": "tool_use", "id": self.id, "name": self.name, "input": {}}
+        await exchange.event("content_block_start", index=index, content_block=start)
+        text = self.raw if self.raw is not None else json.dumps(self.input)
+        for offset in range(0, len(text), 7):
+            delta = {"type": "input_json_delta", "partial_json": text[offset : offset + 7]}
+            await exchange.event("content_block_delta", index=index, delta=delta)
+
+
 @dataclass(frozen=True)
 class Reply:
     """One scripted answer to one chat request; build it with the constructors below."""
@@ -204,6 +304,29 @@ class Reply:
             await exchange.finish_message(tokens, stop_reason)
 
         return Reply(f"text({chunks!r})", play)
+
+    @staticmethod
+    def blocks(
+        *blocks: Block,
+        stop_reason: str = "end_turn",
+        input_tokens: int = _DEFAULT_INPUT_TOKENS,
+        output_tokens: int = 5,
+    ) -> Reply:
+        """A message of several content blocks (text, thinking, tool use), in order."""
+
+        async def play(exchange: _Exchange) -> None:
+            await exchange.open()
+            await exchange.start_message(input_tokens)
+            for index, block in enumerate(blocks):
+                await block.play(exchange, index)
+                await exchange.event("content_block_stop", index=index)
+            delta = {"stop_reason": stop_reason, "stop_sequence": None}
+            await exchange.event(
+                "message_delta", delta=delta, usage={"output_tokens": output_tokens}
+            )
+            await exchange.event("message_stop")
+
+        return Reply(f"blocks({blocks!r}, {stop_reason!r})", play)
 
     @staticmethod
     def recorded(name: str) -> Reply:
@@ -303,6 +426,7 @@ class FakeAnthropic:
         # What every title request gets; a test may make it slow or failing.
         self.title_reply = Reply.text([TITLE_TEXT])
         self._script: deque[Reply] = deque()
+        self.issued: dict[str, dict[str, Any]] = {}
         # script() and clear() may come from the test's thread while the fake
         # serves from its own (running_in_thread).
         self._lock = threading.Lock()
@@ -371,9 +495,14 @@ class FakeAnthropic:
 
         headers = {name.lower(): value for name, value in request.headers.items()}
         record = RecordedRequest(body=body, headers=headers)
-        exchange = _Exchange(request, record, request_id)
+        exchange = _Exchange(request, record, request_id, self.issued)
+        reply = self._next_reply(record)
+        record.rejected = check_request(body, self.issued)
+        if record.rejected is not None:
+            record.finished.set()
+            return _error_response(400, "invalid_request_error", record.rejected, request_id)
         try:
-            await self._next_reply(record).play(exchange)
+            await reply.play(exchange)
         except _ClientGone:
             record.closed_at = time.monotonic()
             record.closed_by_client.set()
@@ -454,3 +583,61 @@ def _last_user_text(body: dict[str, Any]) -> str:
 def _split_in_three(text: str) -> list[str]:
     size = max(1, -(-len(text) // 3))
     return [text[start : start + size] for start in range(0, len(text), size)]
+
+
+_TOOL_RESULT_FIELDS = {"type", "tool_use_id", "content", "is_error", "cache_control"}
+
+
+def check_request(body: dict[str, Any], issued: dict[str, dict[str, Any]]) -> str | None:
+    """What the real API would refuse in a request, as its message; None when valid."""
+    thinking = body.get("thinking")
+    if thinking is not None:
+        budget = thinking.get("budget_tokens")
+        if thinking.get("type") != "enabled" or not isinstance(budget, int) or budget < 1024:
+            return "thinking.budget_tokens: must be an integer of at least 1024"
+        if budget >= int(body.get("max_tokens", 0)):
+            return "max_tokens must be greater than thinking.budget_tokens"
+    for tool in body.get("tools") or []:
+        if not tool.get("name") or tool.get("input_schema", {}).get("type") != "object":
+            return f"tools: invalid tool definition {tool!r}"
+    messages = body.get("messages") or []
+    if not messages or messages[0].get("role") != "user":
+        return "messages: the first message must use the user role"
+    asked: list[str] = []  # tool_use ids of the previous assistant message
+    for number, message in enumerate(messages):
+        role, content = message.get("role"), message.get("content")
+        if number and role == messages[number - 1].get("role"):
+            return f"messages.{number}: roles must alternate between user and assistant"
+        blocks = [] if isinstance(content, str) else list(content or [])
+        if isinstance(content, str) and not content:
+            return f"messages.{number}: content must not be empty"
+        if role == "user":
+            results = [b.get("tool_use_id") for b in blocks if b.get("type") == "tool_result"]
+            leading = [b.get("tool_use_id") for b in blocks[: len(asked)]]
+            if asked and (sorted(leading) != sorted(asked) or len(results) != len(asked)):
+                return (
+                    f"messages.{number}: tool_use ids {asked} must each have a tool_result "
+                    "block at the start of the next user message"
+                )
+            if not asked and results:
+                return f"messages.{number}: tool_result blocks answer no tool_use"
+            for block in blocks:
+                extra = set(block) - _TOOL_RESULT_FIELDS
+                if block.get("type") == "tool_result" and extra:
+                    return f"messages.{number}: tool_result: extra inputs {sorted(extra)}"
+            asked = []
+            continue
+        asked = [b.get("id") for b in blocks if b.get("type") == "tool_use"]
+        for block in blocks:
+            kind = block.get("type")
+            if kind == "text" and not block.get("text"):
+                return f"messages.{number}: text content blocks must be non-empty"
+            if kind == "thinking" and issued.get(block.get("signature", "")) != block:
+                return f"messages.{number}: thinking block modified or signature invalid"
+            if kind == "redacted_thinking" and issued.get(block.get("data", "")) != block:
+                return f"messages.{number}: redacted_thinking block modified"
+            if kind == "tool_use" and not isinstance(block.get("input"), dict):
+                return f"messages.{number}: tool_use.input must be an object"
+    if asked:
+        return "the last assistant message has tool_use blocks without tool_result"
+    return None

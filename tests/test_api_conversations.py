@@ -17,6 +17,7 @@ CONVERSATION_FIELDS = {
     "title",
     "model",
     "system_prompt",
+    "thinking",
     "archived",
     "created_at",
     "updated_at",

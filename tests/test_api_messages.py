@@ -14,6 +14,7 @@ MESSAGE_FIELDS = {
     "conversation_id",
     "seq",
     "role",
+    "blocks",
     "content",
     "status",
     "turn_id",

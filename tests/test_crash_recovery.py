@@ -21,7 +21,7 @@ from pymongo import AsyncMongoClient
 
 from tests.conftest import eventually, make_token, new_turn_id, with_database
 from tests.contract_check import CHECKED
-from tests.fake_anthropic import FakeAnthropic, Reply
+from tests.fake_anthropic import FakeAnthropic, Reply, Text, ToolUse
 from tests.server_process import ServerProcess, process_env
 from tests.sse_client import SseReader
 
@@ -134,3 +134,62 @@ async def test_turn_of_a_killed_process_is_interrupted_after_restart(
     assert [e.event for e in resumed] == ["turn.snapshot", "turn.error"]
     assert resumed[-1].data["code"] == "interrupted"
     assert resumed[-1].data["partial"]["content"] == answer["content"]
+
+
+async def test_a_process_killed_during_a_tool_round_leaves_the_rounds_so_far(
+    server: ServerProcess, session: aiohttp.ClientSession, fake: FakeAnthropic
+) -> None:
+    server.env["CHAT_TOOLS"] = "tests.tools_for_tests"
+    await server.start(session)
+    fake.script(
+        Reply.blocks(
+            Text(["Let me wait. "]),
+            ToolUse("toolu_k", "slow_tool", {"seconds": 60}),
+            stop_reason="tool_use",
+        )
+    )
+    turn_id = new_turn_id()
+    ws = await session.ws_connect(f"{server.base_url}/ws", headers=AUTH)
+    assert (await ws.receive_json(timeout=10))["type"] == "ready"
+    await ws.send_json({"type": "turn.start", "turn_id": turn_id, "content": "Wait a minute"})
+    started = await ws.receive_json(timeout=10)
+    conversation_id = started["conversation_id"]
+    while (await ws.receive_json(timeout=10))["type"] != "turn.tool_call":
+        pass
+
+    async def checkpointed() -> bool:
+        answer = (await messages_of(session, server.base_url, conversation_id))[-1]
+        return [b["type"] for b in answer["blocks"]] == ["text", "tool_use"]
+
+    assert await eventually(checkpointed)
+    await server.kill()
+    await ws.close()
+    await server.start(session)
+
+    async def recovered() -> bool:
+        return await turn_status(session, server.base_url, turn_id) == "interrupted"
+
+    assert await eventually(recovered, timeout=15, interval=0.2)
+    answer = (await messages_of(session, server.base_url, conversation_id))[-1]
+    assert answer["status"] == "interrupted"
+    assert answer["content"] == "Let me wait. "
+    assert answer["blocks"] == [
+        {"type": "text", "text": "Let me wait. "},
+        {"type": "tool_use", "id": "toolu_k", "name": "slow_tool", "input": {"seconds": 60}},
+    ]
+    # The next turn's history answers the dangling call, so the API accepts it.
+    async with session.post(
+        f"{server.base_url}/api/turns",
+        json={"turn_id": new_turn_id(), "conversation_id": conversation_id, "content": "Again"},
+        headers=AUTH,
+    ) as response:
+        events = await SseReader(response).until()
+    assert events[-1].event == "turn.done", events[-1]
+    assert fake.requests[-1].rejected is None
+    sent = fake.requests[-1].body["messages"]
+    assert sent[-1]["content"][0] == {
+        "type": "tool_result",
+        "tool_use_id": "toolu_k",
+        "content": "The tool did not run: the answer was interrupted.",
+        "is_error": True,
+    }

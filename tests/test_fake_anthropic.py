@@ -175,7 +175,12 @@ async def test_recorded_tool_use_block_is_assembled(
 
 async def test_recorded_stream_is_replayed_with_the_file_bytes(fake: FakeAnthropic) -> None:
     fake.script(Reply.recorded("basic"))
-    body = {"model": MODEL, "max_tokens": 10, "stream": True, "messages": []}
+    body = {
+        "model": MODEL,
+        "max_tokens": 10,
+        "stream": True,
+        "messages": [{"role": "user", "content": "hi"}],
+    }
 
     async with (
         aiohttp.ClientSession() as session,

@@ -10,11 +10,12 @@ from tests.fake_anthropic import FakeAnthropic, Reply
 RECORDINGS: dict[str, tuple[str, str, dict[str, int]]] = {
     "basic": ("Hello there!", "end_turn", {"input_tokens": 11, "output_tokens": 6}),
     "extra_fields": ("Hello!", "end_turn", {"input_tokens": 11, "output_tokens": 3}),
-    # Only the text block reaches the user; the tool_use block is not text.
+    # The tool_use block runs `get_weather` (tests.tools_for_tests); the next round
+    # (the fake's echo) ends the turn: text of both rounds, usage of both summed.
     "tool_use": (
-        "I'll check the current weather in Paris for you.",
-        "tool_use",
-        {"input_tokens": 377, "output_tokens": 65},
+        "I'll check the current weather in Paris for you.Echo: ",
+        "end_turn",
+        {"input_tokens": 387, "output_tokens": 68},
     ),
     # No text at all, and still a clean `turn.done`.
     "refusal": ("", "refusal", {"input_tokens": 20, "output_tokens": 120}),
@@ -33,7 +34,17 @@ async def test_recorded_stream_is_relayed_and_stored(
 
     done = frames[-1]
     assert done["type"] == "turn.done", done
-    assert [f["type"] for f in frames[1:-1]] == ["turn.delta"] * (len(frames) - 2)
+    tools = [f for f in frames if f["type"].startswith("turn.tool_")]
+    if name == "tool_use":
+        assert [(f["type"], f["name"]) for f in tools] == [
+            ("turn.tool_call", "get_weather"),
+            ("turn.tool_result", "get_weather"),
+        ]
+        assert tools[0]["input"] == {"location": "Paris"}
+        assert tools[1]["status"] == "ok"
+        assert tools[1]["preview"] == "Sunny in Paris, 21 °C"
+    deltas = [f for f in frames[1:-1] if f not in tools]
+    assert [f["type"] for f in deltas] == ["turn.delta"] * len(deltas)
     assert text_of(frames) == text
     assert done["stop_reason"] == stop_reason
     assert done["message"]["content"] == text

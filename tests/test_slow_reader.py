@@ -49,7 +49,7 @@ async def test_slow_websocket_reader_gets_merged_deltas_and_all_the_text(
     await ws.close()
 
 
-def snapshot(text: str) -> dict[str, Any]:
+def snapshot(text: str, seq: int) -> dict[str, Any]:
     return {"content": text, "status": "streaming"}
 
 

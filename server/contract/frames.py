@@ -7,7 +7,7 @@ transport send.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field
 from pydantic.json_schema import SkipJsonSchema
@@ -18,6 +18,7 @@ from server.contract.shapes import (
     FieldError,
     Message,
     Shape,
+    ToolStatus,
     Usage,
     omittable,
 )
@@ -94,6 +95,37 @@ class TurnDeltaFrame(TurnFrame):
     text: str
 
 
+class TurnThinkingFrame(TurnFrame):
+    """More of the model's extended thinking: append it to the thinking shown."""
+
+    type: Literal["turn.thinking"]
+    text: str
+
+
+SERVER_TOOL = "True for a tool the model provider runs itself (none yet); absent otherwise"
+
+
+class TurnToolCallFrame(TurnFrame):
+    """The model asks for a tool; its input is complete."""
+
+    type: Literal["turn.tool_call"]
+    id: str = Field(description="The `tool_use` id; its `turn.tool_result` carries the same")
+    name: str
+    input: dict[str, Any]
+    server: bool | SkipJsonSchema[None] = omittable(SERVER_TOOL)
+
+
+class TurnToolResultFrame(TurnFrame):
+    """A tool call ended; the result goes back to the model, which goes on."""
+
+    type: Literal["turn.tool_result"]
+    id: str
+    name: str
+    status: ToolStatus
+    preview: str = Field(description="The start of the result, for display")
+    server: bool | SkipJsonSchema[None] = omittable(SERVER_TOOL)
+
+
 class TurnDoneFrame(TurnFrame):
     type: Literal["turn.done"]
     message: Message
@@ -129,6 +161,9 @@ CLIENT_FRAMES: tuple[type[Request], ...] = (
 TURN_EVENTS: tuple[type[Shape], ...] = (
     TurnStartedFrame,
     TurnDeltaFrame,
+    TurnThinkingFrame,
+    TurnToolCallFrame,
+    TurnToolResultFrame,
     TurnDoneFrame,
     TurnCancelledFrame,
     TurnErrorFrame,

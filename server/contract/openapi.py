@@ -20,6 +20,7 @@ from server.contract.shapes import (
     MessagePage,
     Models,
     Problem,
+    SearchPage,
     TurnStatus,
 )
 from server.schemas import CreateConversation, DevTokenRequest, TurnStart, UpdateConversation
@@ -150,6 +151,19 @@ OPERATIONS = (
             ID,
             _query("limit", LIMIT | {"maximum": 200, "default": 50}, "Page size"),
             _query("before", {"type": "integer", "minimum": 1}, "`next_cursor` of a page"),
+        ),
+    ),
+    Operation(
+        "get",
+        "/api/search",
+        "Your own messages containing a word or phrase (case-insensitive), newest first",
+        reply=SearchPage,
+        errors=(422,),
+        parameters=(
+            {"name": "q", "in": "query", "required": True}
+            | {"schema": {"type": "string", "minLength": 1, "maxLength": 200}}
+            | {"description": "What to find"},
+            _query("limit", LIMIT | {"maximum": 100, "default": 20}, "At most this many"),
         ),
     ),
     Operation(

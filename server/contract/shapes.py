@@ -82,6 +82,62 @@ class ErrorInfo(Shape):
 
 
 MessageStatus = Literal["complete", "streaming", "cancelled", "interrupted", "error"]
+ToolStatus = Literal["ok", "error", "timeout", "cancelled"]
+
+
+class Block(BaseModel):
+    """A content block as Claude sent it; fields beyond the ones named are kept as received."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+
+class TextBlock(Block):
+    type: Literal["text"]
+    text: str
+    citations: list[dict[str, Any]] | SkipJsonSchema[None] = omittable("Sources, when cited")
+
+
+class ThinkingBlock(Block):
+    """Extended thinking; sent back to the model byte for byte, with its signature."""
+
+    type: Literal["thinking"]
+    thinking: str
+    signature: str
+
+
+class RedactedThinkingBlock(Block):
+    type: Literal["redacted_thinking"]
+    data: str = Field(description="Encrypted thinking: not for display")
+
+
+class ToolUseBlock(Block):
+    """The model asks for a tool (`server_tool_use`: a tool the provider runs)."""
+
+    type: Literal["tool_use", "server_tool_use"]
+    id: str
+    name: str
+    input: dict[str, Any]
+
+
+class ToolResultBlock(Block):
+    """What the service sent back for a `tool_use`, in the next user turn."""
+
+    type: Literal["tool_result"]
+    tool_use_id: str
+    content: str | list[dict[str, Any]]
+    is_error: bool | SkipJsonSchema[None] = omittable("True unless the tool succeeded")
+    status: ToolStatus = Field(description="How the call ended (ours, not sent to the model)")
+
+
+class OtherBlock(Block):
+    """A block type added by the provider later: keep it, show it if you know it."""
+
+    type: str
+
+
+ContentBlock = (
+    TextBlock | ThinkingBlock | RedactedThinkingBlock | ToolUseBlock | ToolResultBlock | OtherBlock
+)
 
 
 class Message(Shape):
@@ -89,7 +145,11 @@ class Message(Shape):
     conversation_id: str
     seq: int = Field(ge=1, description="Position in the conversation, 1, 2, 3 ...")
     role: Literal["user", "assistant"]
-    content: str
+    content: str = Field(description="The plain text: the answer's text blocks, concatenated")
+    blocks: list[ContentBlock] | None = Field(
+        description="The content blocks in order, tool results included (an answer); "
+        "null for a user's message and for answers stored before blocks were kept"
+    )
     status: MessageStatus
     turn_id: str = Field(description="The turn that wrote this message")
     model: str
@@ -99,11 +159,17 @@ class Message(Shape):
     created_at: datetime
 
 
+class ThinkingSetting(Shape):
+    type: Literal["enabled"]
+    budget_tokens: int = Field(ge=1024)
+
+
 class Conversation(Shape):
     id: str
     title: str = Field(description="Empty until the service or the user names it")
     model: str
     system_prompt: str | None
+    thinking: ThinkingSetting | None = Field(description="Extended thinking; null: off")
     archived: bool
     created_at: datetime
     updated_at: datetime = Field(description="Last activity; the list is ordered by it")
@@ -119,6 +185,20 @@ class MessagePage(Shape):
     next_cursor: int | None = Field(
         description="The `seq` to pass as `before` for the page before. Null: the first page"
     )
+
+
+class SearchHit(Shape):
+    conversation_id: str
+    conversation_title: str
+    message_id: str
+    seq: int = Field(ge=1)
+    role: Literal["user", "assistant"]
+    snippet: str = Field(description="The match with some context, on one line")
+    created_at: datetime
+
+
+class SearchPage(Shape):
+    items: list[SearchHit] = Field(description="Newest first")
 
 
 class Problem(Shape):

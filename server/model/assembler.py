@@ -1,10 +1,11 @@
 """Messages API events, decoded with orjson and folded into chunks and a final message.
 
 The layer between raw SSE (`sse.py`) and the turn engine. Text deltas become
-`TextChunk`s at once; every other event (thinking, signatures, tool input,
-citations, server tool blocks, usage, stop reason) is folded into the
-message's content blocks exactly as received, so that they can be stored and
-sent back to the model unchanged.
+`TextChunk`s at once, thinking deltas `ThinkingChunk`s, and a `tool_use` block
+a `ToolCall` when it stops (its input complete and parsed); every event
+(signatures, citations, server tool blocks, usage, stop reason) is also folded
+into the message's content blocks exactly as received, so that they can be
+stored and sent back to the model unchanged.
 """
 
 from __future__ import annotations
@@ -14,16 +15,17 @@ from typing import Any
 import orjson
 
 from server.errors import UpstreamFailure
-from server.model.base import Finished, TextChunk
+from server.model.base import Chunk, Finished, TextChunk, ThinkingChunk, ToolCall
 from server.model.failures import failure_for
 
 JSON_FIELD = "partial_json"  # a tool's input, parsed when its block stops
 # Deltas that append to one string field of their block.
 _APPENDS = {
     "text_delta": ("text", "text"),
-    "thinking_delta": ("thinking", "thinking"),
     "signature_delta": ("signature", "signature"),
 }
+# Tool blocks, and whether the provider runs them (server tools) rather than us.
+TOOL_BLOCKS = {"tool_use": False, "server_tool_use": True}
 
 
 class MessageAssembler:
@@ -38,8 +40,8 @@ class MessageAssembler:
         self.stop_reason: str | None = None
         self.stop_sequence: str | None = None
 
-    def feed(self, data: bytes) -> TextChunk | None:
-        """Fold one event in; a `TextChunk` when it carried answer text."""
+    def feed(self, data: bytes) -> Chunk | None:
+        """Fold one event in; a chunk when it carried text or thinking or ended a tool call."""
         event = orjson.loads(data)
         kind = event.get("type")
         if kind == "content_block_delta":
@@ -47,7 +49,7 @@ class MessageAssembler:
         if kind == "content_block_start":
             self._start(event["index"], event["content_block"])
         elif kind == "content_block_stop":
-            self._stop(event["index"])
+            return self._stop(event["index"])
         elif kind == "message_delta":
             self._message_delta(event)
         elif kind == "message_start":
@@ -63,12 +65,16 @@ class MessageAssembler:
             self._stop(index)
         return Finished(self.input_tokens, self.output_tokens, self.stop_reason, tuple(self.blocks))
 
-    def _delta(self, index: int, delta: dict[str, Any]) -> TextChunk | None:
+    def _delta(self, index: int, delta: dict[str, Any]) -> TextChunk | ThinkingChunk | None:
         kind = delta.get("type")
         if kind == "text_delta":
             text: str = delta["text"]
             self._append(index, "text", text)
             return TextChunk(text) if text else None
+        if kind == "thinking_delta":
+            thinking: str = delta.get("thinking", "")
+            self._append(index, "thinking", thinking)
+            return ThinkingChunk(thinking) if thinking else None
         if kind == "input_json_delta":
             self._append(index, JSON_FIELD, delta.get("partial_json", ""))
         elif kind == "citations_delta":
@@ -90,7 +96,7 @@ class MessageAssembler:
             self.blocks.append({})
         self.blocks[index] = dict(block)
 
-    def _stop(self, index: int) -> None:
+    def _stop(self, index: int) -> ToolCall | None:
         block = self._block(index)
         for field in [f for i, f in self._parts if i == index]:
             joined = "".join(self._parts.pop((index, field)))
@@ -103,6 +109,20 @@ class MessageAssembler:
                 # Kept as received: the tool loop answers it with an is_error result.
                 block["input"] = {}
                 block["input_error"] = joined
+            if not isinstance(block["input"], dict):  # valid JSON, but not an object
+                block["input_error"] = joined
+                block["input"] = {}
+        server = TOOL_BLOCKS.get(block.get("type", ""))
+        if server is None:
+            return None
+        raw_input = block.get("input")
+        return ToolCall(
+            str(block.get("id", "")),
+            str(block.get("name", "")),
+            raw_input if isinstance(raw_input, dict) else {},
+            block.get("input_error"),
+            server,
+        )
 
     def _message_delta(self, event: dict[str, Any]) -> None:
         delta = event.get("delta") or {}

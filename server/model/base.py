@@ -13,6 +13,28 @@ class TextChunk:
 
 
 @dataclass(frozen=True, slots=True)
+class ThinkingChunk:
+    """A piece of the model's extended thinking, relayed as it comes."""
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCall:
+    """A `tool_use` block that has stopped: its input is complete and parsed.
+
+    `input_error` holds the raw input when it was not a JSON object; the tool
+    loop answers such a call with an `is_error` result instead of running it.
+    """
+
+    id: str
+    name: str
+    input: dict[str, Any]
+    input_error: str | None = None
+    server: bool = False  # an Anthropic server tool: run by the provider, not by us
+
+
+@dataclass(frozen=True, slots=True)
 class Finished:
     input_tokens: int
     output_tokens: int
@@ -21,13 +43,21 @@ class Finished:
     content: tuple[dict[str, Any], ...] = ()
 
 
-Chunk = TextChunk | Finished
-ContextMessage = dict[str, str]
+Chunk = TextChunk | ThinkingChunk | ToolCall | Finished
+# `content` is a string (plain text) or a list of content blocks.
+ContextMessage = dict[str, Any]
 
 
 class Model(Protocol):
     def stream(
-        self, *, model: str, system: str | None, messages: Sequence[ContextMessage], max_tokens: int
+        self,
+        *,
+        model: str,
+        system: str | None,
+        messages: Sequence[ContextMessage],
+        max_tokens: int,
+        tools: Sequence[dict[str, Any]] = (),
+        thinking_budget: int | None = None,
     ) -> AsyncGenerator[Chunk]: ...
 
     async def title(self, question: str, answer: str) -> str: ...

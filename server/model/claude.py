@@ -51,9 +51,20 @@ class ClaudeModel:
         )
 
     async def stream(
-        self, *, model: str, system: str | None, messages: Sequence[ContextMessage], max_tokens: int
+        self,
+        *,
+        model: str,
+        system: str | None,
+        messages: Sequence[ContextMessage],
+        max_tokens: int,
+        tools: Sequence[dict[str, Any]] = (),
+        thinking_budget: int | None = None,
     ) -> AsyncGenerator[Chunk]:
         extra: dict[str, Any] = {"system": system} if system else {}
+        if tools:
+            extra["tools"] = list(tools)
+        if thinking_budget is not None:
+            extra["thinking"] = {"type": "enabled", "budget_tokens": thinking_budget}
         message = MessageAssembler()
         try:
             async with self._client.messages.with_streaming_response.create(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -26,6 +27,7 @@ MESSAGE_FIELDS = (
     "seq",
     "role",
     "content",
+    "blocks",
     "status",
     "turn_id",
     "model",
@@ -52,6 +54,7 @@ def public_conversation(doc: Document) -> dict[str, Any]:
         "title": doc.get("title", ""),
         "model": doc.get("model"),
         "system_prompt": doc.get("system_prompt"),
+        "thinking": doc.get("thinking"),
         "archived": doc.get("archived", False),
         "created_at": doc["created_at"],
         "updated_at": doc["updated_at"],
@@ -68,6 +71,7 @@ def conversation_document(
     title: str,
     model: str,
     system_prompt: str | None,
+    thinking: Document | None = None,
     running_turn_id: str | None = None,
 ) -> Document:
     """A new conversation; `next_seq` numbers its messages, `running_turn_id` is its one slot."""
@@ -78,6 +82,7 @@ def conversation_document(
         "title": title,
         "model": model,
         "system_prompt": system_prompt,
+        "thinking": thinking,
         "archived": False,
         "next_seq": 3 if running_turn_id else 1,
         "running_turn_id": running_turn_id,
@@ -100,9 +105,17 @@ class Store:
     # Conversations
 
     async def create_conversation(
-        self, identity: Identity, *, title: str = "", model: str, system_prompt: str | None = None
+        self,
+        identity: Identity,
+        *,
+        title: str = "",
+        model: str,
+        system_prompt: str | None = None,
+        thinking: Document | None = None,
     ) -> Document:
-        doc = conversation_document(identity, title=title, model=model, system_prompt=system_prompt)
+        doc = conversation_document(
+            identity, title=title, model=model, system_prompt=system_prompt, thinking=thinking
+        )
         await self.conversations.insert_one(doc)
         return doc
 
@@ -189,6 +202,60 @@ class Store:
 
     async def get_message(self, message_id: str) -> Document | None:
         return await self.messages.find_one({"_id": message_id})
+
+    async def search_messages(
+        self, identity: Identity, query: str, *, limit: int, exclude_turn_id: str | None = None
+    ) -> list[dict[str, Any]]:
+        """The caller's messages containing `query` (case-insensitive), newest first.
+
+        A substring match (an escaped regex), scoped like every query to the
+        caller's (tenant, user): another user's words are never found. A
+        full-text index would rank better; this works on any MongoDB and on
+        the embedded server alike.
+        """
+        pattern = re.escape(query)
+        found: dict[str, Any] = {**identity.scope, "content": {"$regex": pattern, "$options": "i"}}
+        if exclude_turn_id is not None:
+            found["turn_id"] = {"$ne": exclude_turn_id}
+        docs = await (
+            self.messages.find(found)
+            .sort([("created_at", DESCENDING), ("seq", DESCENDING)])
+            .limit(limit)
+            .to_list()
+        )
+        ids = list({doc["conversation_id"] for doc in docs})
+        titles = {
+            c["_id"]: c.get("title", "")
+            async for c in self.conversations.find(
+                {"_id": {"$in": ids}, **identity.scope}, {"title": 1}
+            )
+        }
+        matcher = re.compile(pattern, re.IGNORECASE)
+        return [
+            {
+                "conversation_id": doc["conversation_id"],
+                "conversation_title": titles.get(doc["conversation_id"], ""),
+                "message_id": doc["_id"],
+                "seq": doc["seq"],
+                "role": doc["role"],
+                "snippet": _snippet(str(doc.get("content") or ""), matcher),
+                "created_at": doc["created_at"],
+            }
+            for doc in docs
+            if doc["conversation_id"] in titles
+        ]
+
+
+SNIPPET_CHARS = 80
+
+
+def _snippet(text: str, matcher: re.Pattern[str]) -> str:
+    """The match with some context either side, on one line."""
+    found = matcher.search(text)
+    start = max(0, found.start() - SNIPPET_CHARS) if found else 0
+    end = min(len(text), (found.end() if found else 0) + SNIPPET_CHARS)
+    snippet = " ".join(text[start:end].split())
+    return ("…" if start else "") + snippet + ("…" if end < len(text) else "")
 
 
 def _encode_cursor(updated_at: datetime, last_id: str) -> str:

@@ -47,7 +47,13 @@ class TurnRecord:
     created_at: datetime
     new_conversation: bool
 
-    def assistant_document(self, text: str, status: str = STREAMING, **fields: Any) -> Document:
+    def assistant_document(
+        self,
+        text: str,
+        status: str = STREAMING,
+        blocks: list[Document] | None = None,
+        **fields: Any,
+    ) -> Document:
         """The answer as stored: inserted by `begin`, and stood in for when it cannot be read."""
         return {
             "_id": self.assistant_message_id,
@@ -56,6 +62,7 @@ class TurnRecord:
             "seq": self.assistant_seq,
             "role": "assistant",
             "content": text,
+            "blocks": blocks if blocks is not None else [],
             "status": status,
             "turn_id": self.turn_id,
             "model": self.model,
@@ -92,6 +99,14 @@ class Outcome:
     usage: dict[str, int] | None = None
     stop_reason: str | None = None
     error: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Progress:
+    """An answer as far as it got: its plain text and its content blocks."""
+
+    text: str
+    blocks: list[Document]
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,6 +214,7 @@ class TurnStore:
             "_id": record.user_message_id,
             "seq": user_seq,
             "role": "user",
+            "blocks": None,  # a user's message is its plain text
         }
         await self.messages.insert_many([user, record.assistant_document("")])
         return record
@@ -217,9 +233,9 @@ class TurnStore:
         )
 
     async def checkpoint_many(
-        self, entries: list[tuple[TurnRecord, str | None]]
+        self, entries: list[tuple[TurnRecord, Progress | None]]
     ) -> dict[str, Lease]:
-        """Renew the leases of this process's running turns and save their changed texts.
+        """Renew the leases of this process's running turns and save their changed answers.
 
         Three operations whatever the number of turns. A turn whose state is
         not `held` is `cancel_requested` (another process asked) or `lost`
@@ -243,10 +259,16 @@ class TurnStore:
         texts = [
             UpdateOne(
                 {"_id": record.assistant_message_id, "status": STREAMING},
-                {"$set": {"content": text, "updated_at": moment}},
+                {
+                    "$set": {
+                        "content": progress.text,
+                        "blocks": progress.blocks,
+                        "updated_at": moment,
+                    }
+                },
             )
-            for record, text in entries
-            if text is not None and states.get(record.id) in ("held", "cancel_requested")
+            for record, progress in entries
+            if progress is not None and states.get(record.id) in ("held", "cancel_requested")
         ]
         if texts:
             await self.messages.bulk_write(texts, ordered=False)
@@ -261,25 +283,34 @@ class TurnStore:
         return result.matched_count == 1
 
     async def finalise(
-        self, record: TurnRecord, text: str, outcome: Outcome, final_seq: int
+        self, record: TurnRecord, progress: Progress, outcome: Outcome, final_seq: int
     ) -> Ending:
         """Write the ending, if this process still owns the turn; return the turn as it ended.
 
         Safe to repeat after a failure: the claim matches this process's own
         ending too, so a retry finishes the writes a failed attempt left undone.
         """
-        answer = {"content": text, "usage": outcome.usage, "stop_reason": outcome.stop_reason}
+        text = progress.text
+        answer = {
+            "content": text,
+            "blocks": progress.blocks,
+            "usage": outcome.usage,
+            "stop_reason": outcome.stop_reason,
+        }
         mine = {"_id": record.id, "owner": self.owner, "status": {"$in": [RUNNING, outcome.status]}}
         ended = await self._end(
             mine, outcome.status, outcome.error, final_seq=final_seq, answer=answer
         )
-        stand_in = record.assistant_document(text, outcome.status, error=outcome.error, **answer)
+        stand_in = {
+            **record.assistant_document(text, outcome.status, error=outcome.error),
+            **answer,
+        }
         if ended is not None:
             return Ending(ended[0], ended[1] or stand_in, ours=True)
         # Ended elsewhere: keep that ending, and add the text it could not know.
         await self.messages.update_one(
             {"_id": record.assistant_message_id, "status": {"$ne": STREAMING}},
-            {"$set": {"content": text}},
+            {"$set": {"content": text, "blocks": progress.blocks}},
         )
         stored_turn = await self.turns.find_one({"_id": record.id})
         message = await self.messages.find_one({"_id": record.assistant_message_id})

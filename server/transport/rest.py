@@ -28,6 +28,7 @@ routes = web.RouteTableDef()
 
 MAX_ID_LENGTH = 64
 READY_TIMEOUT_SECONDS = 2.0
+MAX_QUERY_LENGTH = 200
 
 
 @routes.get("/healthz")
@@ -84,9 +85,13 @@ async def models(request: web.Request) -> web.Response:
 @routes.post("/api/conversations")
 async def create_conversation(request: web.Request) -> web.Response:
     body = parse_json(CreateConversation, await read_body(request))
-    model = request.app[engine_key].choose_model(body.model)
+    engine = request.app[engine_key]
     doc = await request.app[store_key].create_conversation(
-        identity_of(request), title=body.title or "", model=model, system_prompt=body.system_prompt
+        identity_of(request),
+        title=body.title or "",
+        model=engine.choose_model(body.model),
+        system_prompt=body.system_prompt,
+        thinking=engine.thinking_setting(body.thinking),
     )
     return json_response(public_conversation(doc), status=201)
 
@@ -118,6 +123,8 @@ async def update_conversation(request: web.Request) -> web.Response:
     changes: dict[str, Any] = body.model_dump(exclude_unset=True)
     if changes.get("model") is not None:
         changes["model"] = request.app[engine_key].choose_model(changes["model"])
+    if "thinking" in changes:  # null or `disabled` turns it off
+        changes["thinking"] = request.app[engine_key].thinking_setting(body.thinking)
     for field in ("title", "archived", "model"):
         if field in changes and changes[field] is None:
             raise invalid_body(field, "may be omitted but not null")
@@ -141,6 +148,17 @@ async def list_messages(request: web.Request) -> web.Response:
         identity_of(request), path_id(request), limit=limit, before=before
     )
     return json_response({"items": [public_message(d) for d in docs], "next_cursor": next_cursor})
+
+
+@routes.get("/api/search")
+async def search(request: web.Request) -> web.Response:
+    """Your own messages containing `q`, newest first (what `search_conversations` finds)."""
+    query = request.query.get("q", "").strip()
+    if not query or len(query) > MAX_QUERY_LENGTH:
+        raise invalid_query("q", f"must be 1 to {MAX_QUERY_LENGTH} characters")
+    limit = query_int(request, "limit", default=20, minimum=1, maximum=100)
+    hits = await request.app[store_key].search_messages(identity_of(request), query, limit=limit)
+    return json_response({"items": hits})
 
 
 # Request helpers shared by the HTTP transports.

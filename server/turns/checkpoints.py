@@ -1,6 +1,6 @@
 """Checkpoints of every running turn of the process, in one batch per interval.
 
-A turn's partial text is saved, and its lease renewed, every
+A turn's partial answer (text and blocks) is saved, and its lease renewed, every
 `CHECKPOINT_INTERVAL_SECONDS`: for all running turns at once, in a constant
 number of database operations (renew the leases, read the turns' states,
 save the changed texts). Per-turn writes grew with the number of running
@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from server.storage.turns import Lease, TurnStore
+from server.storage.turns import Lease, Progress, TurnStore
 
 if TYPE_CHECKING:
     from server.turns.engine import ActiveTurn
@@ -64,7 +64,7 @@ class Checkpointer:
                 await self._checkpoint(list(self._running.values()))
 
     async def _checkpoint(self, tracked: list[_Tracked]) -> None:
-        entries = [(t.active.record, t.changed_text()) for t in tracked]
+        entries = [(t.active.record, t.changed()) for t in tracked]
         try:
             states = await self._turns.checkpoint_many(entries)
         except Exception as error:  # the final write is what counts; keep streaming
@@ -85,20 +85,20 @@ class Checkpointer:
 
 
 class _Tracked:
-    """A running turn, and how much of its text the last checkpoint saved."""
+    """A running turn, and how far its answer was when the last checkpoint saved it."""
 
     __slots__ = ("active", "pending", "renewed", "written")
 
     def __init__(self, active: ActiveTurn) -> None:
         self.active = active
-        self.written = 0
-        self.pending = 0
+        # (text length, blocks version): cheap to compare, changes with every token or block.
+        self.written = (0, 0)
+        self.pending = (0, 0)
         self.renewed = time.monotonic()
 
-    def changed_text(self) -> str | None:
-        log_ = self.active.log
-        self.pending = log_.text_length
-        return log_.text if self.pending != self.written else None
+    def changed(self) -> Progress | None:
+        self.pending = (self.active.log.text_length, self.active.answer.version)
+        return self.active.progress() if self.pending != self.written else None
 
     def saved(self, moment: float) -> None:
         self.written, self.renewed = self.pending, moment

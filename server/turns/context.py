@@ -4,17 +4,29 @@ Token counts are estimated (about four characters a token, plus a little per
 message) rather than asked of the provider: the estimate costs nothing, works
 offline, and errs on the generous side for English text. The budget is a
 setting (CONTEXT_TOKEN_BUDGET) so operators can leave headroom.
+
+An answer that used tools is stored as ONE assistant message whose blocks
+hold the whole sequence (thinking, text, `tool_use`, the `tool_result`s the
+service sent back, more text); `answer_messages` splits it into the
+assistant/user alternation the Messages API requires, blocks unmodified
+(thinking with its signature), every `tool_use` followed by its result.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
+
+import orjson
 
 from server.errors import InputTooLong
 from server.model.base import ContextMessage
 from server.storage.client import Document
 
 PER_MESSAGE_TOKENS = 4
+# Our own bookkeeping on stored blocks, never sent to the API.
+PRIVATE_FIELDS = {"tool_result": ("status",), "tool_use": ("input_error",)}
+UNANSWERED = "The tool did not run: the answer was interrupted."
 
 
 def estimate_tokens(text: str) -> int:
@@ -36,34 +48,108 @@ def build_context(
 ) -> list[ContextMessage]:
     """The newest history that fits, oldest dropped first, ending with `content`.
 
-    A question whose answer has no text (failed or stopped before the first
-    token) is left out with it: the user either retries it, which would send it
-    twice, or moves on. Same-role neighbours that remain are merged, so the
+    A question whose answer has nothing (failed or stopped before the first
+    token) is left out with it: the user either retries it, which would send
+    it twice, or moves on. Same-role neighbours that remain are merged, so the
     roles alternate as the Messages API requires.
     """
     check_fits(content, system_prompt, budget)
     remaining = budget - estimate_tokens(content)
     if system_prompt:
         remaining -= estimate_tokens(system_prompt)
-    kept: list[ContextMessage] = []
+    kept: list[list[ContextMessage]] = []
     for doc in reversed(_answered(history)):
-        text = str(doc.get("content") or "")
-        if not text.strip():
+        messages = _messages_of(doc)
+        if not messages:
             continue
-        cost = estimate_tokens(text)
+        cost = sum(_estimate(m) for m in messages)
         if cost > remaining:
             break
         remaining -= cost
-        kept.append({"role": str(doc["role"]), "content": text})
-    kept.reverse()
-    kept.append({"role": "user", "content": content})
-    return _alternate(kept)
+        kept.append(messages)
+    flat = [message for messages in reversed(kept) for message in messages]
+    flat.append({"role": "user", "content": content})
+    return _alternate(flat)
+
+
+def answer_messages(blocks: Sequence[Document]) -> list[ContextMessage]:
+    """One stored answer's blocks as API messages: assistant blocks, then user tool results."""
+    messages: list[ContextMessage] = []
+    pending: list[str] = []  # tool_use ids still waiting for their result
+    for stored in blocks:
+        block = _for_api(stored)
+        if block is None:
+            continue
+        role = "user" if block["type"] == "tool_result" else "assistant"
+        if role == "assistant" and pending and messages[-1]["role"] == "user":
+            messages[-1]["content"].extend(_unanswered(pending))  # results that never came
+            pending = []
+        if block["type"] == "tool_use":
+            pending.append(str(block["id"]))
+        elif block["type"] == "tool_result" and block.get("tool_use_id") in pending:
+            pending.remove(block["tool_use_id"])
+        if messages and messages[-1]["role"] == role:
+            messages[-1]["content"].append(block)
+        else:
+            messages.append({"role": role, "content": [block]})
+    if pending:
+        if messages[-1]["role"] == "user":
+            messages[-1]["content"].extend(_unanswered(pending))
+        else:
+            messages.append({"role": "user", "content": _unanswered(pending)})
+    return messages
+
+
+def _for_api(block: Document) -> Document | None:
+    """A stored block as the API takes it back; None for one it cannot take."""
+    kind = block.get("type")
+    if kind == "text" and not block.get("text"):
+        return None  # the API refuses empty text blocks
+    if kind == "thinking" and not block.get("signature"):
+        return None  # cut off before its signature: unverifiable, so unusable
+    private = PRIVATE_FIELDS.get(str(kind))
+    if private and any(name in block for name in private):
+        return {key: value for key, value in block.items() if key not in private}
+    return block
+
+
+def _plain(block: Document) -> bool:
+    return block.get("type") == "text" and block.keys() <= {"type", "text"}
+
+
+def _unanswered(ids: list[str]) -> list[Document]:
+    return [
+        {"type": "tool_result", "tool_use_id": i, "content": UNANSWERED, "is_error": True}
+        for i in ids
+    ]
+
+
+def _messages_of(doc: Document) -> list[ContextMessage]:
+    """A stored message as API messages; an answer of plain text only, as a string (as before)."""
+    blocks = doc.get("blocks")
+    if doc["role"] == "assistant" and blocks and not all(_plain(block) for block in blocks):
+        return answer_messages(blocks)
+    text = str(doc.get("content") or "")
+    return [{"role": str(doc["role"]), "content": text}] if text.strip() else []
+
+
+def _estimate(message: ContextMessage) -> int:
+    content = message["content"]
+    if isinstance(content, str):
+        return estimate_tokens(content)
+    return estimate_tokens(orjson.dumps(content).decode())
+
+
+def _has_answer(doc: Document) -> bool:
+    if str(doc.get("content") or "").strip():
+        return True
+    return any(_for_api(block) is not None for block in doc.get("blocks") or ())
 
 
 def _answered(history: Sequence[Document]) -> list[Document]:
     answered: list[Document] = []
     for doc in history:
-        if doc["role"] == "assistant" and not str(doc.get("content") or "").strip():
+        if doc["role"] == "assistant" and not _has_answer(doc):
             if answered and answered[-1]["role"] == "user":
                 answered.pop()
             continue
@@ -72,15 +158,33 @@ def _answered(history: Sequence[Document]) -> list[Document]:
 
 
 def _alternate(messages: list[ContextMessage]) -> list[ContextMessage]:
-    while messages and messages[0]["role"] != "user":
+    # The first message must be a user's own words, not results of a dropped tool_use.
+    while messages and (messages[0]["role"] != "user" or _has_results(messages[0])):
         messages = messages[1:]
     merged: list[ContextMessage] = []
     for message in messages:
         if merged and merged[-1]["role"] == message["role"]:
             merged[-1] = {
                 "role": message["role"],
-                "content": merged[-1]["content"] + "\n\n" + message["content"],
+                "content": _join(merged[-1]["content"], message["content"]),
             }
         else:
             merged.append(dict(message))
     return merged
+
+
+def _has_results(message: ContextMessage) -> bool:
+    content = message["content"]
+    return not isinstance(content, str) and any(b.get("type") == "tool_result" for b in content)
+
+
+def _join(first: Any, second: Any) -> Any:
+    if isinstance(first, str) and isinstance(second, str):
+        return first + "\n\n" + second
+    return _as_blocks(first) + _as_blocks(second)
+
+
+def _as_blocks(content: Any) -> list[Document]:
+    if isinstance(content, str):
+        return [{"type": "text", "text": content}] if content else []
+    return list(content)

@@ -33,8 +33,8 @@ from server.errors import (
 from server.events import TurnEvent
 from server.identity import Identity
 from server.metrics import Metrics
-from server.model.base import Finished, Model, TextChunk
-from server.schemas import TurnStart
+from server.model.base import Model
+from server.schemas import Thinking, TurnStart
 from server.storage.client import Document
 from server.storage.conversations import Store, conversation_document, public_message
 from server.storage.turns import (
@@ -43,20 +43,24 @@ from server.storage.turns import (
     Ending,
     Lease,
     Outcome,
+    Progress,
     TurnRecord,
     TurnStore,
 )
+from server.tools.registry import ToolRegistry
 from server.turns import endings
+from server.turns.answer import Answer
 from server.turns.checkpoints import Checkpointer
 from server.turns.context import build_context, check_fits
+from server.turns.failures import guarded, log_failure
 from server.turns.log import TurnLog
 from server.turns.replay import stored_events
+from server.turns.rounds import Rounds
 from server.turns.titles import Titler
 
 log = logging.getLogger(__name__)
 
 HISTORY_LIMIT = 200
-YIELD_EVERY_CHUNKS = 32
 # The ending is retried until stored: first after this, doubling up to the cap.
 FINALISE_RETRY_SECONDS = (0.05, 2.0)
 FAILED = Outcome("error", error=InternalError().describe())
@@ -68,6 +72,8 @@ class ActiveTurn:
     record: TurnRecord
     content: str
     system_prompt: str | None
+    thinking_budget: int | None
+    answer: Answer
     log: TurnLog
     task: asyncio.Task[None] | None = None
     # A strong reference: the loop holds tasks weakly, and a shielded ending
@@ -84,10 +90,21 @@ class ActiveTurn:
         identity = self.record.identity
         return (identity.tenant_id, identity.user_id, self.record.turn_id)
 
+    def progress(self) -> Progress:
+        """The answer so far: every round's blocks, and the text still streaming."""
+        text = self.log.text
+        return Progress(text, self.answer.blocks(text))
+
 
 class TurnEngine:
     def __init__(
-        self, settings: Settings, store: Store, turns: TurnStore, model: Model, metrics: Metrics
+        self,
+        settings: Settings,
+        store: Store,
+        turns: TurnStore,
+        model: Model,
+        metrics: Metrics,
+        tools: ToolRegistry,
     ) -> None:
         self._settings = settings
         self._store = store
@@ -98,6 +115,7 @@ class TurnEngine:
         self._finished: OrderedDict[TurnKey, ActiveTurn] = OrderedDict()  # oldest first
         self._closing = asyncio.Event()
         self._titler = Titler(model, store)
+        self._rounds = Rounds(settings, model, store, tools, metrics)
         self._checkpoints = Checkpointer(
             turns,
             interval=settings.checkpoint_interval_seconds,
@@ -124,6 +142,20 @@ class TurnEngine:
                 )
             return requested
         return fallback if fallback in allowed else self._settings.default_model
+
+    def thinking_setting(self, requested: Thinking | None) -> dict[str, Any] | None:
+        """Extended thinking as stored (None: off); its budget must leave room for the answer."""
+        if requested is None or requested.type == "disabled":
+            return None
+        budget = requested.budget_tokens
+        limit = self._settings.max_output_tokens
+        if budget is None or budget >= limit:
+            message = f"must be below MAX_OUTPUT_TOKENS ({limit})"
+            raise ValidationFailed(
+                f"thinking.budget_tokens {message}",
+                [{"field": "thinking.budget_tokens", "message": message}],
+            )
+        return {"type": "enabled", "budget_tokens": budget}
 
     async def start(self, identity: Identity, request: TurnStart) -> AsyncIterator[TurnEvent]:
         """Validate and begin a turn (or replay a finished one); follow it from the start.
@@ -161,6 +193,11 @@ class TurnEngine:
             new = True
         system_prompt = conversation.get("system_prompt")
         assert system_prompt is None or isinstance(system_prompt, str)
+        thinking = (
+            self.thinking_setting(request.thinking)
+            if request.thinking is not None
+            else conversation.get("thinking")
+        )
         check_fits(request.content, system_prompt, self._settings.context_token_budget)
         record = await self._turns.begin(
             identity,
@@ -170,10 +207,15 @@ class TurnEngine:
             model=model,
             new_conversation=new,
         )
+        answer = Answer()
         turn_log = TurnLog(
-            record.turn_id, lambda text: public_message(record.assistant_document(text))
+            record.turn_id,
+            lambda text, seq: public_message(
+                record.assistant_document(text, blocks=answer.blocks(text, seq))
+            ),
         )
-        active = ActiveTurn(record, request.content, system_prompt, turn_log)
+        budget = int(thinking["budget_tokens"]) if thinking else None
+        active = ActiveTurn(record, request.content, system_prompt, budget, answer, turn_log)
         self._active[key] = active
         active.log.publish("turn.started", endings.started(record.turn_document()))
         # Started eagerly, so that `_run` is inside its try/finally before anyone
@@ -285,33 +327,8 @@ class TurnEngine:
             messages = build_context(
                 history, active.content, active.system_prompt, self._settings.context_token_budget
             )
-            chunks = self._model.stream(
-                model=record.model,
-                system=active.system_prompt,
-                messages=messages,
-                max_tokens=self._settings.max_output_tokens,
-            )
-            finished = Finished(0, 0, None)
-            async with contextlib.aclosing(chunks):  # closing it closes the upstream request
-                count = 0
-                async for chunk in chunks:
-                    if isinstance(chunk, TextChunk):
-                        if active.first_token_at is None:
-                            active.first_token_at = time.monotonic()
-                            self._metrics.first_token_seconds.observe(
-                                active.first_token_at - active.started_at
-                            )
-                        active.log.publish("turn.delta", {"text": chunk.text})
-                        self._metrics.tokens_relayed += 1
-                    else:
-                        finished = chunk
-                    count += 1
-                    if count % YIELD_EVERY_CHUNKS == 0:
-                        # A burst of buffered chunks is parsed without a suspension
-                        # point: let other users' frames through now and then.
-                        await asyncio.sleep(0)
-            usage = {"input_tokens": finished.input_tokens, "output_tokens": finished.output_tokens}
-            outcome = Outcome("complete", usage=usage, stop_reason=finished.stop_reason)
+            answered = await self._rounds.run(active, messages)
+            outcome = Outcome("complete", usage=answered.usage, stop_reason=answered.stop_reason)
         except asyncio.CancelledError:
             outcome = (
                 Outcome("cancelled")
@@ -321,7 +338,7 @@ class TurnEngine:
             raise
         except DomainError as error:
             outcome = Outcome("error", error=error.describe())
-            _log_failure(record, error)
+            log_failure(record, error)
             if isinstance(error, UpstreamFailure):
                 self._metrics.upstream_errors.labels(error.code).inc()
         except Exception:
@@ -336,8 +353,9 @@ class TurnEngine:
 
     async def _finalise(self, active: ActiveTurn, outcome: Outcome) -> None:
         """The one ending of every turn: store it, then tell the followers."""
-        record, text = active.record, active.log.text
-        ending = await self._store_ending(active, outcome)
+        record, progress = active.record, active.progress()
+        text = progress.text
+        ending = await self._store_ending(active, progress, outcome)
         kind, payload = endings.ending(ending.turn, ending.message)
         active.log.publish(kind, payload)
         status = str(ending.turn["status"])
@@ -348,23 +366,28 @@ class TurnEngine:
         if record.new_conversation and self._settings.titles_enabled and answered:
             self._titler.title_later(record.conversation_id, active.content, text)
 
-    async def _store_ending(self, active: ActiveTurn, outcome: Outcome) -> Ending:
+    async def _store_ending(
+        self, active: ActiveTurn, progress: Progress, outcome: Outcome
+    ) -> Ending:
         """Write the ending, retrying with backoff until it is stored or the process stops.
 
         Giving up (only at shutdown) leaves the turn `running` in storage with its
         last checkpoint; recovery marks it interrupted later."""
-        record, text = active.record, active.log.text
+        record = active.record
         delay, cap = FINALISE_RETRY_SECONDS
         while True:
             try:
-                return await self._turns.finalise(record, text, outcome, active.log.last_seq + 1)
+                final_seq = active.log.last_seq + 1
+                return await self._turns.finalise(record, progress, outcome, final_seq)
             except Exception as error:
                 if self._closing.is_set():
                     log.error("could not store the end of turn %s: %s", record.turn_id, error)
                     unsaved = StorageUnavailable("The answer could not be saved.").describe()
                     return Ending(
                         record.turn_document(status="error", error=unsaved),
-                        record.assistant_document(text, "error", error=unsaved),
+                        record.assistant_document(
+                            progress.text, "error", blocks=progress.blocks, error=unsaved
+                        ),
                         ours=False,
                     )
                 log.warning(
@@ -396,7 +419,7 @@ class TurnEngine:
             self._stop(active, requested=False)
 
     def _follow(self, active: ActiveTurn, after_seq: int) -> AsyncIterator[TurnEvent]:
-        return _guarded(active.record.turn_id, active.log.follow(after_seq))
+        return guarded(active.record.turn_id, active.log.follow(after_seq))
 
     async def _stored(
         self, doc: Document, *, after_seq: int, replay: bool
@@ -416,7 +439,7 @@ class TurnEngine:
             reload=reload,
             interval=self._settings.checkpoint_interval_seconds,
         )
-        return _guarded(turn_id, events)
+        return guarded(turn_id, events)
 
     def _cancel(self, active: ActiveTurn) -> None:
         self._stop(active, requested=True)
@@ -434,32 +457,3 @@ class TurnEngine:
         self._finished.pop(key, None)
         if self._active.get(key) is active:
             del self._active[key]
-
-
-async def _guarded(turn_id: str, events: AsyncIterator[TurnEvent]) -> AsyncIterator[TurnEvent]:
-    """A follower's events; a failure of ours reaches its client as an error, never as silence."""
-    try:
-        async for event in events:
-            yield event
-    except DomainError:
-        raise
-    except Exception as error:
-        log.exception("following turn %s failed", turn_id)
-        raise InternalError("Following this turn failed; resume it to try again.") from error
-    finally:
-        await events.aclose()  # type: ignore[attr-defined]
-
-
-def _log_failure(record: TurnRecord, error: DomainError) -> None:
-    """One line per failed turn, naming what an operator needs to act on."""
-    upstream = error if isinstance(error, UpstreamFailure) else None
-    log.warning(
-        "turn %s of user %s/%s failed: %s (upstream status %s, request %s): %s",
-        record.turn_id,
-        record.identity.tenant_id,
-        record.identity.user_id,
-        error.code,
-        upstream.upstream_status if upstream else None,
-        upstream.request_id if upstream else None,
-        error.detail,
-    )

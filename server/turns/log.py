@@ -24,17 +24,21 @@ class TurnLog:
     def __init__(
         self,
         turn_id: str,
-        snapshot: Callable[[str], dict[str, Any]],
+        snapshot: Callable[[str, int], dict[str, Any]],
         *,
         window: int = DEFAULT_WINDOW,
     ) -> None:
         self.turn_id = turn_id
-        self._snapshot = snapshot  # builds the message object for a text, for turn.snapshot
+        # Builds the message object for turn.snapshot from the text and seq it stands for.
+        self._snapshot = snapshot
         self._events: deque[TurnEvent] = deque(maxlen=window)
         self._parts: list[str] = []
         self._text_length = 0
         self._last_seq = 0
         self._started: TurnEvent | None = None
+        # Events other than text (thinking, tools) were published: a follower that
+        # fell behind the window cannot be caught up with text alone.
+        self._rich = False
         self.terminal: TurnEvent | None = None
         self._changed = asyncio.Event()
 
@@ -65,6 +69,8 @@ class TurnLog:
             self._text_length += len(text)
         elif event.terminal:
             self.terminal = event
+        else:
+            self._rich = True
         self._events.append(event)
         self._changed.set()
         self._changed = asyncio.Event()
@@ -91,7 +97,7 @@ class TurnLog:
             changed = self._changed
             pending = self._after(cursor)
             if pending is None:  # evicted from the window, or never reached
-                if sent_up_to is None:
+                if sent_up_to is None or self._rich:
                     seq = self._last_seq - (1 if self.terminal is not None else 0)
                     yield self._snapshot_event(seq)
                 else:
@@ -108,7 +114,9 @@ class TurnLog:
                 if event.terminal:
                     return
                 cursor = event.seq
-                sent_up_to = event.offset + len(event.payload.get("text", ""))
+                sent_up_to = event.offset
+                if event.type == "turn.delta":
+                    sent_up_to += len(event.payload["text"])
 
     def _after(self, seq: int) -> list[TurnEvent] | None:
         """The held events after `seq`; None when they are not held."""
@@ -131,7 +139,8 @@ class TurnLog:
 
     def _snapshot_event(self, seq: int) -> TurnEvent:
         text = self.text[: self._offset_after(seq)]
-        return TurnEvent("turn.snapshot", self.turn_id, seq, {"message": self._snapshot(text)})
+        message = self._snapshot(text, seq)
+        return TurnEvent("turn.snapshot", self.turn_id, seq, {"message": message})
 
 
 def _merge_deltas(events: list[TurnEvent]) -> list[TurnEvent]:

@@ -1,17 +1,19 @@
 """Events rebuilt from storage, for turns this process no longer holds in memory.
 
 Two cases: a repeated `turn_id` of a finished turn (its result is replayed
-without calling the model), and a resume of a turn whose live events are
+without calling the model, one event per stored block: text, thinking, tool
+calls and their results), and a resume of a turn whose live events are
 gone (finished long ago, or running in another process).
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from typing import Any
 
 from server.errors import NotFound
-from server.events import TurnEvent
+from server.events import EventType, TurnEvent
 from server.storage.client import Document
 from server.storage.conversations import public_message
 from server.turns import endings
@@ -31,11 +33,10 @@ async def stored_events(
     turn_id = str(turn["turn_id"])
     if replay:
         yield TurnEvent("turn.started", turn_id, 1, endings.started(turn))
-        text = str(assistant.get("content") or "") if assistant else ""
         seq = 2
-        if text:
-            yield TurnEvent("turn.delta", turn_id, 2, {"text": text})
-            seq = 3
+        for kind, payload in _answer_events(assistant):
+            yield TurnEvent(kind, turn_id, seq, payload)
+            seq += 1
         yield terminal_event(turn, assistant, seq)
         return
     seen: str | None = None
@@ -58,6 +59,17 @@ async def stored_events(
             "turn.snapshot", turn_id, final_seq - 1, {"message": public_message(assistant)}
         )
     yield terminal_event(turn, assistant, final_seq)
+
+
+def _answer_events(assistant: Document | None) -> Iterator[tuple[EventType, dict[str, Any]]]:
+    """The answer's blocks as events; an answer stored as plain text, as one delta."""
+    if assistant is None:
+        return
+    blocks = assistant.get("blocks")
+    if blocks:
+        yield from endings.block_events(blocks)
+    elif text := str(assistant.get("content") or ""):
+        yield "turn.delta", {"text": text}
 
 
 def terminal_event(turn: Document, assistant: Document | None, seq: int) -> TurnEvent:
