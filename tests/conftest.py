@@ -222,6 +222,13 @@ def text_of(frames: list[dict[str, Any]]) -> str:
 
 
 @pytest.fixture
+async def session() -> AsyncIterator[aiohttp.ClientSession]:
+    """A plain client session, for services in their own process."""
+    async with aiohttp.ClientSession(**CHECKED) as client:
+        yield client
+
+
+@pytest.fixture
 async def service(env: dict[str, str], fake: FakeAnthropic) -> AsyncIterator[Service]:
     running = Service(env, fake)
     await running.start()

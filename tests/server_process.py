@@ -16,7 +16,7 @@ from pathlib import Path
 
 import aiohttp
 
-from tests.conftest import eventually
+from tests.conftest import JWT_SECRET, eventually
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -26,6 +26,39 @@ def free_port() -> int:
         probe.bind(("127.0.0.1", 0))
         port: int = probe.getsockname()[1]
         return port
+
+
+def embedded_env(base_url: str, data_dir: Path, **extra: str) -> dict[str, str]:
+    """`python -m server` on a free port with its own embedded database, the fake as Claude."""
+    env = {name: value for name, value in os.environ.items() if name != "MONGODB_URI"}
+    env.update(
+        DATA_DIR=str(data_dir),
+        JWT_SECRET=JWT_SECRET,
+        ANTHROPIC_API_KEY="test",
+        ANTHROPIC_BASE_URL=base_url,
+        UPSTREAM_MAX_RETRIES="0",
+        PORT=str(free_port()),
+        CHECKPOINT_INTERVAL_SECONDS="0.05",
+        CHAT_TITLES="off",
+        LOG_LEVEL="WARNING",
+    )
+    env.update(extra)
+    return env
+
+
+def children(pid: int) -> list[int]:
+    """The direct child processes of `pid`, whichever of its threads started them (Linux)."""
+    tasks = Path(f"/proc/{pid}/task").glob("*/children")
+    return [int(child) for path in tasks for child in path.read_text().split()]
+
+
+def embedded_database_pid(server_pid: int) -> int:
+    """The pid of the embedded database's process, a child of the service."""
+    for child in children(server_pid):
+        command = Path(f"/proc/{child}/cmdline").read_bytes().replace(b"\0", b" ")
+        if b"spawn_main" in command and b"resource_tracker" not in command:
+            return child
+    raise AssertionError(f"no embedded database among the children of {server_pid}")
 
 
 class ServerProcess:

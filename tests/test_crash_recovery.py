@@ -19,35 +19,17 @@ import aiohttp
 import pytest
 from pymongo import AsyncMongoClient
 
-from tests.conftest import JWT_SECRET, eventually, make_token, new_turn_id, with_database
-from tests.contract_check import CHECKED
+from tests.conftest import eventually, make_token, new_turn_id, with_database
 from tests.fake_anthropic import FakeAnthropic, Reply
-from tests.server_process import ServerProcess, free_port
+from tests.server_process import ServerProcess, embedded_env
 from tests.sse_client import SseReader
 
 AUTH = {"Authorization": f"Bearer {make_token('alice')}"}
 
 
 @pytest.fixture
-async def session() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession(**CHECKED) as client:
-        yield client
-
-
-@pytest.fixture
 async def server(fake: FakeAnthropic, tmp_path: Path) -> AsyncIterator[ServerProcess]:
-    env = {name: value for name, value in os.environ.items() if name != "MONGODB_URI"}
-    env.update(
-        DATA_DIR=str(tmp_path / "data"),
-        JWT_SECRET=JWT_SECRET,
-        ANTHROPIC_API_KEY="test",
-        ANTHROPIC_BASE_URL=fake.base_url,
-        UPSTREAM_MAX_RETRIES="0",
-        PORT=str(free_port()),
-        CHECKPOINT_INTERVAL_SECONDS="0.05",
-        CHAT_TITLES="off",
-        LOG_LEVEL="WARNING",
-    )
+    env = embedded_env(fake.base_url, tmp_path / "data")
     shared = os.environ.get("MONGODB_URI")
     database = f"test_crash_{uuid.uuid4().hex[:12]}"
     if shared:

@@ -23,7 +23,6 @@ from server.config import Settings
 from server.errors import (
     DomainError,
     Flooding,
-    InternalError,
     MalformedJson,
     PayloadTooLarge,
     TooManyTurns,
@@ -34,7 +33,7 @@ from server.events import TurnEvent
 from server.identity import Identity
 from server.origins import check_origin
 from server.schemas import AuthFrame, TurnCancel, TurnResume, TurnStart, parse_json, parse_object
-from server.transport.problems import error_frame
+from server.transport.problems import domain_error, error_frame
 from server.turns.engine import TurnEngine
 from server.typedefs import (
     authenticator_key,
@@ -146,11 +145,10 @@ class Connection:
             await self._dispatch(frame)
         except DomainError as error:
             await self.send_error(error, turn_id)
-        except Exception:
+        except Exception as error:
             # Caught here, not left to aiohttp: past the upgrade, its error page
             # would be written into the WebSocket stream and break the connection.
-            log.exception("could not handle a frame")
-            await self.send_error(InternalError(), turn_id)
+            await self.send_error(domain_error(error, "a WebSocket frame"), turn_id)
 
     async def _dispatch(self, frame: dict[str, Any]) -> None:
         kind = frame.pop("type", None)
