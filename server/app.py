@@ -67,6 +67,7 @@ def build_app(settings: Settings) -> web.Application:
         lambda: len(app[ws_connections_key]),
     )
     app.cleanup_ctx.append(_services)
+    app.on_shutdown.append(_drain)
     app.on_response_prepare.append(add_security_headers)
     app.add_routes(rest.routes)
     app.add_routes(sse.routes)
@@ -106,6 +107,19 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
                 await sweeper
             await engine.close()
             await model.close()
+
+
+async def _drain(app: web.Application) -> None:
+    """SIGTERM: the listener is closed; finish or stop the turns, then close the sockets.
+
+    Runs before aiohttp waits for (and then cancels) the request handlers, so
+    each WebSocket gets its turns' final events and a 1012 close instead of a
+    dropped connection."""
+    if engine_key not in app:  # start-up did not get that far
+        return
+    await app[engine_key].drain(app[settings_key].shutdown_drain_seconds)
+    open_now = app[ws_connections_key]
+    await asyncio.gather(*(connection.close_for_restart() for connection in set(open_now)))
 
 
 async def _sweep(engine: TurnEngine, lease_seconds: float) -> None:

@@ -68,6 +68,7 @@ class Settings:
     turn_lease_seconds: float = 30.0
     turn_retention_seconds: float = 300.0
     turn_retention_max: int = 1000
+    shutdown_drain_seconds: float = 20.0
     offline_word_delay_seconds: float = 0.04
     ws_auth_timeout_seconds: float = 10.0
     sse_ping_seconds: float = 15.0
@@ -155,6 +156,7 @@ def load_settings(
         turn_lease_seconds=reader.number("TURN_LEASE_SECONDS", 30.0, minimum=0.5),
         turn_retention_seconds=reader.number("TURN_RETENTION_SECONDS", 300.0, minimum=0.0),
         turn_retention_max=reader.integer("TURN_RETENTION_MAX", 1000, minimum=0, maximum=1_000_000),
+        shutdown_drain_seconds=reader.number("SHUTDOWN_DRAIN_SECONDS", 20.0, minimum=0.0),
         offline_word_delay_seconds=reader.number("OFFLINE_WORD_DELAY_SECONDS", 0.04, minimum=0.0),
         ws_auth_timeout_seconds=reader.number("WS_AUTH_TIMEOUT_SECONDS", 10.0, minimum=0.1),
         sse_ping_seconds=reader.number("SSE_PING_SECONDS", 15.0, minimum=0.05),

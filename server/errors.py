@@ -144,6 +144,16 @@ class StorageUnavailable(DomainError):
     retryable = True
 
 
+class ShuttingDown(DomainError):
+    """The process is draining for a restart: start the turn again on the next connection."""
+
+    code = "shutting_down"
+    status = 503
+    title = "Service restarting"
+    retryable = True
+    default_detail = "The service is restarting; reconnect and send it again."
+
+
 class InternalError(DomainError):
     """A failure of ours (a bug, the database away); logged where it happened."""
 

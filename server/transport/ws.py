@@ -45,6 +45,9 @@ from server.typedefs import (
 
 log = logging.getLogger(__name__)
 
+CLOSE_SERVICE_RESTART = 1012  # RFC 6455: the client should reconnect, and resume
+# At shutdown, how long a socket's followers get to send their final events.
+FLUSH_SECONDS = 2.0
 CLOSE_UNAUTHORIZED = 4401
 CLOSE_AUTH_TIMEOUT = 4408
 # aiohttp closes the socket above this size; below it, our own limit answers
@@ -223,6 +226,13 @@ class Connection:
         except ConnectionError:
             return False
         return True
+
+    async def close_for_restart(self) -> None:
+        """Shutdown: let the followers send the final events they have, then close with 1012."""
+        followers = [task for task in self._followers.values() if not task.done()]
+        if followers:
+            await asyncio.wait(followers, timeout=FLUSH_SECONDS)
+        await self._ws.close(code=CLOSE_SERVICE_RESTART, message=b"service restart")
 
     async def detach_all(self) -> None:
         """The socket is gone: stop following; the turns run on unless ON_DISCONNECT says not."""

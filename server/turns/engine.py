@@ -25,6 +25,7 @@ from server.errors import (
     InternalError,
     ModelNotAllowed,
     NotFound,
+    ShuttingDown,
     StorageUnavailable,
     TurnNotRunning,
     UpstreamFailure,
@@ -59,6 +60,9 @@ HISTORY_LIMIT = 200
 YIELD_EVERY_CHUNKS = 32
 # The ending is retried until stored: first after this, doubling up to the cap.
 FINALISE_RETRY_SECONDS = (0.05, 2.0)
+# At shutdown, how long the turns stopped after the drain may take to store their
+# endings (the database may be slow or away) before the engine stops retrying.
+ENDING_GRACE_SECONDS = 5.0
 FAILED = Outcome("error", error=InternalError().describe())
 TurnKey = tuple[str, str, str]
 
@@ -97,6 +101,7 @@ class TurnEngine:
         self._active: dict[TurnKey, ActiveTurn] = {}
         self._finished: OrderedDict[TurnKey, ActiveTurn] = OrderedDict()  # oldest first
         self._closing = asyncio.Event()
+        self._draining = False
         self._titler = Titler(model, store)
         self._checkpoints = Checkpointer(
             turns,
@@ -131,6 +136,8 @@ class TurnEngine:
         Raises domain errors before anything is streamed, so the HTTP transport
         can still answer with a status code.
         """
+        if self._draining:
+            raise ShuttingDown()
         if len(request.content) > self._settings.max_message_chars:
             raise InputTooLong(
                 f"The message has {len(request.content)} characters; the limit is "
@@ -250,6 +257,30 @@ class TurnEngine:
         if count:
             log.warning("marked %d turn(s) of a stopped process as interrupted", count)
         return count
+
+    async def drain(self, seconds: float) -> None:
+        """Shutdown, first step: refuse new turns, let running ones finish for `seconds`.
+
+        Those still running then are stopped through the one finaliser (stored
+        `interrupted` with their text, followers told), so that every follower
+        has its final event before the transports close their connections."""
+        self._draining = True
+        running = [a for a in self._active.values() if not a.done.is_set()]
+        if not running:
+            return
+        log.info("draining %d running turn(s) for up to %g s", len(running), seconds)
+        waits = [asyncio.ensure_future(a.done.wait()) for a in running]
+        _, pending = await asyncio.wait(waits, timeout=seconds)
+        if not pending:
+            return
+        left = [a for a in running if not a.done.is_set()]
+        log.warning("stopping %d turn(s) still running after the drain", len(left))
+        for active in left:
+            self._stop(active, requested=False)
+        _, pending = await asyncio.wait(pending, timeout=ENDING_GRACE_SECONDS)
+        if pending:
+            self._closing.set()  # the database is away: stop retrying the endings
+            await asyncio.wait(pending)
 
     async def close(self) -> None:
         """Shutdown: stop running turns (stored as `interrupted`), then background work.
