@@ -21,11 +21,13 @@ from server.auth import Authenticator, auth_middleware
 from server.config import Settings
 from server.contract.documents import Documents
 from server.forwarded import forwarded_middleware
+from server.limits import Limits
 from server.metrics import Metrics
 from server.model import build_model
 from server.storage.client import open_database
 from server.storage.conversations import Store
 from server.storage.turns import TurnStore
+from server.storage.usage import UsageStore
 from server.transport import page, rest, specs, sse, ws
 from server.transport.headers import add_security_headers
 from server.transport.problems import problem_middleware
@@ -34,6 +36,7 @@ from server.typedefs import (
     authenticator_key,
     documents_key,
     engine_key,
+    limits_key,
     metrics_key,
     settings_key,
     store_key,
@@ -91,7 +94,8 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
         store = Store(db)
         turns = TurnStore(db, owner=uuid.uuid4().hex, lease_seconds=settings.turn_lease_seconds)
         model = build_model(settings)
-        engine = TurnEngine(settings, store, turns, model, metrics)
+        limits = app[limits_key] = Limits(settings, UsageStore(db).output_tokens_since)
+        engine = TurnEngine(settings, store, turns, model, metrics, limits)
         metrics.gauge(
             "chat_turns_running", "Turns running in this process.", lambda: engine.running_turns
         )

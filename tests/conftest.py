@@ -89,6 +89,7 @@ def env(mongo_uri: str, fake: FakeAnthropic, tmp_path: Path) -> dict[str, str]:
         "TITLE_MODEL": "claude-test-small",
         "CHECKPOINT_INTERVAL_SECONDS": "0.05",
         "TURN_LEASE_SECONDS": "5",
+        "SHUTDOWN_DRAIN_SECONDS": "0",  # a test's service stops its turns at once
     }
 
 

@@ -41,6 +41,7 @@ def embedded_env(base_url: str, data_dir: Path, **extra: str) -> dict[str, str]:
         CHECKPOINT_INTERVAL_SECONDS="0.05",
         CHAT_TITLES="off",
         LOG_LEVEL="WARNING",
+        SHUTDOWN_DRAIN_SECONDS="1",
     )
     env.update(extra)
     return env

@@ -47,6 +47,7 @@ async def processes(
             UPSTREAM_MAX_RETRIES="0",
             PORT=str(free_port()),
             CHECKPOINT_INTERVAL_SECONDS="0.1",
+            SHUTDOWN_DRAIN_SECONDS="1",
             TURN_LEASE_SECONDS="1",
             CHAT_TITLES="off",
             LOG_LEVEL="WARNING",

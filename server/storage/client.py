@@ -55,6 +55,10 @@ INDEXES: dict[str, list[IndexModel]] = {
             name="conversation_seq",
         ),
         IndexModel([("status", ASCENDING)], name="status"),
+        IndexModel(
+            [("tenant_id", ASCENDING), ("user_id", ASCENDING), ("created_at", ASCENDING)],
+            name="owner_created",
+        ),
     ],
     "turns": [
         IndexModel(

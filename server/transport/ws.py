@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -25,12 +24,14 @@ from server.errors import (
     Flooding,
     MalformedJson,
     PayloadTooLarge,
+    TooManyConnections,
     TooManyTurns,
     Unauthorized,
     ValidationFailed,
 )
 from server.events import TurnEvent
 from server.identity import Identity
+from server.limits import TokenBucket
 from server.origins import check_origin
 from server.schemas import AuthFrame, TurnCancel, TurnResume, TurnStart, parse_json, parse_object
 from server.transport.problems import domain_error, error_frame
@@ -39,6 +40,7 @@ from server.typedefs import (
     authenticator_key,
     engine_key,
     identity_key,
+    limits_key,
     settings_key,
     ws_connections_key,
 )
@@ -48,6 +50,7 @@ log = logging.getLogger(__name__)
 CLOSE_SERVICE_RESTART = 1012  # RFC 6455: the client should reconnect, and resume
 # At shutdown, how long a socket's followers get to send their final events.
 FLUSH_SECONDS = 2.0
+CLOSE_TRY_AGAIN_LATER = 1013  # RFC 6455: too many connections of this user
 CLOSE_UNAUTHORIZED = 4401
 CLOSE_AUTH_TIMEOUT = 4408
 # aiohttp closes the socket above this size; below it, our own limit answers
@@ -66,6 +69,17 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
     if identity is None:
         return ws
     request[identity_key] = identity  # for the access log
+    try:
+        with request.app[limits_key].connection(identity):
+            await _serve(request, ws, identity, settings)
+    except TooManyConnections as error:
+        await _refuse(ws, error, CLOSE_TRY_AGAIN_LATER)
+    return ws
+
+
+async def _serve(
+    request: web.Request, ws: web.WebSocketResponse, identity: Identity, settings: Settings
+) -> None:
     await ws.send_str(
         dumps({"type": "ready", "user_id": identity.user_id, "tenant_id": identity.tenant_id})
     )
@@ -83,7 +97,6 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
     finally:
         connections.discard(connection)
         await connection.detach_all()
-    return ws
 
 
 async def _authenticate(
@@ -139,7 +152,7 @@ class Connection:
     async def handle(self, data: str) -> None:
         turn_id: str | None = None
         try:
-            if not self._bucket.take():
+            if self._bucket.take():
                 raise Flooding("Too many frames; slow down")
             if len(data) > self._frame_limit:
                 raise PayloadTooLarge(f"Frames are limited to {self._frame_limit} bytes")
@@ -253,20 +266,3 @@ def _parse_frame(data: str) -> dict[str, Any]:
     if not isinstance(frame, dict):
         raise ValidationFailed('A frame must be a JSON object with a "type"')
     return frame
-
-
-class TokenBucket:
-    """Frames allowed per second with a burst; a flood gets errors, not a dead socket."""
-
-    def __init__(self, rate: float, burst: int) -> None:
-        self._rate, self._burst = rate, float(burst)
-        self._tokens, self._stamp = float(burst), time.monotonic()
-
-    def take(self) -> bool:
-        moment = time.monotonic()
-        self._tokens = min(self._burst, self._tokens + (moment - self._stamp) * self._rate)
-        self._stamp = moment
-        if self._tokens < 1:
-            return False
-        self._tokens -= 1
-        return True

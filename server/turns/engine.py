@@ -33,6 +33,7 @@ from server.errors import (
 )
 from server.events import TurnEvent
 from server.identity import Identity
+from server.limits import Limits
 from server.metrics import Metrics
 from server.model.base import Finished, Model, TextChunk
 from server.schemas import TurnStart
@@ -91,9 +92,16 @@ class ActiveTurn:
 
 class TurnEngine:
     def __init__(
-        self, settings: Settings, store: Store, turns: TurnStore, model: Model, metrics: Metrics
+        self,
+        settings: Settings,
+        store: Store,
+        turns: TurnStore,
+        model: Model,
+        metrics: Metrics,
+        limits: Limits,
     ) -> None:
         self._settings = settings
+        self._limits = limits
         self._store = store
         self._turns = turns
         self._model = model
@@ -169,14 +177,20 @@ class TurnEngine:
         system_prompt = conversation.get("system_prompt")
         assert system_prompt is None or isinstance(system_prompt, str)
         check_fits(request.content, system_prompt, self._settings.context_token_budget)
-        record = await self._turns.begin(
-            identity,
-            request.turn_id,
-            conversation=conversation,
-            content=request.content,
-            model=model,
-            new_conversation=new,
-        )
+        # The user's limits, last: a replay, a refusal or a conflict costs nothing.
+        slot = await self._limits.admit_turn(identity)
+        try:
+            record = await self._turns.begin(
+                identity,
+                request.turn_id,
+                conversation=conversation,
+                content=request.content,
+                model=model,
+                new_conversation=new,
+            )
+        except BaseException:
+            slot.refund()
+            raise
         turn_log = TurnLog(
             record.turn_id, lambda text: public_message(record.assistant_document(text))
         )
@@ -192,6 +206,7 @@ class TurnEngine:
             name=f"turn:{record.turn_id}",
             eager_start=True,
         )
+        active.task.add_done_callback(slot.release)
         return self._follow(active, 0)
 
     async def resume(
