@@ -83,7 +83,8 @@ async def test_running_turns_per_user_count_both_transports(
 async def test_turn_starts_per_minute_are_a_token_bucket_per_user(service: Service) -> None:
     await service.reconfigure(TURNS_PER_MINUTE="2")
     ws = await service.ws()
-    assert (await ws.turn("One"))[-1]["type"] == "turn.done"
+    first = new_turn_id()
+    assert (await ws.turn("One", turn_id=first))[-1]["type"] == "turn.done"
     assert (await sse_turn(service, "Two"))[-1]["type"] == "turn.done"
 
     refusal = (await ws.turn("Three"))[-1]
@@ -92,6 +93,8 @@ async def test_turn_starts_per_minute_are_a_token_bucket_per_user(service: Servi
     await limited(await post_turn(service), "rate_limited")
     assert (await sse_turn(service, "Mine", user="bob"))[-1]["type"] == "turn.done"
     # A replay of a finished turn is not a new start: never limited.
+    replay = await ws.turn("One", turn_id=first)
+    assert replay[-1]["type"] == "turn.done", replay[-1]
     await ws.close()
 
 
