@@ -58,6 +58,8 @@ def serve(settings: Settings) -> None:
         loop=uvloop.new_event_loop(),  # a cheaper loop: every relayed token crosses it twice
         access_log_class=AccessLogger,
         keepalive_timeout=75.0,
+        # After the drain (app.py) only streams of turns run elsewhere are left.
+        shutdown_timeout=3.0,
     )
 
 

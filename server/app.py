@@ -21,11 +21,13 @@ from server.auth import Authenticator, auth_middleware
 from server.config import Settings
 from server.contract.documents import Documents
 from server.forwarded import forwarded_middleware
+from server.limits import Limits
 from server.metrics import Metrics
 from server.model import build_model
 from server.storage.client import open_database
 from server.storage.conversations import Store
 from server.storage.turns import TurnStore
+from server.storage.usage import UsageStore
 from server.tools.loader import load_registry
 from server.transport import page, rest, specs, sse, ws
 from server.transport.headers import add_security_headers
@@ -35,6 +37,7 @@ from server.typedefs import (
     authenticator_key,
     documents_key,
     engine_key,
+    limits_key,
     metrics_key,
     settings_key,
     store_key,
@@ -71,6 +74,7 @@ def build_app(settings: Settings) -> web.Application:
         lambda: len(app[ws_connections_key]),
     )
     app.cleanup_ctx.append(_services)
+    app.on_shutdown.append(_drain)
     app.on_response_prepare.append(add_security_headers)
     app.add_routes(rest.routes)
     app.add_routes(sse.routes)
@@ -94,7 +98,8 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
         store = Store(db)
         turns = TurnStore(db, owner=uuid.uuid4().hex, lease_seconds=settings.turn_lease_seconds)
         model = build_model(settings)
-        engine = TurnEngine(settings, store, turns, model, metrics, app[tools_key])
+        limits = app[limits_key] = Limits(settings, UsageStore(db).output_tokens_since)
+        engine = TurnEngine(settings, store, turns, model, metrics, app[tools_key], limits)
         metrics.gauge(
             "chat_turns_running", "Turns running in this process.", lambda: engine.running_turns
         )
@@ -110,6 +115,19 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
                 await sweeper
             await engine.close()
             await model.close()
+
+
+async def _drain(app: web.Application) -> None:
+    """SIGTERM: the listener is closed; finish or stop the turns, then close the sockets.
+
+    Runs before aiohttp waits for (and then cancels) the request handlers, so
+    each WebSocket gets its turns' final events and a 1012 close instead of a
+    dropped connection."""
+    if engine_key not in app:  # start-up did not get that far
+        return
+    await app[engine_key].drain(app[settings_key].shutdown_drain_seconds)
+    open_now = app[ws_connections_key]
+    await asyncio.gather(*(connection.close_for_restart() for connection in set(open_now)))
 
 
 async def _sweep(engine: TurnEngine, lease_seconds: float) -> None:

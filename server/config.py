@@ -64,11 +64,16 @@ class Settings:
     context_token_budget: int = 100_000
     max_message_chars: int = 32_000
     max_turns_per_connection: int = 4
+    max_connections_per_user: int = 32
+    max_turns_per_user: int = 8
+    turns_per_minute: int = 30
+    output_tokens_per_day: int = 0
     on_disconnect: Literal["detach", "cancel"] = "detach"
     checkpoint_interval_seconds: float = 0.5
     turn_lease_seconds: float = 30.0
     turn_retention_seconds: float = 300.0
     turn_retention_max: int = 1000
+    shutdown_drain_seconds: float = 20.0
     offline_word_delay_seconds: float = 0.04
     ws_auth_timeout_seconds: float = 10.0
     sse_ping_seconds: float = 15.0
@@ -156,11 +161,18 @@ def load_settings(
         max_turns_per_connection=reader.integer(
             "MAX_TURNS_PER_CONNECTION", 4, minimum=1, maximum=100
         ),
+        max_connections_per_user=reader.integer(
+            "MAX_CONNECTIONS_PER_USER", 32, minimum=0, maximum=100_000
+        ),
+        max_turns_per_user=reader.integer("MAX_TURNS_PER_USER", 8, minimum=0, maximum=100_000),
+        turns_per_minute=reader.integer("TURNS_PER_MINUTE", 30, minimum=0, maximum=100_000),
+        output_tokens_per_day=reader.integer("OUTPUT_TOKENS_PER_DAY", 0, minimum=0, maximum=10**12),
         on_disconnect=reader.choice("ON_DISCONNECT", "detach", ("detach", "cancel")),  # type: ignore[arg-type]
         checkpoint_interval_seconds=reader.number("CHECKPOINT_INTERVAL_SECONDS", 0.5, minimum=0.01),
         turn_lease_seconds=reader.number("TURN_LEASE_SECONDS", 30.0, minimum=0.5),
         turn_retention_seconds=reader.number("TURN_RETENTION_SECONDS", 300.0, minimum=0.0),
         turn_retention_max=reader.integer("TURN_RETENTION_MAX", 1000, minimum=0, maximum=1_000_000),
+        shutdown_drain_seconds=reader.number("SHUTDOWN_DRAIN_SECONDS", 20.0, minimum=0.0),
         offline_word_delay_seconds=reader.number("OFFLINE_WORD_DELAY_SECONDS", 0.04, minimum=0.0),
         ws_auth_timeout_seconds=reader.number("WS_AUTH_TIMEOUT_SECONDS", 10.0, minimum=0.1),
         sse_ping_seconds=reader.number("SSE_PING_SECONDS", 15.0, minimum=0.05),

@@ -111,18 +111,38 @@ class TurnNotRunning(DomainError):
     title = "Turn not running"
 
 
-class TooManyTurns(DomainError):
+class Limited(DomainError):
+    """A limit of ours: 429, with `retry_after` seconds (and `Retry-After`) when there is a wait."""
+
+    status = 429
+    retryable = True
+
+    def __init__(self, detail: str, retry_after: float | None = None) -> None:
+        super().__init__(detail)
+        if retry_after is not None:
+            self.extra["retry_after"] = round(retry_after, 3)
+
+
+class TooManyTurns(Limited):
     code = "too_many_turns"
-    status = 429
     title = "Too many turns"
-    retryable = True
 
 
-class Flooding(DomainError):
+class Flooding(Limited):
     code = "rate_limited"
-    status = 429
     title = "Too many requests"
-    retryable = True
+
+
+class TooManyConnections(Limited):
+    code = "too_many_connections"
+    title = "Too many connections"
+
+
+class BudgetExhausted(Limited):
+    """The user's daily output-token budget is spent; `retry_after` runs to midnight UTC."""
+
+    code = "budget_exhausted"
+    title = "Daily budget spent"
 
 
 class InputTooLong(DomainError):
@@ -142,6 +162,16 @@ class StorageUnavailable(DomainError):
     status = 503
     title = "Database unavailable"
     retryable = True
+
+
+class ShuttingDown(DomainError):
+    """The process is draining for a restart: start the turn again on the next connection."""
+
+    code = "shutting_down"
+    status = 503
+    title = "Service restarting"
+    retryable = True
+    default_detail = "The service is restarting; reconnect and send it again."
 
 
 class InternalError(DomainError):

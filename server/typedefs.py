@@ -11,6 +11,7 @@ if TYPE_CHECKING:
     from server.config import Settings
     from server.contract.documents import Documents
     from server.identity import Identity
+    from server.limits import Limits
     from server.metrics import Metrics
     from server.storage.conversations import Store
     from server.tools.registry import ToolRegistry
@@ -21,6 +22,7 @@ settings_key: web.AppKey[Settings] = web.AppKey("settings")
 store_key: web.AppKey[Store] = web.AppKey("store")
 authenticator_key: web.AppKey[Authenticator] = web.AppKey("authenticator")
 engine_key: web.AppKey[TurnEngine] = web.AppKey("engine")
+limits_key: web.AppKey[Limits] = web.AppKey("limits")
 # The live WebSocket connections: shutdown closes them, metrics and tests count them.
 ws_connections_key: web.AppKey[set[Connection]] = web.AppKey("ws_connections")
 documents_key: web.AppKey[Documents] = web.AppKey("documents")

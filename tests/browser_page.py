@@ -53,6 +53,7 @@ def server(
         "UPSTREAM_MAX_RETRIES": "0",
         "CHAT_MODELS": "claude-test-large",
         "CHECKPOINT_INTERVAL_SECONDS": "0.05",
+        "SHUTDOWN_DRAIN_SECONDS": "1",
     }
     if os.environ.get("MONGODB_URI"):
         env["MONGODB_URI"] = with_database(mongo_server_uri, f"page_{uuid.uuid4().hex[:8]}")

@@ -92,6 +92,7 @@ def env(mongo_uri: str, fake: FakeAnthropic, tmp_path: Path) -> dict[str, str]:
         # The test tools beside the built-in ones (get_weather answers the recorded tool_use).
         "CHAT_TOOLS": "tests.tools_for_tests",
         "TOOL_TIMEOUT_SECONDS": "2",
+        "SHUTDOWN_DRAIN_SECONDS": "0",  # a test's service stops its turns at once
     }
 
 
@@ -222,6 +223,13 @@ def new_turn_id() -> str:
 
 def text_of(frames: list[dict[str, Any]]) -> str:
     return "".join(f["text"] for f in frames if f["type"] == "turn.delta")
+
+
+@pytest.fixture
+async def session() -> AsyncIterator[aiohttp.ClientSession]:
+    """A plain client session, for services in their own process."""
+    async with aiohttp.ClientSession(**CHECKED) as client:
+        yield client
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import aiohttp
 
-from tests.conftest import eventually
+from tests.conftest import JWT_SECRET, eventually
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -24,8 +24,6 @@ ROOT = Path(__file__).resolve().parent.parent
 def process_env(upstream_url: str, data_dir: Path, **extra: str) -> dict[str, str]:
     """The environment of a `python -m server` child under test: the fake upstream, a
     test JWT secret, a free port, its own data directory; no MONGODB_URI unless given."""
-    from tests.conftest import JWT_SECRET
-
     env = {name: value for name, value in os.environ.items() if name != "MONGODB_URI"}
     env.update(
         DATA_DIR=str(data_dir),
@@ -34,10 +32,12 @@ def process_env(upstream_url: str, data_dir: Path, **extra: str) -> dict[str, st
         ANTHROPIC_BASE_URL=upstream_url,
         UPSTREAM_MAX_RETRIES="0",
         PORT=str(free_port()),
+        CHECKPOINT_INTERVAL_SECONDS="0.05",
         CHAT_TITLES="off",
         LOG_LEVEL="WARNING",
-        **extra,
+        SHUTDOWN_DRAIN_SECONDS="1",
     )
+    env.update(extra)
     return env
 
 
@@ -46,6 +46,21 @@ def free_port() -> int:
         probe.bind(("127.0.0.1", 0))
         port: int = probe.getsockname()[1]
         return port
+
+
+def children(pid: int) -> list[int]:
+    """The direct child processes of `pid`, whichever of its threads started them (Linux)."""
+    tasks = Path(f"/proc/{pid}/task").glob("*/children")
+    return [int(child) for path in tasks for child in path.read_text().split()]
+
+
+def embedded_database_pid(server_pid: int) -> int:
+    """The pid of the embedded database's process, a child of the service."""
+    for child in children(server_pid):
+        command = Path(f"/proc/{child}/cmdline").read_bytes().replace(b"\0", b" ")
+        if b"spawn_main" in command and b"resource_tracker" not in command:
+            return child
+    raise AssertionError(f"no embedded database among the children of {server_pid}")
 
 
 class ServerProcess:

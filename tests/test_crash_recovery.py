@@ -20,7 +20,6 @@ import pytest
 from pymongo import AsyncMongoClient
 
 from tests.conftest import eventually, make_token, new_turn_id, with_database
-from tests.contract_check import CHECKED
 from tests.fake_anthropic import FakeAnthropic, Reply, Text, ToolUse
 from tests.server_process import ServerProcess, process_env
 from tests.sse_client import SseReader
@@ -29,14 +28,8 @@ AUTH = {"Authorization": f"Bearer {make_token('alice')}"}
 
 
 @pytest.fixture
-async def session() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession(**CHECKED) as client:
-        yield client
-
-
-@pytest.fixture
 async def server(fake: FakeAnthropic, tmp_path: Path) -> AsyncIterator[ServerProcess]:
-    env = process_env(fake.base_url, tmp_path / "data", CHECKPOINT_INTERVAL_SECONDS="0.05")
+    env = process_env(fake.base_url, tmp_path / "data")
     shared = os.environ.get("MONGODB_URI")
     database = f"test_crash_{uuid.uuid4().hex[:12]}"
     if shared:

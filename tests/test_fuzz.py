@@ -177,9 +177,10 @@ def assert_documented_error(code: Any, where: str) -> None:
 
 @pytest.fixture
 async def fuzzed(env: dict[str, str], fake: Any) -> Any:
-    """The service with flood limits out of the way (they are tested elsewhere) and no titles
-    (a title written later would look like a change made by a refused request)."""
+    """The service with flood and per-user limits out of the way (they are tested elsewhere)
+    and no titles (a title written later would look like a change made by a refused request)."""
     env.update(WS_FRAMES_PER_SECOND="100000", WS_FRAME_BURST="10000", CHAT_TITLES="off")
+    env.update(TURNS_PER_MINUTE="0", MAX_TURNS_PER_USER="0", MAX_CONNECTIONS_PER_USER="0")
     service = Service(env, fake)
     await service.start()
     yield service

@@ -41,6 +41,7 @@ async def processes(
             tmp_path / name,
             MONGODB_URI=mongo_uri,
             CHECKPOINT_INTERVAL_SECONDS="0.1",
+            SHUTDOWN_DRAIN_SECONDS="1",
             TURN_LEASE_SECONDS="1",
         )
         started.append(ServerProcess(env, tmp_path / f"{name}.log"))

@@ -72,6 +72,10 @@ class ErrorFrame(Shape):
     message: str
     turn_id: str | SkipJsonSchema[None] = omittable("The `turn_id` of the refused frame, if any")
     errors: list[FieldError] | SkipJsonSchema[None] = omittable("The fields at fault")
+    retry_after: float | SkipJsonSchema[None] = omittable(
+        "Seconds to wait before trying again (the limits: `rate_limited`, `too_many_turns`, "
+        "`too_many_connections`, `budget_exhausted`)"
+    )
 
 
 class TurnFrame(Shape):

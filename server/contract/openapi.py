@@ -172,7 +172,7 @@ OPERATIONS = (
         "Run a turn over SSE (the body of `turn.start`, without `type`)",
         body=TurnStart,
         stream=True,
-        errors=(400, 404, 409, 413, 422),
+        errors=(400, 404, 409, 413, 422, 429),
     ),
     Operation(
         "get",
@@ -196,7 +196,7 @@ OPERATIONS = (
         "/api/turns/{turn_id}/events",
         "Re-attach to a turn over SSE",
         stream=True,
-        errors=(404, 422),
+        errors=(404, 422, 429),
         parameters=(
             TURN_ID,
             {
@@ -262,7 +262,8 @@ def _operation(op: Operation, components: Components) -> dict[str, Any]:
         responses[str(op.status)]["content"] = {
             "application/json": {"schema": components.ref(op.reply)}
         }
-    statuses = set(op.errors) | ({500} if op.public else {401, 500})
+    # Any authenticated operation may meet the database away (503 storage_unavailable).
+    statuses = set(op.errors) | ({500} if op.public else {401, 500, 503})
     for status in sorted(statuses):
         responses[str(status)] = {"$ref": PROBLEM}
     responses["default"] = {"$ref": PROBLEM}

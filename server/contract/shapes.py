@@ -219,9 +219,21 @@ class Health(Shape):
     status: Literal["ok"]
 
 
+class Budget(Shape):
+    """The daily output-token budget (`OUTPUT_TOKENS_PER_DAY`), counted in UTC days."""
+
+    output_tokens_per_day: int = Field(ge=1)
+    output_tokens_used: int = Field(ge=0, description="By answers begun today that have ended")
+    output_tokens_remaining: int = Field(ge=0, description="0: new turns get `budget_exhausted`")
+    resets_at: datetime = Field(description="The next midnight UTC")
+
+
 class Me(Shape):
     user_id: str
     tenant_id: str
+    budget: Budget | SkipJsonSchema[None] = omittable(
+        "Only when the operator set a daily budget (`OUTPUT_TOKENS_PER_DAY`)"
+    )
 
 
 class Models(Shape):

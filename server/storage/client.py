@@ -6,7 +6,10 @@ started before it and stopped after it.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
@@ -25,6 +28,12 @@ Document = dict[str, Any]
 
 DEFAULT_DATABASE = "chat"
 START_TIMEOUT_SECONDS = 5.0
+# How long an operation waits for a server to talk to. Short on purpose: while
+# the database is away, a request is answered 503 at once instead of hanging,
+# and the turn engine's own retries (endings, checkpoints) carry the waiting.
+SERVER_SELECTION_SECONDS = 2.0
+# What an operation of the driver raises; the edges answer it `storage_unavailable`.
+StorageError = PyMongoError
 
 INDEXES: dict[str, list[IndexModel]] = {
     "conversations": [
@@ -46,6 +55,10 @@ INDEXES: dict[str, list[IndexModel]] = {
             name="conversation_seq",
         ),
         IndexModel([("status", ASCENDING)], name="status"),
+        IndexModel(
+            [("tenant_id", ASCENDING), ("user_id", ASCENDING), ("created_at", ASCENDING)],
+            name="owner_created",
+        ),
     ],
     "turns": [
         IndexModel(
@@ -65,9 +78,12 @@ async def open_database(
 ) -> AsyncIterator[AsyncDatabase[Document]]:
     embedded: EmbeddedMongo | None = None
     uri = settings.mongodb_uri
+    supervisor: asyncio.Task[None] | None = None
     if uri is None:
         embedded = EmbeddedMongo(settings.data_dir / "chat.sqlite3")
         uri = embedded.start()
+        # Restarted on the same port if it dies: the client below reconnects by itself.
+        supervisor = asyncio.create_task(embedded.supervise(), name="embedded-mongo-supervisor")
     try:
         client = _client(uri, listeners)
         try:
@@ -80,8 +96,12 @@ async def open_database(
         finally:
             await client.close()
     finally:
+        if supervisor is not None:
+            supervisor.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await supervisor
         if embedded is not None:
-            embedded.stop()
+            await asyncio.to_thread(embedded.stop)
 
 
 def _client(
@@ -91,7 +111,7 @@ def _client(
         return AsyncMongoClient(
             uri,
             tz_aware=True,
-            serverSelectionTimeoutMS=10_000,
+            serverSelectionTimeoutMS=int(SERVER_SELECTION_SECONDS * 1000),
             appname="chat-service",
             event_listeners=list(listeners),
         )
@@ -101,11 +121,16 @@ def _client(
 
 async def check_reachable(db: AsyncDatabase[Document]) -> None:
     """Fail start-up within seconds, in one line, when the database does not answer."""
+    deadline = time.monotonic() + START_TIMEOUT_SECONDS
     try:
-        # Shorter than the client's own server-selection time-out: at start-up an
-        # operator is waiting, and a wrong address will not start answering.
-        with pymongo.timeout(START_TIMEOUT_SECONDS):
-            await db.command("ping")
+        while True:  # each attempt is bounded by the client's short server selection
+            try:
+                with pymongo.timeout(max(0.1, deadline - time.monotonic())):
+                    await db.command("ping")
+                return
+            except ConnectionFailure:
+                if time.monotonic() >= deadline:
+                    raise
     except ConnectionFailure as error:
         reason = str(error).split(" (configured timeouts", 1)[0].split(", Timeout:", 1)[0]
         raise StartupError(

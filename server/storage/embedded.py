@@ -7,6 +7,10 @@ the second core instead of contending with the service's event loop for the
 GIL. A lock file, holding the pid of the service that took it, keeps two
 servers off one database file and names the holder; the child exits
 when its parent dies, even by SIGKILL.
+
+If the child dies (killed, out of memory), `supervise` starts it again on the
+same file and the same port: the service's client keeps its address and
+reconnects by itself, so nothing above storage needs to know.
 """
 
 from __future__ import annotations
@@ -28,6 +32,10 @@ from server.config import StartupError
 log = logging.getLogger(__name__)
 
 PARENT_CHECK_SECONDS = 0.5
+SUPERVISE_SECONDS = 0.25
+# A failed restart (the port taken meanwhile, the disk full) is tried again after
+# this, doubling up to the cap, for as long as the service runs.
+RESTART_RETRY_SECONDS = (0.5, 5.0)
 
 
 class EmbeddedMongo:
@@ -37,15 +45,52 @@ class EmbeddedMongo:
         self._path = path
         self._process: BaseProcess | None = None
         self.uri = ""
+        self.port = 0  # chosen at the first start, kept for restarts
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process is not None else None
 
     def start(self, timeout: float = 60.0) -> str:
         """Start the server process and return its URI once it accepts connections."""
+        self.uri = self._spawn(timeout)
+        log.info("embedded MongoDB-compatible database at %s (file %s)", self.uri, self._path)
+        return self.uri
+
+    async def supervise(self) -> None:
+        """Restart the server whenever its process dies, until cancelled."""
+        while True:
+            await asyncio.sleep(SUPERVISE_SECONDS)
+            process = self._process
+            if process is None or process.is_alive():
+                continue
+            log.error(
+                "embedded database (pid %s) died with exit code %s; restarting it on port %d",
+                process.pid,
+                process.exitcode,
+                self.port,
+            )
+            self._process = None
+            delay, cap = RESTART_RETRY_SECONDS
+            while True:
+                try:
+                    await asyncio.to_thread(self._spawn, 60.0)
+                    break
+                except (RuntimeError, StartupError) as error:
+                    log.error("embedded database not restarted (%s); retry in %.1f s", error, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, cap)
+            log.warning("embedded database restarted at %s (pid %s)", self.uri, self.pid)
+
+    def _spawn(self, timeout: float) -> str:
         self._path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         # spawn: a fresh interpreter, inheriting no event loop, threads or sockets.
         context = multiprocessing.get_context("spawn")
         receiver, sender = context.Pipe(duplex=False)
         self._process = context.Process(
-            target=serve, args=(str(self._path), sender, os.getpid()), name="embedded-mongo"
+            target=serve,
+            args=(str(self._path), sender, os.getpid(), self.port),
+            name="embedded-mongo",
         )
         self._process.start()
         sender.close()
@@ -62,9 +107,9 @@ class EmbeddedMongo:
         if status != "ok":
             self.stop()
             raise RuntimeError(f"the embedded database failed to start: {detail}")
-        self.uri = detail
-        log.info("embedded MongoDB-compatible database at %s (file %s)", self.uri, self._path)
-        return self.uri
+        uri, port = detail
+        self.port = port
+        return str(uri)
 
     def stop(self, timeout: float = 10.0) -> None:
         process, self._process = self._process, None
@@ -78,7 +123,7 @@ class EmbeddedMongo:
             process.join(timeout)
 
 
-def serve(path: str, ready: Connection, parent_pid: int) -> None:
+def serve(path: str, ready: Connection, parent_pid: int, port: int = 0) -> None:
     """The child process: hold the file's lock, serve, stop with the parent."""
     # Conversations are in these files: the database, its -wal, -shm and lock are
     # the service user's alone. The umask is this process's own: it only makes them.
@@ -96,7 +141,7 @@ def serve(path: str, ready: Connection, parent_pid: int) -> None:
         lock.write(f"{parent_pid}\n")
         lock.flush()
         try:
-            asyncio.run(_serve(path, ready, parent_pid))
+            asyncio.run(_serve(path, ready, parent_pid, port))
         except BaseException as error:
             with contextlib.suppress(OSError):
                 ready.send(("error", repr(error)))
@@ -129,7 +174,7 @@ def _alive(pid: int) -> bool:
     return True
 
 
-async def _serve(path: str, ready: Connection, parent_pid: int) -> None:
+async def _serve(path: str, ready: Connection, parent_pid: int, port: int) -> None:
     # Imported here, in the child: a deployment with MONGODB_URI never loads the engine.
     from mongoeco.engines.sqlite import SQLiteEngine
     from mongoeco.wire import AsyncMongoEcoProxyServer
@@ -138,10 +183,11 @@ async def _serve(path: str, ready: Connection, parent_pid: int) -> None:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    server = AsyncMongoEcoProxyServer(engine=SQLiteEngine(path), host="127.0.0.1", port=0)
+    server = AsyncMongoEcoProxyServer(engine=SQLiteEngine(path), host="127.0.0.1", port=port)
     address = await server.start()
     try:
-        ready.send(("ok", f"mongodb://{address.host}:{address.port}/chat?directConnection=true"))
+        uri = f"mongodb://{address.host}:{address.port}/chat?directConnection=true"
+        ready.send(("ok", (uri, address.port)))
         ready.close()
         while not stop.is_set() and os.getppid() == parent_pid:
             with contextlib.suppress(TimeoutError):

@@ -13,7 +13,8 @@ import orjson
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from server.errors import HTTP_ERROR_CODES, DomainError, InternalError
+from server.errors import HTTP_ERROR_CODES, DomainError, InternalError, StorageUnavailable
+from server.storage.client import StorageError
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +50,20 @@ def error_payload(error: DomainError) -> dict[str, Any]:
     return {"code": error.code, "message": error.detail, **error.extra}
 
 
+def domain_error(error: Exception, where: str) -> DomainError:
+    """Any failure as the domain error a client is told: the one translation of both edges.
+
+    A database error is the database being away (unreachable, failing over, its
+    process restarting): `storage_unavailable`, retryable, never `internal`."""
+    if isinstance(error, DomainError):
+        return error
+    if isinstance(error, StorageError):
+        log.warning("database unavailable during %s: %s", where, error)
+        return StorageUnavailable("The database did not answer; try again shortly.")
+    log.error("unhandled error during %s", where, exc_info=error)
+    return InternalError()
+
+
 @web.middleware
 async def problem_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
@@ -65,9 +80,8 @@ async def problem_middleware(request: web.Request, handler: Handler) -> web.Stre
                 f"The request body is larger than the {request.app._client_max_size} byte limit"
             )
         return problem_response(exc.status, exc.reason, detail or exc.reason, code)
-    except Exception:
-        log.exception("unhandled error on %s %s", request.method, request.path)
-        return problem_from_error(InternalError())
+    except Exception as error:
+        return problem_from_error(domain_error(error, f"{request.method} {request.path}"))
 
 
 def error_frame(error: DomainError, turn_id: str | None = None) -> dict[str, Any]:

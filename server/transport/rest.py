@@ -21,7 +21,14 @@ from server.metrics import CONTENT_TYPE
 from server.origins import check_dev_signin
 from server.schemas import CreateConversation, DevTokenRequest, UpdateConversation, parse_json
 from server.storage.conversations import public_conversation, public_message
-from server.typedefs import authenticator_key, engine_key, metrics_key, settings_key, store_key
+from server.typedefs import (
+    authenticator_key,
+    engine_key,
+    limits_key,
+    metrics_key,
+    settings_key,
+    store_key,
+)
 
 log = logging.getLogger(__name__)
 routes = web.RouteTableDef()
@@ -73,7 +80,11 @@ async def dev_token(request: web.Request) -> web.Response:
 @routes.get("/api/me")
 async def me(request: web.Request) -> web.Response:
     identity = identity_of(request)
-    return json_response({"user_id": identity.user_id, "tenant_id": identity.tenant_id})
+    body: dict[str, object] = {"user_id": identity.user_id, "tenant_id": identity.tenant_id}
+    budget = await request.app[limits_key].budget(identity)
+    if budget is not None:  # only when the operator set one
+        body["budget"] = budget
+    return json_response(body)
 
 
 @routes.get("/api/models")

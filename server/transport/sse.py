@@ -19,7 +19,7 @@ from server.events import TurnEvent
 from server.schemas import TurnStart, parse_json
 from server.transport.problems import error_frame
 from server.transport.rest import path_id, read_body
-from server.typedefs import engine_key, metrics_key, settings_key
+from server.typedefs import engine_key, limits_key, metrics_key, settings_key
 
 routes = web.RouteTableDef()
 
@@ -27,8 +27,10 @@ routes = web.RouteTableDef()
 @routes.post("/api/turns")
 async def start_turn(request: web.Request) -> web.StreamResponse:
     body = parse_json(TurnStart, await read_body(request))
-    events = await request.app[engine_key].start(identity_of(request), body)
-    return await stream(request, body.turn_id, events, started_here=True)
+    identity = identity_of(request)
+    with request.app[limits_key].connection(identity):  # before the turn: a refusal is a 429
+        events = await request.app[engine_key].start(identity, body)
+        return await stream(request, body.turn_id, events, started_here=True)
 
 
 @routes.get("/api/turns/{turn_id}/events")
@@ -44,8 +46,10 @@ async def turn_events(request: web.Request) -> web.StreamResponse:
             [{"field": "Last-Event-ID", "message": "expected a non-negative integer"}],
         ) from None
     turn_id = path_id(request, "turn_id")
-    events = await request.app[engine_key].resume(identity_of(request), turn_id, after_seq)
-    return await stream(request, turn_id, events, started_here=False)
+    identity = identity_of(request)
+    with request.app[limits_key].connection(identity):
+        events = await request.app[engine_key].resume(identity, turn_id, after_seq)
+        return await stream(request, turn_id, events, started_here=False)
 
 
 @routes.post("/api/turns/{turn_id}/cancel")

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -23,29 +22,35 @@ from server.config import Settings
 from server.errors import (
     DomainError,
     Flooding,
-    InternalError,
     MalformedJson,
     PayloadTooLarge,
+    TooManyConnections,
     TooManyTurns,
     Unauthorized,
     ValidationFailed,
 )
 from server.events import TurnEvent
 from server.identity import Identity
+from server.limits import TokenBucket
 from server.origins import check_origin
 from server.schemas import AuthFrame, TurnCancel, TurnResume, TurnStart, parse_json, parse_object
-from server.transport.problems import error_frame
+from server.transport.problems import domain_error, error_frame
 from server.turns.engine import TurnEngine
 from server.typedefs import (
     authenticator_key,
     engine_key,
     identity_key,
+    limits_key,
     settings_key,
     ws_connections_key,
 )
 
 log = logging.getLogger(__name__)
 
+CLOSE_SERVICE_RESTART = 1012  # RFC 6455: the client should reconnect, and resume
+# At shutdown, how long a socket's followers get to send their final events.
+FLUSH_SECONDS = 2.0
+CLOSE_TRY_AGAIN_LATER = 1013  # RFC 6455: too many connections of this user
 CLOSE_UNAUTHORIZED = 4401
 CLOSE_AUTH_TIMEOUT = 4408
 # aiohttp closes the socket above this size; below it, our own limit answers
@@ -64,6 +69,17 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
     if identity is None:
         return ws
     request[identity_key] = identity  # for the access log
+    try:
+        with request.app[limits_key].connection(identity):
+            await _serve(request, ws, identity, settings)
+    except TooManyConnections as error:
+        await _refuse(ws, error, CLOSE_TRY_AGAIN_LATER)
+    return ws
+
+
+async def _serve(
+    request: web.Request, ws: web.WebSocketResponse, identity: Identity, settings: Settings
+) -> None:
     await ws.send_str(
         dumps({"type": "ready", "user_id": identity.user_id, "tenant_id": identity.tenant_id})
     )
@@ -81,7 +97,6 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
     finally:
         connections.discard(connection)
         await connection.detach_all()
-    return ws
 
 
 async def _authenticate(
@@ -137,7 +152,7 @@ class Connection:
     async def handle(self, data: str) -> None:
         turn_id: str | None = None
         try:
-            if not self._bucket.take():
+            if self._bucket.take():
                 raise Flooding("Too many frames; slow down")
             if len(data) > self._frame_limit:
                 raise PayloadTooLarge(f"Frames are limited to {self._frame_limit} bytes")
@@ -146,11 +161,10 @@ class Connection:
             await self._dispatch(frame)
         except DomainError as error:
             await self.send_error(error, turn_id)
-        except Exception:
+        except Exception as error:
             # Caught here, not left to aiohttp: past the upgrade, its error page
             # would be written into the WebSocket stream and break the connection.
-            log.exception("could not handle a frame")
-            await self.send_error(InternalError(), turn_id)
+            await self.send_error(domain_error(error, "a WebSocket frame"), turn_id)
 
     async def _dispatch(self, frame: dict[str, Any]) -> None:
         kind = frame.pop("type", None)
@@ -226,6 +240,13 @@ class Connection:
             return False
         return True
 
+    async def close_for_restart(self) -> None:
+        """Shutdown: let the followers send the final events they have, then close with 1012."""
+        followers = [task for task in self._followers.values() if not task.done()]
+        if followers:
+            await asyncio.wait(followers, timeout=FLUSH_SECONDS)
+        await self._ws.close(code=CLOSE_SERVICE_RESTART, message=b"service restart")
+
     async def detach_all(self) -> None:
         """The socket is gone: stop following; the turns run on unless ON_DISCONNECT says not."""
         for turn_id in self._started:  # first: the handler itself may be being cancelled
@@ -245,20 +266,3 @@ def _parse_frame(data: str) -> dict[str, Any]:
     if not isinstance(frame, dict):
         raise ValidationFailed('A frame must be a JSON object with a "type"')
     return frame
-
-
-class TokenBucket:
-    """Frames allowed per second with a burst; a flood gets errors, not a dead socket."""
-
-    def __init__(self, rate: float, burst: int) -> None:
-        self._rate, self._burst = rate, float(burst)
-        self._tokens, self._stamp = float(burst), time.monotonic()
-
-    def take(self) -> bool:
-        moment = time.monotonic()
-        self._tokens = min(self._burst, self._tokens + (moment - self._stamp) * self._rate)
-        self._stamp = moment
-        if self._tokens < 1:
-            return False
-        self._tokens -= 1
-        return True

@@ -25,6 +25,7 @@ from server.errors import (
     InternalError,
     ModelNotAllowed,
     NotFound,
+    ShuttingDown,
     StorageUnavailable,
     TurnNotRunning,
     UpstreamFailure,
@@ -32,6 +33,7 @@ from server.errors import (
 )
 from server.events import TurnEvent
 from server.identity import Identity
+from server.limits import Limits
 from server.metrics import Metrics
 from server.model.base import Model
 from server.schemas import Thinking, TurnStart
@@ -63,6 +65,9 @@ log = logging.getLogger(__name__)
 HISTORY_LIMIT = 200
 # The ending is retried until stored: first after this, doubling up to the cap.
 FINALISE_RETRY_SECONDS = (0.05, 2.0)
+# At shutdown, how long the turns stopped after the drain may take to store their
+# endings (the database may be slow or away) before the engine stops retrying.
+ENDING_GRACE_SECONDS = 5.0
 FAILED = Outcome("error", error=InternalError().describe())
 TurnKey = tuple[str, str, str]
 
@@ -105,8 +110,10 @@ class TurnEngine:
         model: Model,
         metrics: Metrics,
         tools: ToolRegistry,
+        limits: Limits,
     ) -> None:
         self._settings = settings
+        self._limits = limits
         self._store = store
         self._turns = turns
         self._model = model
@@ -114,6 +121,7 @@ class TurnEngine:
         self._active: dict[TurnKey, ActiveTurn] = {}
         self._finished: OrderedDict[TurnKey, ActiveTurn] = OrderedDict()  # oldest first
         self._closing = asyncio.Event()
+        self._draining = False
         self._titler = Titler(model, store)
         self._rounds = Rounds(settings, model, store, tools, metrics)
         self._checkpoints = Checkpointer(
@@ -163,6 +171,8 @@ class TurnEngine:
         Raises domain errors before anything is streamed, so the HTTP transport
         can still answer with a status code.
         """
+        if self._draining:
+            raise ShuttingDown()
         if len(request.content) > self._settings.max_message_chars:
             raise InputTooLong(
                 f"The message has {len(request.content)} characters; the limit is "
@@ -199,14 +209,20 @@ class TurnEngine:
             else conversation.get("thinking")
         )
         check_fits(request.content, system_prompt, self._settings.context_token_budget)
-        record = await self._turns.begin(
-            identity,
-            request.turn_id,
-            conversation=conversation,
-            content=request.content,
-            model=model,
-            new_conversation=new,
-        )
+        # The user's limits, last: a replay, a refusal or a conflict costs nothing.
+        slot = await self._limits.admit_turn(identity)
+        try:
+            record = await self._turns.begin(
+                identity,
+                request.turn_id,
+                conversation=conversation,
+                content=request.content,
+                model=model,
+                new_conversation=new,
+            )
+        except BaseException:
+            slot.refund()
+            raise
         answer = Answer()
         turn_log = TurnLog(
             record.turn_id,
@@ -227,6 +243,7 @@ class TurnEngine:
             name=f"turn:{record.turn_id}",
             eager_start=True,
         )
+        active.task.add_done_callback(slot.release)
         return self._follow(active, 0)
 
     async def resume(
@@ -292,6 +309,30 @@ class TurnEngine:
         if count:
             log.warning("marked %d turn(s) of a stopped process as interrupted", count)
         return count
+
+    async def drain(self, seconds: float) -> None:
+        """Shutdown, first step: refuse new turns, let running ones finish for `seconds`.
+
+        Those still running then are stopped through the one finaliser (stored
+        `interrupted` with their text, followers told), so that every follower
+        has its final event before the transports close their connections."""
+        self._draining = True
+        running = [a for a in self._active.values() if not a.done.is_set()]
+        if not running:
+            return
+        log.info("draining %d running turn(s) for up to %g s", len(running), seconds)
+        waits = [asyncio.ensure_future(a.done.wait()) for a in running]
+        _, pending = await asyncio.wait(waits, timeout=seconds)
+        if not pending:
+            return
+        left = [a for a in running if not a.done.is_set()]
+        log.warning("stopping %d turn(s) still running after the drain", len(left))
+        for active in left:
+            self._stop(active, requested=False)
+        _, pending = await asyncio.wait(pending, timeout=ENDING_GRACE_SECONDS)
+        if pending:
+            self._closing.set()  # the database is away: stop retrying the endings
+            await asyncio.wait(pending)
 
     async def close(self) -> None:
         """Shutdown: stop running turns (stored as `interrupted`), then background work.
