@@ -21,6 +21,8 @@ from server.auth import Authenticator, auth_middleware
 from server.config import Settings
 from server.contract.documents import Documents
 from server.forwarded import forwarded_middleware
+from server.mcp.config import load_servers
+from server.mcp.hub import McpHub
 from server.metrics import Metrics
 from server.model import build_model
 from server.storage.client import open_database
@@ -34,6 +36,7 @@ from server.typedefs import (
     authenticator_key,
     documents_key,
     engine_key,
+    mcp_hub_key,
     metrics_key,
     settings_key,
     store_key,
@@ -66,6 +69,17 @@ def build_app(settings: Settings) -> web.Application:
         "Open, authenticated WebSocket connections.",
         lambda: len(app[ws_connections_key]),
     )
+    # Read now, so a bad servers file stops start-up before anything has started.
+    servers = load_servers(settings.mcp_servers_file) if settings.mcp_servers_file else {}
+    app[mcp_hub_key] = McpHub(
+        servers,
+        connect_timeout=settings.mcp_connect_timeout_seconds,
+        call_timeout=settings.mcp_call_timeout_seconds,
+        max_result_chars=settings.mcp_result_max_chars,
+        health_interval=settings.mcp_health_check_seconds,
+    )
+    # MCP servers first: up before the engine runs a turn, closed after its last turn ends.
+    app.cleanup_ctx.append(_mcp_servers)
     app.cleanup_ctx.append(_services)
     app.on_response_prepare.append(add_security_headers)
     app.add_routes(rest.routes)
@@ -80,6 +94,16 @@ def build_app(settings: Settings) -> web.Application:
         autoescape=jinja2.select_autoescape(["html"]),
     )
     return app
+
+
+async def _mcp_servers(app: web.Application) -> AsyncIterator[None]:
+    """The MCP servers: connected with a bounded wait (a failing one skipped), closed at exit."""
+    hub = app[mcp_hub_key]
+    try:
+        await hub.start()
+        yield
+    finally:
+        await hub.close()
 
 
 async def _services(app: web.Application) -> AsyncIterator[None]:
