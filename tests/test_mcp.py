@@ -395,3 +395,8 @@ async def test_no_stdio_server_outlives_the_service(tmp_path: Path, how: signal.
         if service.returncode is None:
             service.kill()
             await service.wait()
+
+
+def test_the_example_servers_file_is_valid() -> None:
+    example = Path(__file__).parent.parent / "deploy" / "mcp-servers.example.toml"
+    assert set(load_servers(example)) == {"tracker", "wiki"}
