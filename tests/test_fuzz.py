@@ -306,7 +306,8 @@ async def test_fuzzed_rest_requests_get_documented_errors_and_change_nothing_ref
             assert await snapshot(fuzzed) == before, f"refused {method} {path} changed data"
 
     async def query_case(path_id: str, query: dict[str, str], last_event_id: str) -> None:
-        quoted = quote(path_id, safe="")
+        # A lone surrogate has no UTF-8 form: sent as its raw bytes, an invalid-UTF-8 path.
+        quoted = quote(path_id, safe="", errors="surrogatepass")
         for path in (
             f"/api/conversations/{quoted}",
             f"/api/conversations/{quoted}/messages",
