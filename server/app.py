@@ -22,6 +22,8 @@ from server.config import Settings
 from server.contract.documents import Documents
 from server.forwarded import forwarded_middleware
 from server.limits import Limits
+from server.mcp.config import load_servers
+from server.mcp.hub import McpHub
 from server.metrics import Metrics
 from server.model import build_model
 from server.storage.client import open_database
@@ -29,6 +31,7 @@ from server.storage.conversations import Store
 from server.storage.turns import TurnStore
 from server.storage.usage import UsageStore
 from server.tools.loader import load_registry
+from server.tools.toolbox import ToolBox
 from server.transport import page, rest, specs, sse, ws
 from server.transport.headers import add_security_headers
 from server.transport.problems import problem_middleware
@@ -38,6 +41,7 @@ from server.typedefs import (
     documents_key,
     engine_key,
     limits_key,
+    mcp_hub_key,
     metrics_key,
     settings_key,
     store_key,
@@ -73,6 +77,17 @@ def build_app(settings: Settings) -> web.Application:
         "Open, authenticated WebSocket connections.",
         lambda: len(app[ws_connections_key]),
     )
+    # Read now, so a bad servers file stops start-up before anything has started.
+    servers = load_servers(settings.mcp_servers_file) if settings.mcp_servers_file else {}
+    app[mcp_hub_key] = McpHub(
+        servers,
+        connect_timeout=settings.mcp_connect_timeout_seconds,
+        call_timeout=settings.mcp_call_timeout_seconds,
+        max_result_chars=settings.mcp_result_max_chars,
+        health_interval=settings.mcp_health_check_seconds,
+    )
+    # MCP servers first: up before the engine runs a turn, closed after its last turn ends.
+    app.cleanup_ctx.append(_mcp_servers)
     app.cleanup_ctx.append(_services)
     app.on_shutdown.append(_drain)
     app.on_response_prepare.append(add_security_headers)
@@ -90,6 +105,16 @@ def build_app(settings: Settings) -> web.Application:
     return app
 
 
+async def _mcp_servers(app: web.Application) -> AsyncIterator[None]:
+    """The MCP servers: connected with a bounded wait (a failing one skipped), closed at exit."""
+    hub = app[mcp_hub_key]
+    try:
+        await hub.start()
+        yield
+    finally:
+        await hub.close()
+
+
 async def _services(app: web.Application) -> AsyncIterator[None]:
     """Database, model and engine, up for the life of the app; turns recovered first."""
     settings = app[settings_key]
@@ -99,7 +124,8 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
         turns = TurnStore(db, owner=uuid.uuid4().hex, lease_seconds=settings.turn_lease_seconds)
         model = build_model(settings)
         limits = app[limits_key] = Limits(settings, UsageStore(db).output_tokens_since)
-        engine = TurnEngine(settings, store, turns, model, metrics, app[tools_key], limits)
+        tools = ToolBox(app[tools_key], app[mcp_hub_key])
+        engine = TurnEngine(settings, store, turns, model, metrics, tools, limits)
         metrics.gauge(
             "chat_turns_running", "Turns running in this process.", lambda: engine.running_turns
         )

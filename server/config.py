@@ -88,6 +88,11 @@ class Settings:
     max_tool_rounds: int = 8
     tool_timeout_seconds: float = 30.0
     tool_output_max_chars: int = 10_000
+    mcp_servers_file: Path | None = None
+    mcp_connect_timeout_seconds: float = 10.0
+    mcp_call_timeout_seconds: float = 30.0
+    mcp_result_max_chars: int = 20_000
+    mcp_health_check_seconds: float = 15.0
 
     @property
     def offline(self) -> bool:
@@ -133,6 +138,7 @@ def load_settings(
     key_file = reader.optional("JWT_PUBLIC_KEY_FILE")
     if key_file is not None and not Path(key_file).is_file():
         raise ConfigError(f"JWT_PUBLIC_KEY_FILE: no such file: {key_file}")
+    mcp_file = reader.optional("MCP_SERVERS_FILE")
     settings = Settings(
         host=host or reader.text("HOST", "127.0.0.1"),
         port=port if port is not None else reader.integer("PORT", 8080, minimum=0, maximum=65535),
@@ -191,6 +197,13 @@ def load_settings(
         tool_output_max_chars=reader.integer(
             "TOOL_OUTPUT_MAX_CHARS", 10_000, minimum=100, maximum=1_000_000
         ),
+        mcp_servers_file=Path(mcp_file) if mcp_file else None,
+        mcp_connect_timeout_seconds=reader.number("MCP_CONNECT_TIMEOUT_SECONDS", 10.0, minimum=0.1),
+        mcp_call_timeout_seconds=reader.number("MCP_CALL_TIMEOUT_SECONDS", 30.0, minimum=0.1),
+        mcp_result_max_chars=reader.integer(
+            "MCP_RESULT_MAX_CHARS", 20_000, minimum=100, maximum=1_000_000
+        ),
+        mcp_health_check_seconds=reader.number("MCP_HEALTH_CHECK_SECONDS", 15.0, minimum=0.1),
     )
     if not settings.jwt_configured and not is_loopback(settings.host):
         raise ConfigError(

@@ -12,6 +12,7 @@ if TYPE_CHECKING:
     from server.contract.documents import Documents
     from server.identity import Identity
     from server.limits import Limits
+    from server.mcp.hub import McpHub
     from server.metrics import Metrics
     from server.storage.conversations import Store
     from server.tools.registry import ToolRegistry
@@ -28,5 +29,7 @@ ws_connections_key: web.AppKey[set[Connection]] = web.AppKey("ws_connections")
 documents_key: web.AppKey[Documents] = web.AppKey("documents")
 metrics_key: web.AppKey[Metrics] = web.AppKey("metrics")
 tools_key: web.AppKey[ToolRegistry] = web.AppKey("tools")
+# The MCP servers' tools; the tool loop offers `definitions()` and routes calls to `call()`.
+mcp_hub_key: web.AppKey[McpHub] = web.AppKey("mcp_hub")
 identity_key: web.RequestKey[Identity] = web.RequestKey("identity")
 client_address_key: web.RequestKey[str] = web.RequestKey("client_address")

@@ -49,7 +49,7 @@ from server.storage.turns import (
     TurnRecord,
     TurnStore,
 )
-from server.tools.registry import ToolRegistry
+from server.tools.toolbox import ToolBox
 from server.turns import endings
 from server.turns.answer import Answer
 from server.turns.checkpoints import Checkpointer
@@ -109,7 +109,7 @@ class TurnEngine:
         turns: TurnStore,
         model: Model,
         metrics: Metrics,
-        tools: ToolRegistry,
+        tools: ToolBox,
         limits: Limits,
     ) -> None:
         self._settings = settings

@@ -25,8 +25,9 @@ from server.config import Settings
 from server.metrics import Metrics
 from server.model.base import ContextMessage, Finished, Model, TextChunk, ThinkingChunk, ToolCall
 from server.storage.conversations import Store
-from server.tools.registry import ToolContext, ToolRegistry
-from server.tools.runner import ToolResult, cancelled, not_run, run_tool
+from server.tools.registry import ToolContext
+from server.tools.runner import ToolResult, cancelled, not_run
+from server.tools.toolbox import ToolBox
 from server.turns import endings
 from server.turns.context import answer_messages
 
@@ -49,7 +50,7 @@ class Rounds:
         settings: Settings,
         model: Model,
         store: Store,
-        tools: ToolRegistry,
+        tools: ToolBox,
         metrics: Metrics,
     ) -> None:
         self._settings = settings
@@ -138,8 +139,7 @@ class Rounds:
         results: dict[str, ToolResult] = {}
 
         async def one(call: ToolCall) -> None:
-            result = await run_tool(
-                self._tools,
+            result = await self._tools.run(
                 call,
                 context,
                 seconds=self._settings.tool_timeout_seconds,
