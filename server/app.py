@@ -31,6 +31,7 @@ from server.storage.conversations import Store
 from server.storage.turns import TurnStore
 from server.storage.usage import UsageStore
 from server.tools.loader import load_registry
+from server.tools.provider import provider_tools
 from server.tools.toolbox import ToolBox
 from server.transport import page, rest, specs, sse, ws
 from server.transport.headers import add_security_headers
@@ -124,7 +125,7 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
         turns = TurnStore(db, owner=uuid.uuid4().hex, lease_seconds=settings.turn_lease_seconds)
         model = build_model(settings)
         limits = app[limits_key] = Limits(settings, UsageStore(db).output_tokens_since)
-        tools = ToolBox(app[tools_key], app[mcp_hub_key])
+        tools = ToolBox(app[tools_key], app[mcp_hub_key], provider_tools(settings))
         engine = TurnEngine(settings, store, turns, model, metrics, tools, limits)
         metrics.gauge(
             "chat_turns_running", "Turns running in this process.", lambda: engine.running_turns

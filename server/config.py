@@ -40,6 +40,18 @@ class ConfigError(StartupError):
 
 
 @dataclass(frozen=True, slots=True)
+class WebTool:
+    """An Anthropic server tool (web search, web fetch) as the operator turned it on.
+
+    At most one of the domain lists is set: the API refuses both at once.
+    """
+
+    max_uses: int
+    allowed_domains: tuple[str, ...] = ()
+    blocked_domains: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     host: str = "127.0.0.1"
     port: int = 8080
@@ -93,6 +105,8 @@ class Settings:
     mcp_call_timeout_seconds: float = 30.0
     mcp_result_max_chars: int = 20_000
     mcp_health_check_seconds: float = 15.0
+    web_search: WebTool | None = None  # None: off (the default)
+    web_fetch: WebTool | None = None
 
     @property
     def offline(self) -> bool:
@@ -204,6 +218,8 @@ def load_settings(
             "MCP_RESULT_MAX_CHARS", 20_000, minimum=100, maximum=1_000_000
         ),
         mcp_health_check_seconds=reader.number("MCP_HEALTH_CHECK_SECONDS", 15.0, minimum=0.1),
+        web_search=reader.web_tool("WEB_SEARCH"),
+        web_fetch=reader.web_tool("WEB_FETCH"),
     )
     if not settings.jwt_configured and not is_loopback(settings.host):
         raise ConfigError(
@@ -301,6 +317,30 @@ class _Reader:
         if bad or not items:
             raise ConfigError(f"{name}={raw!r}: expected tool names separated by commas, or none")
         return items
+
+    def web_tool(self, prefix: str) -> WebTool | None:
+        """`{prefix}` on/off, with `_MAX_USES` and one of `_ALLOWED_DOMAINS`/`_BLOCKED_DOMAINS`."""
+        if not self.flag(prefix, False):
+            return None
+        allowed = self.domains(f"{prefix}_ALLOWED_DOMAINS")
+        blocked = self.domains(f"{prefix}_BLOCKED_DOMAINS")
+        if allowed and blocked:
+            raise ConfigError(
+                f"{prefix}_ALLOWED_DOMAINS and {prefix}_BLOCKED_DOMAINS: set one or the other, "
+                "not both (the API refuses both)"
+            )
+        max_uses = self.integer(f"{prefix}_MAX_USES", 5, minimum=1, maximum=100)
+        return WebTool(max_uses, allowed, blocked)
+
+    def domains(self, name: str) -> tuple[str, ...]:
+        """Comma-separated domains (`example.com`, `docs.example.com/api`); no scheme."""
+        items = tuple(item.strip() for item in (self.optional(name) or "").split(","))
+        for item in filter(None, items):
+            if not re.fullmatch(r"[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+(/\S*)?", item):
+                raise ConfigError(
+                    f"{name}: {item!r} is not a domain like example.com (no https://)"
+                )
+        return tuple(filter(None, items))
 
     def choice(
         self, name: str, default: str, choices: tuple[str, ...], *, upper: bool = False

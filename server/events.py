@@ -11,6 +11,7 @@ EventType = Literal[
     "turn.thinking",
     "turn.tool_call",
     "turn.tool_result",
+    "turn.citation",
     "turn.done",
     "turn.cancelled",
     "turn.error",

@@ -221,6 +221,15 @@ def new_turn_id() -> str:
     return str(uuid.uuid4())
 
 
+def frame_types(frames: list[dict[str, Any]]) -> list[str]:
+    """The frames' types, a run of deltas as one (a reader may get them merged)."""
+    found: list[str] = []
+    for frame in frames:
+        if not (found and found[-1] == frame["type"] == "turn.delta"):
+            found.append(frame["type"])
+    return found
+
+
 def text_of(frames: list[dict[str, Any]]) -> str:
     return "".join(f["text"] for f in frames if f["type"] == "turn.delta")
 

@@ -26,10 +26,23 @@ Thinking, tool use and multi-round turns are streamed in the real wire format
         Reply.text(["It is 4."]),
     )
 
+Server tools (web search) stream as in Anthropic's documented example:
+``server_tool_use`` with its query in an ``input_json_delta``, the
+``web_search_tool_result`` whole in its ``content_block_start``, then text whose
+``citations_delta``s precede its ``text_delta``s::
+
+    fake.script(
+        Reply.blocks(ServerToolUse("srvtoolu_1", input={"query": "q"}),
+                     ServerToolResult("srvtoolu_1", search_results(("Title", "https://..."))),
+                     CitedText([web_citation(...)], ["The answer."])),
+    )
+
 Like the real API, every request is checked (``check_request``): roles
 alternate, each ``tool_use`` is answered by a ``tool_result`` at the start of
-the next user message, thinking blocks come back exactly as issued with their
-signatures. A violation is answered 400 ``invalid_request_error``.
+the next user message, thinking blocks, server tool blocks and citations come
+back exactly as issued (byte for byte), server tool definitions are well
+formed (web fetch needs its ``anthropic-beta`` header). A violation is
+answered 400 ``invalid_request_error``.
 """
 
 from __future__ import annotations
@@ -275,6 +288,80 @@ class ToolUse(Block):
 
 
 @dataclass(frozen=True)
+class ServerToolUse(Block):
+    """A `server_tool_use` block (the provider runs it): its input in one `input_json_delta`,
+    as in Anthropic's web search streaming example."""
+
+    id: str
+    name: str = "web_search"
+    input: dict[str, Any] = field(default_factory=dict)
+
+    async def play(self, exchange: _Exchange, index: int) -> None:
+        start = {"type": "server_tool_use", "id": self.id, "name": self.name, "input": {}}
+        await exchange.event("content_block_start", index=index, content_block=start)
+        delta = {"type": "input_json_delta", "partial_json": json.dumps(self.input)}
+        await exchange.event("content_block_delta", index=index, delta=delta)
+        exchange.issued[f"server_tool_use:{self.id}"] = {**start, "input": self.input}
+
+
+@dataclass(frozen=True)
+class ServerToolResult(Block):
+    """A server tool's result block (`web_search_tool_result`, ...): whole in its start event."""
+
+    tool_use_id: str
+    content: Any  # a list of results, or an error object
+    type: str = "web_search_tool_result"
+
+    async def play(self, exchange: _Exchange, index: int) -> None:
+        block = {"type": self.type, "tool_use_id": self.tool_use_id, "content": self.content}
+        exchange.issued[f"{self.type}:{self.tool_use_id}"] = block
+        await exchange.event("content_block_start", index=index, content_block=block)
+
+
+@dataclass(frozen=True)
+class CitedText(Block):
+    """A text block whose `citations_delta`s come first, then its text (as the API streams)."""
+
+    citations: list[dict[str, Any]]
+    chunks: list[str]
+
+    async def play(self, exchange: _Exchange, index: int) -> None:
+        start = {"type": "text", "text": ""}
+        await exchange.event("content_block_start", index=index, content_block=start)
+        for citation in self.citations:
+            exchange.issued[json.dumps(citation)] = citation
+            delta = {"type": "citations_delta", "citation": citation}
+            await exchange.event("content_block_delta", index=index, delta=delta)
+        for chunk in self.chunks:
+            delta = {"type": "text_delta", "text": chunk}
+            await exchange.event("content_block_delta", index=index, delta=delta)
+
+
+def search_results(*pages: tuple[str, str]) -> list[dict[str, Any]]:
+    """`web_search_result`s for (title, url) pairs, with the opaque fields the API adds."""
+    return [
+        {
+            "type": "web_search_result",
+            "url": url,
+            "title": title,
+            "encrypted_content": f"EqgfCioIARgBIiQ3YTAw{number}Mi1mZjM5LTQ1NGUtODgxNC1kNjNj",
+            "page_age": "April 30, 2025",
+        }
+        for number, (title, url) in enumerate(pages)
+    ]
+
+
+def web_citation(url: str, title: str, cited_text: str) -> dict[str, Any]:
+    return {
+        "type": "web_search_result_location",
+        "cited_text": cited_text,
+        "url": url,
+        "title": title,
+        "encrypted_index": f"Eo8BCioIAhgBIiQyYjQ0OWJmZi1l{len(cited_text)}",
+    }
+
+
+@dataclass(frozen=True)
 class Reply:
     """One scripted answer to one chat request; build it with the constructors below."""
 
@@ -497,7 +584,7 @@ class FakeAnthropic:
         record = RecordedRequest(body=body, headers=headers)
         exchange = _Exchange(request, record, request_id, self.issued)
         reply = self._next_reply(record)
-        record.rejected = check_request(body, self.issued)
+        record.rejected = check_request(body, self.issued, headers)
         if record.rejected is not None:
             record.finished.set()
             return _error_response(400, "invalid_request_error", record.rejected, request_id)
@@ -586,9 +673,41 @@ def _split_in_three(text: str) -> list[str]:
 
 
 _TOOL_RESULT_FIELDS = {"type", "tool_use_id", "content", "is_error", "cache_control"}
+# Server tool types, and the `anthropic-beta` each needs (None: generally available).
+SERVER_TOOLS = {"web_search_20250305": None, "web_fetch_20250910": "web-fetch-2025-09-10"}
 
 
-def check_request(body: dict[str, Any], issued: dict[str, dict[str, Any]]) -> str | None:
+def _check_server_tool(tool: dict[str, Any], headers: dict[str, str]) -> str | None:
+    beta = SERVER_TOOLS[tool["type"]]
+    if beta is not None and beta not in headers.get("anthropic-beta", "").split(","):
+        return f"tools: {tool['type']} needs the anthropic-beta header {beta}"
+    if "allowed_domains" in tool and "blocked_domains" in tool:
+        return "tools: allowed_domains and blocked_domains cannot both be set"
+    if not isinstance(tool.get("max_uses", 1), int) or tool.get("max_uses", 1) < 1:
+        return "tools: max_uses must be a positive integer"
+    return None
+
+
+def _same(block: dict[str, Any], issued: dict[str, Any] | None) -> bool:
+    """Byte for byte, key order included: what the service stores must go back unchanged."""
+    return issued is not None and json.dumps(block) == json.dumps(issued)
+
+
+def _changed_server_block(block: dict[str, Any], issued: dict[str, dict[str, Any]]) -> bool:
+    kind = block.get("type", "")
+    if kind == "server_tool_use":
+        return not _same(block, issued.get(f"server_tool_use:{block.get('id')}"))
+    if kind.endswith("_tool_result") and kind != "tool_result":
+        return not _same(block, issued.get(f"{kind}:{block.get('tool_use_id')}"))
+    if kind == "text":
+        cited = block.get("citations") or []
+        return any(not _same(c, issued.get(json.dumps(c))) for c in cited)
+    return False
+
+
+def check_request(
+    body: dict[str, Any], issued: dict[str, dict[str, Any]], headers: dict[str, str] | None = None
+) -> str | None:
     """What the real API would refuse in a request, as its message; None when valid."""
     thinking = body.get("thinking")
     if thinking is not None:
@@ -598,6 +717,11 @@ def check_request(body: dict[str, Any], issued: dict[str, dict[str, Any]]) -> st
         if budget >= int(body.get("max_tokens", 0)):
             return "max_tokens must be greater than thinking.budget_tokens"
     for tool in body.get("tools") or []:
+        if tool.get("type") in SERVER_TOOLS:
+            problem = _check_server_tool(tool, headers or {})
+            if problem:
+                return problem
+            continue
         if not tool.get("name") or tool.get("input_schema", {}).get("type") != "object":
             return f"tools: invalid tool definition {tool!r}"
     messages = body.get("messages") or []
@@ -638,6 +762,8 @@ def check_request(body: dict[str, Any], issued: dict[str, dict[str, Any]]) -> st
                 return f"messages.{number}: redacted_thinking block modified"
             if kind == "tool_use" and not isinstance(block.get("input"), dict):
                 return f"messages.{number}: tool_use.input must be an object"
+            if _changed_server_block(block, issued):
+                return f"messages.{number}: {kind} block modified or never issued"
     if asked:
         return "the last assistant message has tool_use blocks without tool_result"
     return None

@@ -12,6 +12,7 @@ from typing import Any
 
 from tests import tools_for_tests
 from tests.conftest import Service, new_turn_id, text_of
+from tests.conftest import frame_types as types
 from tests.fake_anthropic import FakeAnthropic, Reply, Text, Thinking, ToolUse
 from tests.sse_client import SseReader
 
@@ -24,15 +25,6 @@ def weather_round(tool_id: str = "toolu_w1") -> Reply:
         ToolUse(tool_id, "get_weather", {"location": "Paris"}),
         stop_reason="tool_use",
     )
-
-
-def types(frames: list[dict[str, Any]]) -> list[str]:
-    """The frames' types, a run of deltas as one (a reader may get them merged)."""
-    found: list[str] = []
-    for frame in frames:
-        if not (found and found[-1] == frame["type"] == "turn.delta"):
-            found.append(frame["type"])
-    return found
 
 
 async def stored_answer(service: Service, turn_id: str) -> dict[str, Any]:

@@ -106,7 +106,9 @@ class TurnThinkingFrame(TurnFrame):
     text: str
 
 
-SERVER_TOOL = "True for a tool the model provider runs itself (none yet); absent otherwise"
+SERVER_TOOL = (
+    "True for a tool the model provider runs itself (`web_search`, `web_fetch`); absent otherwise"
+)
 
 
 class TurnToolCallFrame(TurnFrame):
@@ -128,6 +130,23 @@ class TurnToolResultFrame(TurnFrame):
     status: ToolStatus
     preview: str = Field(description="The start of the result, for display")
     server: bool | SkipJsonSchema[None] = omittable(SERVER_TOOL)
+
+
+class CitedSource(Shape):
+    """Where a piece of the answer comes from, as the model cited it."""
+
+    type: str = Field(description="`web_search_result_location`, `char_location`, ...")
+    url: str | SkipJsonSchema[None] = omittable("The cited page (web search and fetch)")
+    title: str | SkipJsonSchema[None] | None = omittable("The page's or document's title")
+    cited_text: str | SkipJsonSchema[None] = omittable("The passage cited")
+
+
+class TurnCitationFrame(TurnFrame):
+    """A source for the text that follows: it belongs to the answer's block `block`."""
+
+    type: Literal["turn.citation"]
+    block: int = Field(ge=0, description="The cited text block's index in `message.blocks`")
+    citation: CitedSource
 
 
 class TurnDoneFrame(TurnFrame):
@@ -168,6 +187,7 @@ TURN_EVENTS: tuple[type[Shape], ...] = (
     TurnThinkingFrame,
     TurnToolCallFrame,
     TurnToolResultFrame,
+    TurnCitationFrame,
     TurnDoneFrame,
     TurnCancelledFrame,
     TurnErrorFrame,

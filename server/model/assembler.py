@@ -1,8 +1,10 @@
 """Messages API events, decoded with orjson and folded into chunks and a final message.
 
 The layer between raw SSE (`sse.py`) and the turn engine. Text deltas become
-`TextChunk`s at once, thinking deltas `ThinkingChunk`s, and a `tool_use` block
-a `ToolCall` when it stops (its input complete and parsed); every event
+`TextChunk`s at once, thinking deltas `ThinkingChunk`s, a `citations_delta` a
+`Citation`, a `tool_use` (or `server_tool_use`) block a `ToolCall` when it
+stops (its input complete and parsed), and a server tool's result block
+(`web_search_tool_result`, which arrives whole) a `ServerToolResult`; every event
 (signatures, citations, server tool blocks, usage, stop reason) is also folded
 into the message's content blocks exactly as received, so that they can be
 stored and sent back to the model unchanged.
@@ -15,7 +17,15 @@ from typing import Any
 import orjson
 
 from server.errors import UpstreamFailure
-from server.model.base import Chunk, Finished, TextChunk, ThinkingChunk, ToolCall
+from server.model.base import (
+    Chunk,
+    Citation,
+    Finished,
+    ServerToolResult,
+    TextChunk,
+    ThinkingChunk,
+    ToolCall,
+)
 from server.model.failures import failure_for
 
 JSON_FIELD = "partial_json"  # a tool's input, parsed when its block stops
@@ -26,6 +36,9 @@ _APPENDS = {
 }
 # Tool blocks, and whether the provider runs them (server tools) rather than us.
 TOOL_BLOCKS = {"tool_use": False, "server_tool_use": True}
+# A server tool's result (`web_search_tool_result`, `web_fetch_tool_result`); our own
+# `tool_result` blocks are never streamed by the model.
+SERVER_RESULT_SUFFIX = "_tool_result"
 
 
 class MessageAssembler:
@@ -65,7 +78,9 @@ class MessageAssembler:
             self._stop(index)
         return Finished(self.input_tokens, self.output_tokens, self.stop_reason, tuple(self.blocks))
 
-    def _delta(self, index: int, delta: dict[str, Any]) -> TextChunk | ThinkingChunk | None:
+    def _delta(
+        self, index: int, delta: dict[str, Any]
+    ) -> TextChunk | ThinkingChunk | Citation | None:
         kind = delta.get("type")
         if kind == "text_delta":
             text: str = delta["text"]
@@ -78,7 +93,9 @@ class MessageAssembler:
         if kind == "input_json_delta":
             self._append(index, JSON_FIELD, delta.get("partial_json", ""))
         elif kind == "citations_delta":
-            self._block(index).setdefault("citations", []).append(delta["citation"])
+            citation = delta["citation"]
+            self._block(index).setdefault("citations", []).append(citation)
+            return Citation(index, citation)
         elif kind in _APPENDS:
             source, target = _APPENDS[kind]
             self._append(index, target, delta.get(source, ""))
@@ -96,7 +113,7 @@ class MessageAssembler:
             self.blocks.append({})
         self.blocks[index] = dict(block)
 
-    def _stop(self, index: int) -> ToolCall | None:
+    def _stop(self, index: int) -> ToolCall | ServerToolResult | None:
         block = self._block(index)
         for field in [f for i, f in self._parts if i == index]:
             joined = "".join(self._parts.pop((index, field)))
@@ -112,9 +129,10 @@ class MessageAssembler:
             if not isinstance(block["input"], dict):  # valid JSON, but not an object
                 block["input_error"] = joined
                 block["input"] = {}
-        server = TOOL_BLOCKS.get(block.get("type", ""))
+        kind = block.get("type", "")
+        server = TOOL_BLOCKS.get(kind)
         if server is None:
-            return None
+            return ServerToolResult(block) if kind.endswith(SERVER_RESULT_SUFFIX) else None
         raw_input = block.get("input")
         return ToolCall(
             str(block.get("id", "")),

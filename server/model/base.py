@@ -35,6 +35,24 @@ class ToolCall:
 
 
 @dataclass(frozen=True, slots=True)
+class ServerToolResult:
+    """A server tool's result block (`web_search_tool_result`, ...), whole, as received.
+
+    The provider ran the tool; the service relays and stores the block, never runs anything.
+    """
+
+    block: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Citation:
+    """A `citations_delta`: a source for the text block at `index` of this message."""
+
+    index: int
+    citation: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
 class Finished:
     input_tokens: int
     output_tokens: int
@@ -43,7 +61,7 @@ class Finished:
     content: tuple[dict[str, Any], ...] = ()
 
 
-Chunk = TextChunk | ThinkingChunk | ToolCall | Finished
+Chunk = TextChunk | ThinkingChunk | ToolCall | ServerToolResult | Citation | Finished
 # `content` is a string (plain text) or a list of content blocks.
 ContextMessage = dict[str, Any]
 

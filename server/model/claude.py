@@ -24,6 +24,9 @@ from server.model.base import Chunk, ContextMessage, TextChunk, clean_title
 from server.model.failures import failure_for
 from server.model.sse import events_of
 
+# Server tools still in beta: offering one needs its `anthropic-beta` header.
+BETA_TOOLS = {"web_fetch_20250910": "web-fetch-2025-09-10"}
+
 TITLE_SYSTEM_PROMPT = (
     "Write a short conversation title (at most six words, no quotes, no trailing "
     "punctuation) for the exchange below. Answer with the title only."
@@ -63,6 +66,9 @@ class ClaudeModel:
         extra: dict[str, Any] = {"system": system} if system else {}
         if tools:
             extra["tools"] = list(tools)
+            betas = sorted({BETA_TOOLS[t["type"]] for t in tools if t.get("type") in BETA_TOOLS})
+            if betas:
+                extra["extra_headers"] = {"anthropic-beta": ",".join(betas)}
         if thinking_budget is not None:
             extra["thinking"] = {"type": "enabled", "budget_tokens": thinking_budget}
         message = MessageAssembler()

@@ -9,7 +9,7 @@ keeps its own time-out.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
 from server.identity import Identity
@@ -39,15 +39,21 @@ class ExternalTools(Protocol):
 
 
 class ToolBox:
-    def __init__(self, registry: ToolRegistry, external: ExternalTools | None = None) -> None:
+    def __init__(
+        self,
+        registry: ToolRegistry,
+        external: ExternalTools | None = None,
+        provider: Sequence[dict[str, Any]] = (),
+    ) -> None:
         self._registry = registry
         self._external = external
+        # Server tools (web search, web fetch): offered only; the provider runs them.
+        self._provider = list(provider)
 
     def specs(self) -> list[dict[str, Any]]:
-        """The Messages API's `tools`: ours first, then the external ones seen so far."""
-        if self._external is None:
-            return self._registry.specs()
-        return [*self._registry.specs(), *self._external.definitions()]
+        """The Messages API's `tools`: ours, the external ones seen so far, the server tools."""
+        external = self._external.definitions() if self._external is not None else []
+        return [*self._registry.specs(), *external, *self._provider]
 
     async def run(
         self, call: ToolCall, context: ToolContext, *, seconds: float, max_chars: int

@@ -32,6 +32,11 @@ class Answer:
         self._entries.extend(_Entry(seq, text_end, block) for block in blocks)
         self.version += 1
 
+    @property
+    def count(self) -> int:
+        """Blocks added so far: the index in the stored answer of the next one."""
+        return len(self._entries)
+
     def blocks(self, text: str, seq: int | None = None) -> list[Block]:
         """The blocks so far (as of event `seq`, when given), ending with the text still streaming.
 

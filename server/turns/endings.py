@@ -11,11 +11,14 @@ from collections.abc import Iterator
 from typing import Any
 
 from server.events import EventType
+from server.model.assembler import SERVER_RESULT_SUFFIX
 from server.storage.client import Document
 from server.storage.conversations import public_message
 from server.storage.turns import INTERRUPTED
 
 PREVIEW_CHARS = 200
+# What a client is told of a citation; the rest (`encrypted_index`) is for the model only.
+CITATION_FIELDS = ("type", "url", "title", "cited_text")
 
 
 def started(turn: Document) -> dict[str, Any]:
@@ -41,17 +44,41 @@ def tool_result(block: Document, name: str) -> dict[str, Any]:
     status = block.get("status") or ("error" if block.get("is_error") else "ok")
     content = block.get("content")
     text = content if isinstance(content, str) else _text_of(content)
-    preview = text if len(text) <= PREVIEW_CHARS else text[: PREVIEW_CHARS - 1] + "…"
-    return {"id": block.get("tool_use_id"), "name": name, "status": status, "preview": preview}
+    return {"id": block.get("tool_use_id"), "name": name, "status": status, "preview": _cut(text)}
+
+
+def server_tool_result(block: Document) -> dict[str, Any]:
+    """The `turn.tool_result` payload of a server tool's result block (`web_search_tool_result`).
+
+    An error inside the block (`{"type": "web_search_tool_result_error", "error_code": ...}`)
+    is status `error` with its code; otherwise the preview lists the sources.
+    """
+    content = block.get("content")
+    code = content.get("error_code") if isinstance(content, dict) else None
+    return {
+        "id": block.get("tool_use_id"),
+        "name": str(block.get("type", "")).removesuffix(SERVER_RESULT_SUFFIX),
+        "status": "error" if code else "ok",
+        "preview": _cut(f"error: {code}" if code else _sources(content)),
+        "server": True,
+    }
+
+
+def citation(block: int, cited: Document) -> dict[str, Any]:
+    """The `turn.citation` payload: a source for the text block at `block` of the answer."""
+    return {"block": block, "citation": {k: cited[k] for k in CITATION_FIELDS if k in cited}}
 
 
 def block_events(blocks: list[Document]) -> Iterator[tuple[EventType, dict[str, Any]]]:
     """A stored answer's blocks as the events that streamed them (for a replay)."""
     names: dict[Any, str] = {}
-    for block in blocks:
+    for index, block in enumerate(blocks):
         kind = block.get("type")
-        if kind == "text" and block.get("text"):
-            yield "turn.delta", {"text": block["text"]}
+        if kind == "text":
+            for cited in block.get("citations") or ():  # before the text, as streamed
+                yield "turn.citation", citation(index, cited)
+            if block.get("text"):
+                yield "turn.delta", {"text": block["text"]}
         elif kind == "thinking" and block.get("thinking"):
             yield "turn.thinking", {"text": block["thinking"]}
         elif kind in ("tool_use", "server_tool_use"):
@@ -63,6 +90,8 @@ def block_events(blocks: list[Document]) -> Iterator[tuple[EventType, dict[str, 
             )
         elif kind == "tool_result":
             yield "turn.tool_result", tool_result(block, names.get(block.get("tool_use_id"), ""))
+        elif isinstance(kind, str) and kind.endswith(SERVER_RESULT_SUFFIX):
+            yield "turn.tool_result", server_tool_result(block)
 
 
 def ending(turn: Document, answer: Document | None) -> tuple[EventType, dict[str, Any]]:
@@ -81,6 +110,26 @@ def ending(turn: Document, answer: Document | None) -> tuple[EventType, dict[str
     error = turn.get("error") or INTERRUPTED
     partial = message if message and (message.get("content") or message.get("blocks")) else None
     return "turn.error", {**error, "partial": partial}
+
+
+def _cut(text: str) -> str:
+    return text if len(text) <= PREVIEW_CHARS else text[: PREVIEW_CHARS - 1] + "…"
+
+
+def _sources(content: Any) -> str:
+    """Titles and URLs of a search's results (a list) or of a fetched page (one result)."""
+    results = content if isinstance(content, list) else [content]
+    found = []
+    for result in results:
+        if not isinstance(result, dict):
+            continue
+        document = result.get("content")
+        title = result.get("title") or (
+            document.get("title") if isinstance(document, dict) else None
+        )
+        url = result.get("url") or ""
+        found.append(f"{title} ({url})" if title else str(url))
+    return "; ".join(found)
 
 
 def _text_of(content: Any) -> str:

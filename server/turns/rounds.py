@@ -23,7 +23,16 @@ from typing import TYPE_CHECKING, Any
 
 from server.config import Settings
 from server.metrics import Metrics
-from server.model.base import ContextMessage, Finished, Model, TextChunk, ThinkingChunk, ToolCall
+from server.model.base import (
+    Citation,
+    ContextMessage,
+    Finished,
+    Model,
+    ServerToolResult,
+    TextChunk,
+    ThinkingChunk,
+    ToolCall,
+)
 from server.storage.conversations import Store
 from server.tools.registry import ToolContext
 from server.tools.runner import ToolResult, cancelled, not_run
@@ -97,6 +106,7 @@ class Rounds:
         )
         finished = Finished(0, 0, None)
         calls: list[ToolCall] = []
+        first_block = active.answer.count  # this round's blocks follow the answer's so far
         async with contextlib.aclosing(chunks):  # closing it closes the upstream request
             count = 0
             async for chunk in chunks:
@@ -116,6 +126,11 @@ class Rounds:
                         chunk.id, chunk.name, chunk.input, server=chunk.server
                     )
                     publish("turn.tool_call", payload)
+                elif isinstance(chunk, ServerToolResult):
+                    publish("turn.tool_result", endings.server_tool_result(chunk.block))
+                elif isinstance(chunk, Citation):
+                    cited = endings.citation(first_block + chunk.index, chunk.citation)
+                    publish("turn.citation", cited)
                 elif isinstance(chunk, Finished):
                     finished = chunk
                 count += 1
