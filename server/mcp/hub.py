@@ -115,7 +115,7 @@ class McpHub:
                 result = await connection.call(tool, dict(input), identity)
         except TimeoutError:
             log.warning("MCP tool %s timed out after %g s", name, timeout)
-            return McpResult(f"{name} timed out after {timeout:g} s", is_error=True)
+            return McpResult(f"{name} timed out after {timeout:g} s", is_error=True, timed_out=True)
         except Exception as error:
             log.warning("MCP tool %s failed: %s", name, describe(error))
             return McpResult(f"{name} failed: {describe(error)}", is_error=True)

@@ -12,6 +12,7 @@ class McpResult:
 
     text: str
     is_error: bool
+    timed_out: bool = False  # no answer within the call's time-out (an error too)
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,7 +15,7 @@ from typing import Any, Protocol
 from server.identity import Identity
 from server.model.base import ToolCall
 from server.tools.registry import ToolContext, ToolRegistry
-from server.tools.runner import ToolResult, cap, run_tool
+from server.tools.runner import ToolResult, ToolStatus, cap, run_tool
 
 
 class ExternalResult(Protocol):
@@ -24,6 +24,9 @@ class ExternalResult(Protocol):
 
     @property
     def is_error(self) -> bool: ...
+
+    @property
+    def timed_out(self) -> bool: ...
 
 
 class ExternalTools(Protocol):
@@ -73,4 +76,5 @@ class ToolBox:
             return ToolResult(
                 call, "timeout", f"The tool {call.name} timed out after {seconds:g} s."
             )
-        return ToolResult(call, "error" if result.is_error else "ok", cap(result.text, max_chars))
+        status: ToolStatus = "timeout" if result.timed_out else "error" if result.is_error else "ok"
+        return ToolResult(call, status, cap(result.text, max_chars))

@@ -2,7 +2,7 @@
 
 `python tests/mcp_servers/tracker.py stdio` or `... http PORT`. Its tools let a
 test see what reached the server: the caller's identity (request `_meta` and
-HTTP headers), a failure, a call that outlives its time-out (and notes when it
+HTTP headers), a failure, a crash mid-call, a call that outlives its time-out (and notes when it
 was cancelled), its own pid (to kill it), and an oversized answer.
 """
 
@@ -55,6 +55,12 @@ async def slow(seconds: float, marker: str = "") -> str:
             Path(marker).write_text("cancelled")  # noqa: ASYNC240 (no await in a cancelled scope)
         raise
     return "woke up"
+
+
+@server.tool()
+async def crash() -> str:
+    """Exit at once, in the middle of the call, as a server that crashes does."""
+    os._exit(3)
 
 
 @server.tool()
