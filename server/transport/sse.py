@@ -69,6 +69,11 @@ async def stream(
     request: web.Request, turn_id: str, events: AsyncIterator[TurnEvent], *, started_here: bool
 ) -> web.StreamResponse:
     """Relay events as SSE until the terminal one; a client that leaves only detaches."""
+    if request.transport is None:
+        # Gone before the stream opened (aiohttp-sse would fail an assertion on it).
+        if started_here:
+            request.app[engine_key].abandon(identity_of(request), turn_id)
+        raise ConnectionResetError("the client left before the stream opened")
     gone = True  # until the stream reaches its end
     async with (
         contextlib.aclosing(events),  # type: ignore[type-var]
