@@ -54,6 +54,7 @@ function summarize(input) {
 }
 
 function drawSources(list, sources) {
+  list.hidden = !sources.length;
   if (list.childElementCount === sources.length) return; // sources arrive whole, once
   list.replaceChildren(...sources.map((source) => {
     const item = el("li");
@@ -64,7 +65,6 @@ function drawSources(list, sources) {
     item.append(link);
     return item;
   }));
-  list.hidden = !sources.length;
 }
 
 function set(card, selector, text) {

@@ -3,7 +3,7 @@
 // re-attach after the last seq it had and lose no text. Drawing is the
 // caller's job, through onUpdate(turn, frameType).
 
-import { addStreamed, addToolCall, addToolResult, finishThinking, partsFromBlocks } from "./parts.js";
+import { addStreamed, addToolCall, addToolResult, finishThinking, partsFromBlocks, textOf } from "./parts.js";
 import { endsTurn, seqAfter } from "./protocol.js";
 import { forgetRunningTurn, runningTurns, saveRunningTurn } from "./session.js";
 
@@ -159,7 +159,11 @@ export class Turns {
     finishThinking(turn.parts);
     if (!saved) return;
     turn.text = saved.content ?? turn.text;
-    if (!Array.isArray(saved.blocks)) return;
+    if (!Array.isArray(saved.blocks)) {
+      // No blocks (an older service): the stored text stands in for the streamed text.
+      if (textOf(turn.parts) !== turn.text) turn.parts = [...turn.parts.filter((p) => p.kind !== "text"), ...partsFromBlocks(null, turn.text)];
+      return;
+    }
     const timed = turn.parts.filter((p) => p.kind === "thinking" && p.endedAt);
     turn.parts = partsFromBlocks(saved.blocks, turn.text);
     turn.parts.filter((p) => p.kind === "thinking").forEach((p, i) => Object.assign(p, timed[i] && { startedAt: timed[i].startedAt, endedAt: timed[i].endedAt }));

@@ -296,6 +296,7 @@ def test_web_search_sources_and_citations(
     expect(assistant(page)).to_have_attribute("data-status", "complete", timeout=10_000)
     check()
     assert fits_the_width(page)
+    screenshot(page, f"web-search-{page.width_name}")  # type: ignore[attr-defined]
     page.reload()
     check()
 
