@@ -65,6 +65,7 @@ export function createApi({ getToken, onUnauthorized }) {
     getConversation: (id) => json("GET", conv(id)),
     updateConversation: (id, patch) => json("PATCH", conv(id), { body: patch }),
     deleteConversation: (id) => json("DELETE", conv(id)),
+    search: (q, signal) => json("GET", `/api/search?${new URLSearchParams({ q, limit: "20" })}`, { signal }),
     listMessages: (id, before) =>
       json("GET", `${conv(id)}/messages?${new URLSearchParams({ limit: "50", ...(before ? { before } : {}) })}`),
   };

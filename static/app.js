@@ -5,9 +5,11 @@ import { createApi } from "./api.js";
 import { Chat } from "./chat.js";
 import { describeError, SESSION_EXPIRED } from "./errors.js";
 import { Models } from "./models.js";
+import { Search } from "./search.js";
 import { clearSession, getToken, setToken } from "./session.js";
 import { Sidebar } from "./sidebar.js";
 import { setupSignIn } from "./signin.js";
+import { ThinkingSetting } from "./thinking-setting.js";
 import { createTransport } from "./transport.js";
 
 const $ = (id) => document.getElementById(id);
@@ -34,8 +36,16 @@ const sidebar = new Sidebar({
 const models = new Models({
   select: $("model-select"), label: $("model-name"), offlineNote: $("offline-note"), defaultModel: document.body.dataset.defaultModel,
 });
+const search = new Search({
+  api,
+  parts: { input: $("search-input"), results: $("search-results"), status: $("search-status"), conversations: $("conversations") },
+  onOpen: () => sidebar.setOpen(false),
+});
+const thinking = new ThinkingSetting({
+  toggle: $("thinking-toggle"), budget: $("thinking-budget"), api, onError: (err) => chat.notice(describeError(err)),
+});
 const chat = new Chat({
-  api, sidebar, models,
+  api, sidebar, models, thinking,
   parts: {
     title: $("chat-title"), form: $("composer"), input: $("composer-input"), stop: $("stop"),
     notice: $("composer-notice"), history: $("history-status"), messages: $("messages"),
@@ -77,6 +87,7 @@ function signOut(message = "") {
   transport.close();
   transport = null;
   chat.end();
+  search.clear();
   clearSession();
   sidebar.setOpen(false);
   $("user-name").textContent = "";

@@ -14,6 +14,7 @@ export class Chat {
   #api;
   #sidebar;
   #models;
+  #thinking;
   #parts;
   #messages;
   #turns;
@@ -26,16 +27,18 @@ export class Chat {
 
   /**
    * parts: title, form, input, stop, notice, history, messages, scroller,
-   * jump, topSentinel. models: a Models.
+   * jump, topSentinel. models: a Models; thinking: a ThinkingSetting.
    */
-  constructor({ api, sidebar, models, parts }) {
+  constructor({ api, sidebar, models, thinking, parts }) {
     this.#api = api;
     this.#sidebar = sidebar;
     this.#models = models;
+    this.#thinking = thinking;
     this.#parts = parts;
     this.#messages = new MessageList({
       scroller: parts.scroller, list: parts.messages, jumpButton: parts.jump, topSentinel: parts.topSentinel,
       onRetry: (node) => this.#retry(node), onNearTop: () => this.#loadOlder(),
+      onContinue: () => this.#startTurn("Continue"),
     });
     parts.form.addEventListener("submit", (e) => { e.preventDefault(); this.#send(); });
     parts.input.addEventListener("keydown", (e) => {
@@ -69,6 +72,7 @@ export class Chat {
     this.#older = null;
     this.#sidebar.setCurrent(id);
     this.#models.remember(null);
+    this.#thinking.remember(null);
     this.notice("");
     this.#setTitle(id ? this.#sidebar.get(id) : null);
     this.#messages.replace([]);
@@ -81,6 +85,7 @@ export class Chat {
       this.#history("");
       this.#setTitle(conv);
       this.#models.remember(conv);
+      this.#thinking.remember(conv);
       this.#messages.replace(page.items);
       this.#older = page.next_cursor ?? null;
       this.#bindLive(page.items);
@@ -121,9 +126,11 @@ export class Chat {
     // One turn at a time per conversation: say so rather than send a sure conflict.
     if (this.#liveHere().length) { this.notice(describeError({ code: "conflict" })); return false; }
     this.notice("");
-    const turn = this.#turns.start({ content, conversationId: this.#currentId, model: this.#models.selected(), origin: this.#view });
+    const turn = this.#turns.start({
+      content, conversationId: this.#currentId, model: this.#models.selected(), thinking: this.#thinking.forNewChat(), origin: this.#view,
+    });
     turn.userNode = this.#messages.append({ role: "user", content, status: "pending", turn_id: turn.turnId });
-    turn.node = this.#messages.append({ role: "assistant", content: "", status: "streaming", turn_id: turn.turnId });
+    turn.node = this.#messages.append({ role: "assistant", content: "", parts: turn.parts, status: "streaming", turn_id: turn.turnId });
     this.#updateControls();
     return true;
   }
@@ -134,7 +141,7 @@ export class Chat {
     const node = this.#nodeOf(turn, "assistant");
     if (node) {
       this.#messages.update(node, {
-        content: turn.text,
+        content: turn.text, parts: turn.parts, stopReason: turn.stopReason,
         status: node.dataset.status === turn.status ? undefined : turn.status,
         error: turn.error, messageId: turn.assistantMessageId,
       });
@@ -155,10 +162,12 @@ export class Chat {
   // sidebar, and if the reader is still on that new chat, that is now its page.
   #adoptNewConversation(turn) {
     this.#sidebar.upsert({ id: turn.conversationId, title: null, updated_at: new Date().toISOString() }, { toTop: true });
+    this.#thinking.adopt(turn.conversationId, turn.thinking);
     if (this.#currentId === null && turn.origin === this.#view) {
       this.#currentId = turn.conversationId;
       history.replaceState(null, "", `#/c/${encodeURIComponent(turn.conversationId)}`);
       this.#sidebar.setCurrent(turn.conversationId);
+      this.#thinking.remember({ id: turn.conversationId, thinking: turn.thinking });
     }
   }
 
@@ -189,8 +198,8 @@ export class Chat {
     for (const turn of this.#turns.list(this.#currentId)) {
       turn.node = this.#messages.find(turn.turnId, "assistant");
       turn.userNode = this.#messages.find(turn.turnId, "user");
-      if (!turn.node) turn.node = this.#messages.append({ role: "assistant", content: turn.text, status: "streaming", turn_id: turn.turnId });
-      this.#messages.update(turn.node, { content: turn.text, status: "streaming" });
+      if (!turn.node) turn.node = this.#messages.append({ role: "assistant", content: turn.text, parts: turn.parts, status: "streaming", turn_id: turn.turnId });
+      this.#messages.update(turn.node, { content: turn.text, parts: turn.parts, status: "streaming" });
     }
     for (const m of items) {
       if (m.role === "assistant" && m.status === "streaming" && m.turn_id && !this.#lost.has(m.turn_id)) {

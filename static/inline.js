@@ -14,8 +14,8 @@ export function el(tag, className = "", text = "") {
   return node;
 }
 
-/** A link element for an http(s) URL, or null for anything else. */
-function safeLink(href) {
+/** A link element for an http(s) URL (a new tab, no referrer), or null for anything else. */
+export function safeLink(href) {
   let url;
   try { url = new URL(href); } catch { return null; }
   if (url.protocol !== "http:" && url.protocol !== "https:") return null;

@@ -1,10 +1,13 @@
 // The message list: one <article data-testid="message"> per message, the
 // streamed answer re-rendered at most once a frame, and scrolling that
-// follows the stream until the reader scrolls up to read.
+// follows the stream until the reader scrolls up to read. An answer is drawn
+// from its parts (text, thinking, tool calls: answer.js), and says how it
+// stopped when that was not the natural end.
 
-import { renderMarkdown } from "./markdown.js";
+import { drawAnswer } from "./answer.js";
 import { el } from "./inline.js";
 import { describeError } from "./errors.js";
+import { partsFromBlocks } from "./parts.js";
 
 const STATE_LABELS = {
   pending: "Sending…",
@@ -14,6 +17,15 @@ const STATE_LABELS = {
   error: "Error",
 };
 const RETRYABLE = new Set(["interrupted", "error"]);
+// How a complete answer stopped, when the reader should know (protocol.md, stop_reason).
+const CUT_SHORT = { note: "Cut short (length limit)", canContinue: true };
+const ENDINGS = {
+  max_tokens: CUT_SHORT,
+  tool_use: { note: "Cut short (tool round limit)", canContinue: true },
+  pause_turn: { note: "Cut short (tool round limit)", canContinue: true },
+  refusal: { note: "Claude declined to answer this." },
+  model_context_window_exceeded: { note: "This conversation no longer fits the model. Start a new chat to go on." },
+};
 const NEAR_BOTTOM_PX = 48;
 
 export class MessageList {
@@ -21,17 +33,20 @@ export class MessageList {
   #list;
   #jump;
   #onRetry;
+  #onContinue;
   #stick = true;
   #content = new WeakMap(); // element -> its text (for Copy, Retry)
+  #parts = new WeakMap(); // answer element -> its parts (parts.js)
   #dirty = new Set();
   #frame = 0;
 
-  /** parts: scroller, list, jumpButton, topSentinel; onRetry(el), onNearTop(). */
-  constructor({ scroller, list, jumpButton, topSentinel, onRetry, onNearTop }) {
+  /** parts: scroller, list, jumpButton, topSentinel; onRetry(el), onContinue(el), onNearTop(). */
+  constructor({ scroller, list, jumpButton, topSentinel, onRetry, onContinue, onNearTop }) {
     this.#scroller = scroller;
     this.#list = list;
     this.#jump = jumpButton;
     this.#onRetry = onRetry;
+    this.#onContinue = onContinue;
     scroller.addEventListener("scroll", () => this.#onScroll(), { passive: true });
     jumpButton.addEventListener("click", () => this.scrollToEnd(true));
     new IntersectionObserver((entries) => { if (entries.some((e) => e.isIntersecting)) onNearTop(); },
@@ -73,15 +88,17 @@ export class MessageList {
   }
 
   /**
-   * Change a message: {content, status, error, turnId, messageId}. New text
-   * is drawn on the next frame (a stream sends many small deltas); a status
-   * change is drawn at once.
+   * Change a message: {content, parts, status, error, stopReason, turnId,
+   * messageId}. New text is drawn on the next frame (a stream sends many
+   * small deltas); a status change is drawn at once.
    */
   update(node, change) {
     if (change.turnId) node.dataset.turnId = change.turnId;
     if (change.messageId) node.dataset.messageId = change.messageId;
-    if (change.content !== undefined) {
-      this.#content.set(node, change.content);
+    if (change.stopReason) node.dataset.stopReason = change.stopReason;
+    if (change.parts) this.#parts.set(node, change.parts);
+    if (change.content !== undefined || change.parts) {
+      if (change.content !== undefined) this.#content.set(node, change.content);
       this.#dirty.add(node);
       this.#frame ||= requestAnimationFrame(() => this.#flush());
     }
@@ -128,11 +145,13 @@ export class MessageList {
     node.dataset.role = message.role;
     if (message.turn_id) node.dataset.turnId = message.turn_id;
     if (message.id) node.dataset.messageId = message.id;
+    if (message.stop_reason) node.dataset.stopReason = message.stop_reason;
     const meta = el("div", "msg-meta");
     meta.append(el("span", "msg-author", message.role === "user" ? "You" : "Assistant"), el("span", "msg-state"));
     const body = el("div", "msg-body");
-    node.append(meta, body, el("p", "msg-error"), el("div", "msg-actions"));
+    node.append(meta, body, el("p", "msg-error"), el("p", "msg-note"), el("div", "msg-actions"));
     this.#content.set(node, message.content ?? "");
+    if (message.role === "assistant") this.#parts.set(node, message.parts ?? partsFromBlocks(message.blocks, message.content ?? ""));
     // The history keeps no reason for a failed answer; a live turn.error does.
     const error = message.error ?? { message: "This answer failed before it was finished." };
     this.#setStatus(node, message.status || "complete", error);
@@ -144,7 +163,7 @@ export class MessageList {
     const body = node.querySelector(".msg-body");
     const text = this.#content.get(node) ?? "";
     if (node.dataset.role === "user") body.textContent = text; // shown as typed
-    else body.replaceChildren(renderMarkdown(text));
+    else drawAnswer(body, this.#parts.get(node) ?? partsFromBlocks(null, text), node.dataset.status === "streaming");
   }
 
   #setStatus(node, status, error) {
@@ -164,6 +183,20 @@ export class MessageList {
       retry.addEventListener("click", () => this.#onRetry(node));
       actions.append(retry);
     }
+    this.#drawEnding(node, status === "complete" ? ENDINGS[node.dataset.stopReason] : null);
     actions.hidden = !actions.childElementCount;
+  }
+
+  // A cut-short answer offers Continue (a new turn); CSS shows it on the last answer only.
+  #drawEnding(node, ending) {
+    const noteLine = node.querySelector(".msg-note");
+    noteLine.textContent = ending?.note ?? "";
+    noteLine.hidden = !ending;
+    node.dataset.ending = ending ? node.dataset.stopReason : "";
+    if (!ending?.canContinue) return;
+    const more = el("button", "continue", "Continue");
+    more.type = "button";
+    more.addEventListener("click", () => this.#onContinue(node));
+    node.querySelector(".msg-actions").append(more);
   }
 }

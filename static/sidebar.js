@@ -33,7 +33,7 @@ export class Sidebar {
     this.#onGone = onGone;
     this.#observer = new IntersectionObserver((entries) => {
       if (entries.some((e) => e.isIntersecting)) this.#loadMore();
-    }, { root: parts.list.parentElement });
+    }, { root: parts.list.closest(".conv-scroll") });
     parts.toggle.addEventListener("click", () => this.setOpen(!parts.root.classList.contains("open")));
     parts.backdrop.addEventListener("click", () => this.setOpen(false));
     parts.close.addEventListener("click", () => this.setOpen(false, true));

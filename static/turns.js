@@ -1,8 +1,9 @@
-// Live turns: folds a turn's frames into its state (text so far, status,
-// error) and remembers running turns in sessionStorage, so that a reload can
+// Live turns: folds a turn's frames into its state (text so far, its parts:
+// thinking, tool calls, text; status, error, stop reason) and remembers running turns in sessionStorage, so that a reload can
 // re-attach after the last seq it had and lose no text. Drawing is the
 // caller's job, through onUpdate(turn, frameType).
 
+import { addStreamed, addToolCall, addToolResult, finishThinking, partsFromBlocks, textOf } from "./parts.js";
 import { endsTurn, seqAfter } from "./protocol.js";
 import { forgetRunningTurn, runningTurns, saveRunningTurn } from "./session.js";
 
@@ -40,12 +41,16 @@ export class Turns {
     return conversationId === undefined ? all : all.filter((t) => t.conversationId === conversationId);
   }
 
-  /** Start a turn; without conversationId the service makes a new conversation. */
-  start({ content, conversationId = null, model = null, origin = null }) {
-    const turn = this.#track(crypto.randomUUID(), { content, conversationId, origin, isNew: !conversationId });
+  /**
+   * Start a turn; without conversationId the service makes a new conversation.
+   * `thinking`: this turn's extended thinking setting, when it is not the conversation's.
+   */
+  start({ content, conversationId = null, model = null, thinking = null, origin = null }) {
+    const turn = this.#track(crypto.randomUUID(), { content, conversationId, origin, thinking, isNew: !conversationId });
     const request = { type: "turn.start", turn_id: turn.turnId, content };
     if (conversationId) request.conversation_id = conversationId;
     if (model) request.model = model;
+    if (thinking) request.thinking = thinking;
     this.#transport.startTurn(request, (frame) => this.#handle(turn, frame));
     return turn;
   }
@@ -54,7 +59,9 @@ export class Turns {
   resumeSaved() {
     for (const [turnId, saved] of Object.entries(runningTurns())) {
       if (this.#live.has(turnId)) continue;
-      const turn = this.#track(turnId, { conversationId: saved.conversationId, started: true, seq: saved.seq ?? 0, text: saved.text ?? "" });
+      const text = saved.text ?? "";
+      const parts = Array.isArray(saved.parts) ? saved.parts : partsFromBlocks(null, text);
+      const turn = this.#track(turnId, { conversationId: saved.conversationId, started: true, seq: saved.seq ?? 0, text, parts });
       this.#transport.resume(turnId, turn.seq, (frame) => this.#handle(turn, frame));
     }
   }
@@ -101,8 +108,8 @@ export class Turns {
 
   #track(turnId, fields) {
     const turn = {
-      turnId, conversationId: null, content: null, origin: null, isNew: false,
-      started: false, seq: 0, text: "", status: "streaming", error: null,
+      turnId, conversationId: null, content: null, origin: null, isNew: false, thinking: null,
+      started: false, seq: 0, text: "", parts: [], status: "streaming", error: null, stopReason: null,
       userMessageId: null, assistantMessageId: null, stopping: null, lost: false,
       ...fields,
     };
@@ -121,11 +128,14 @@ export class Turns {
         });
         if (turn.stopping) this.#sendCancel(turn);
         break;
-      case "turn.delta": turn.text += frame.text ?? ""; break; // merged deltas too: just append
-      case "turn.snapshot": turn.text = saved?.content ?? turn.text; break;
-      case "turn.done": turn.text = saved?.content ?? turn.text; turn.status = "complete"; break;
-      case "turn.cancelled": turn.text = saved?.content ?? turn.text; turn.status = "cancelled"; break;
-      case "turn.error": turn.text = saved?.content ?? turn.text; turn.status = "error"; turn.error = frame; break;
+      case "turn.delta": turn.text += frame.text ?? ""; addStreamed(turn.parts, "text", frame.text); break; // merged deltas too: just append
+      case "turn.thinking": addStreamed(turn.parts, "thinking", frame.text); break;
+      case "turn.tool_call": addToolCall(turn.parts, frame); break;
+      case "turn.tool_result": addToolResult(turn.parts, frame); break;
+      case "turn.snapshot": this.#takeSaved(turn, saved); break;
+      case "turn.done": this.#takeSaved(turn, saved); turn.status = "complete"; turn.stopReason = frame.stop_reason ?? saved?.stop_reason ?? null; break;
+      case "turn.cancelled": this.#takeSaved(turn, saved); turn.status = "cancelled"; break;
+      case "turn.error": this.#takeSaved(turn, saved); turn.status = "error"; turn.error = frame; break;
       case "error":
         if (!endsTurn(frame)) return; // a cancel that came too late: the turn ends by itself
         turn.status = "error";
@@ -141,6 +151,22 @@ export class Turns {
     else if (frame.type === "turn.started") this.#write(turn); // a reload right now must find it
     else if (turn.started) this.#save(turn);
     this.#onUpdate(turn, frame.type);
+  }
+
+  // A stored message (snapshot, ending) has the last word on the text and its
+  // blocks; the timing of thinking seen live is kept.
+  #takeSaved(turn, saved) {
+    finishThinking(turn.parts);
+    if (!saved) return;
+    turn.text = saved.content ?? turn.text;
+    if (!Array.isArray(saved.blocks)) {
+      // No blocks (an older service): the stored text stands in for the streamed text.
+      if (textOf(turn.parts) !== turn.text) turn.parts = [...turn.parts.filter((p) => p.kind !== "text"), ...partsFromBlocks(null, turn.text)];
+      return;
+    }
+    const timed = turn.parts.filter((p) => p.kind === "thinking" && p.endedAt);
+    turn.parts = partsFromBlocks(saved.blocks, turn.text);
+    turn.parts.filter((p) => p.kind === "thinking").forEach((p, i) => Object.assign(p, timed[i] && { startedAt: timed[i].startedAt, endedAt: timed[i].endedAt }));
   }
 
   // The transport gave up on the connection, not the turn: it may still run
@@ -167,6 +193,6 @@ export class Turns {
   }
 
   #write(turn) {
-    saveRunningTurn(turn.turnId, { conversationId: turn.conversationId, seq: turn.seq, text: turn.text });
+    saveRunningTurn(turn.turnId, { conversationId: turn.conversationId, seq: turn.seq, text: turn.text, parts: turn.parts });
   }
 }

@@ -52,6 +52,7 @@ def server(
         "ANTHROPIC_BASE_URL": upstream.base_url,
         "UPSTREAM_MAX_RETRIES": "0",
         "CHAT_MODELS": "claude-test-large",
+        "CHAT_TOOLS": "tests.tools_for_tests",  # get_weather and friends, for tool turns
         "CHECKPOINT_INTERVAL_SECONDS": "0.05",
         "SHUTDOWN_DRAIN_SECONDS": "1",
     }
@@ -95,6 +96,28 @@ def phone(browser: Browser, upstream: FakeAnthropic) -> Iterator[Page]:
     context = browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True)
     yield context.new_page()
     context.close()
+
+
+@pytest.fixture(params=["desktop", "phone"])
+def screen(
+    request: pytest.FixtureRequest, browser: Browser, upstream: FakeAnthropic
+) -> Iterator[Page]:
+    """The `page` at desktop width, then the `phone`: `page.width_name` says which."""
+    upstream.clear()
+    if request.param == "phone":
+        context = browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True)
+    else:
+        context = browser.new_context(viewport=DESKTOP)
+    opened = context.new_page()
+    opened.width_name = request.param  # type: ignore[attr-defined]
+    yield opened
+    context.close()
+
+
+def fits_the_width(page: Page) -> bool:
+    """Nothing wider than the viewport (no sideways scrolling on a phone)."""
+    width: int = page.evaluate("document.documentElement.scrollWidth")
+    return width <= page.viewport_size["width"] if page.viewport_size else True
 
 
 def sign_in(page: Page, server: LiveServer, name: str, query: str = "") -> None:

@@ -219,13 +219,19 @@ class Block:
 
 @dataclass(frozen=True)
 class Text(Block):
+    """Text in deltas; `citations` (web search sources) come first, as `citations_delta`s."""
+
     chunks: list[str]
     delay: float = 0.0
+    citations: tuple[dict[str, Any], ...] = ()
 
     async def play(self, exchange: _Exchange, index: int) -> None:
         await exchange.event(
             "content_block_start", index=index, content_block={"type": "text", "text": ""}
         )
+        for citation in self.citations:
+            delta = {"type": "citations_delta", "citation": citation}
+            await exchange.event("content_block_delta", index=index, delta=delta)
         for chunk in self.chunks:
             await exchange.pause(self.delay)
             delta = {"type": "text_delta", "text": chunk}
@@ -271,15 +277,18 @@ class RedactedThinking(Block):
 
 @dataclass(frozen=True)
 class ToolUse(Block):
-    """A `tool_use` block whose input JSON arrives in pieces (`raw`: exactly these bytes)."""
+    """A `tool_use` block whose input JSON arrives in pieces (`raw`: exactly these bytes);
+    `server`: a `server_tool_use` (a tool the provider runs, e.g. web_search)."""
 
     id: str
     name: str
     input: dict[str, Any] = field(default_factory=dict)
     raw: str | None = None
+    server: bool = False
 
     async def play(self, exchange: _Exchange, index: int) -> None:
-        start = {"type": "tool_use", "id": self.id, "name": self.name, "input": {}}
+        kind = "server_tool_use" if self.server else "tool_use"
+        start = {"type": kind, "id": self.id, "name": self.name, "input": {}}
         await exchange.event("content_block_start", index=index, content_block=start)
         text = self.raw if self.raw is not None else json.dumps(self.input)
         for offset in range(0, len(text), 7):
@@ -359,6 +368,17 @@ def web_citation(url: str, title: str, cited_text: str) -> dict[str, Any]:
         "title": title,
         "encrypted_index": f"Eo8BCioIAhgBIiQyYjQ0OWJmZi1l{len(cited_text)}",
     }
+
+
+@dataclass(frozen=True)
+class Whole(Block):
+    """A block that arrives whole in its `content_block_start`, with no deltas:
+    what a server tool's result (`web_search_tool_result`) looks like on the wire."""
+
+    block: dict[str, Any]
+
+    async def play(self, exchange: _Exchange, index: int) -> None:
+        await exchange.event("content_block_start", index=index, content_block=self.block)
 
 
 @dataclass(frozen=True)
