@@ -21,6 +21,7 @@ from server.metrics import CONTENT_TYPE
 from server.origins import check_dev_signin
 from server.schemas import CreateConversation, DevTokenRequest, UpdateConversation, parse_json
 from server.storage.conversations import public_conversation, public_message
+from server.turns.choices import choose_model, thinking_setting
 from server.typedefs import (
     authenticator_key,
     engine_key,
@@ -96,13 +97,13 @@ async def models(request: web.Request) -> web.Response:
 @routes.post("/api/conversations")
 async def create_conversation(request: web.Request) -> web.Response:
     body = parse_json(CreateConversation, await read_body(request))
-    engine = request.app[engine_key]
+    settings = request.app[settings_key]
     doc = await request.app[store_key].create_conversation(
         identity_of(request),
         title=body.title or "",
-        model=engine.choose_model(body.model),
+        model=choose_model(settings, body.model),
         system_prompt=body.system_prompt,
-        thinking=engine.thinking_setting(body.thinking),
+        thinking=thinking_setting(settings, body.thinking),
     )
     return json_response(public_conversation(doc), status=201)
 
@@ -133,9 +134,9 @@ async def update_conversation(request: web.Request) -> web.Response:
     body = parse_json(UpdateConversation, await read_body(request))
     changes: dict[str, Any] = body.model_dump(exclude_unset=True)
     if changes.get("model") is not None:
-        changes["model"] = request.app[engine_key].choose_model(changes["model"])
+        changes["model"] = choose_model(request.app[settings_key], changes["model"])
     if "thinking" in changes:  # null or `disabled` turns it off
-        changes["thinking"] = request.app[engine_key].thinking_setting(body.thinking)
+        changes["thinking"] = thinking_setting(request.app[settings_key], body.thinking)
     for field in ("title", "archived", "model"):
         if field in changes and changes[field] is None:
             raise invalid_body(field, "may be omitted but not null")

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 from server.storage.turns import Lease, Progress, TurnStore
 
 if TYPE_CHECKING:
-    from server.turns.engine import ActiveTurn
+    from server.turns.active import ActiveTurn
 
 log = logging.getLogger(__name__)
 

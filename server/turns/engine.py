@@ -14,7 +14,6 @@ import logging
 import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
 from typing import Any
 
 from server.config import Settings
@@ -23,7 +22,6 @@ from server.errors import (
     DomainError,
     InputTooLong,
     InternalError,
-    ModelNotAllowed,
     NotFound,
     ShuttingDown,
     StorageUnavailable,
@@ -36,7 +34,7 @@ from server.identity import Identity
 from server.limits import Limits
 from server.metrics import Metrics
 from server.model.base import Model
-from server.schemas import Thinking, TurnStart
+from server.schemas import TurnStart
 from server.storage.client import Document
 from server.storage.conversations import Store, conversation_document, public_message
 from server.storage.turns import (
@@ -46,13 +44,14 @@ from server.storage.turns import (
     Lease,
     Outcome,
     Progress,
-    TurnRecord,
     TurnStore,
 )
 from server.tools.toolbox import ToolBox
 from server.turns import endings
+from server.turns.active import ActiveTurn, TurnKey
 from server.turns.answer import Answer
 from server.turns.checkpoints import Checkpointer
+from server.turns.choices import choose_model, thinking_setting
 from server.turns.context import build_context, check_fits
 from server.turns.failures import guarded, log_failure
 from server.turns.log import TurnLog
@@ -69,36 +68,6 @@ FINALISE_RETRY_SECONDS = (0.05, 2.0)
 # endings (the database may be slow or away) before the engine stops retrying.
 ENDING_GRACE_SECONDS = 5.0
 FAILED = Outcome("error", error=InternalError().describe())
-TurnKey = tuple[str, str, str]
-
-
-@dataclass(eq=False)
-class ActiveTurn:
-    record: TurnRecord
-    content: str
-    system_prompt: str | None
-    thinking_budget: int | None
-    answer: Answer
-    log: TurnLog
-    task: asyncio.Task[None] | None = None
-    # A strong reference: the loop holds tasks weakly, and a shielded ending
-    # must outlive a `_run` that a second cancel ended early.
-    ending: asyncio.Task[None] | None = None
-    stopping: bool = False  # its task was cancelled: by a user, shutdown, or a lost lease
-    cancel_requested: bool = False
-    done: asyncio.Event = field(default_factory=asyncio.Event)
-    started_at: float = field(default_factory=time.monotonic)
-    first_token_at: float | None = None
-
-    @property
-    def key(self) -> TurnKey:
-        identity = self.record.identity
-        return (identity.tenant_id, identity.user_id, self.record.turn_id)
-
-    def progress(self) -> Progress:
-        """The answer so far: every round's blocks, and the text still streaming."""
-        text = self.log.text
-        return Progress(text, self.answer.blocks(text))
 
 
 class TurnEngine:
@@ -140,31 +109,6 @@ class TurnEngine:
         """Turns whose events this process holds in memory: running, or recently finished."""
         return len(self._active)
 
-    def choose_model(self, requested: str | None, fallback: str | None = None) -> str:
-        """The requested model if allowed, else the conversation's, else the default."""
-        allowed = self._settings.models
-        if requested is not None:
-            if requested not in allowed:
-                raise ModelNotAllowed(
-                    f"Model {requested!r} is not offered; choose one of {list(allowed)}"
-                )
-            return requested
-        return fallback if fallback in allowed else self._settings.default_model
-
-    def thinking_setting(self, requested: Thinking | None) -> dict[str, Any] | None:
-        """Extended thinking as stored (None: off); its budget must leave room for the answer."""
-        if requested is None or requested.type == "disabled":
-            return None
-        budget = requested.budget_tokens
-        limit = self._settings.max_output_tokens
-        if budget is None or budget >= limit:
-            message = f"must be below MAX_OUTPUT_TOKENS ({limit})"
-            raise ValidationFailed(
-                f"thinking.budget_tokens {message}",
-                [{"field": "thinking.budget_tokens", "message": message}],
-            )
-        return {"type": "enabled", "budget_tokens": budget}
-
     async def start(self, identity: Identity, request: TurnStart) -> AsyncIterator[TurnEvent]:
         """Validate and begin a turn (or replay a finished one); follow it from the start.
 
@@ -194,9 +138,9 @@ class TurnEngine:
         if request.conversation_id is not None:
             conversation = await self._store.get_conversation(identity, request.conversation_id)
             new = False
-            model = self.choose_model(request.model, conversation.get("model"))
+            model = choose_model(self._settings, request.model, conversation.get("model"))
         else:
-            model = self.choose_model(request.model)
+            model = choose_model(self._settings, request.model)
             conversation = conversation_document(
                 identity, title="", model=model, system_prompt=None, running_turn_id=request.turn_id
             )
@@ -204,7 +148,7 @@ class TurnEngine:
         system_prompt = conversation.get("system_prompt")
         assert system_prompt is None or isinstance(system_prompt, str)
         thinking = (
-            self.thinking_setting(request.thinking)
+            thinking_setting(self._settings, request.thinking)
             if request.thinking is not None
             else conversation.get("thinking")
         )

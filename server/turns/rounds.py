@@ -41,7 +41,7 @@ from server.turns import endings
 from server.turns.context import answer_messages
 
 if TYPE_CHECKING:
-    from server.turns.engine import ActiveTurn
+    from server.turns.active import ActiveTurn
 
 YIELD_EVERY_CHUNKS = 32
 CONTINUED = {"tool_use", "pause_turn"}  # stop reasons that mean "ask again"

@@ -1,0 +1,42 @@
+"""A running turn's state, shared by the engine, the tool loop and the checkpointer."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+
+from server.storage.turns import Progress, TurnRecord
+from server.turns.answer import Answer
+from server.turns.log import TurnLog
+
+TurnKey = tuple[str, str, str]
+
+
+@dataclass(eq=False)
+class ActiveTurn:
+    record: TurnRecord
+    content: str
+    system_prompt: str | None
+    thinking_budget: int | None
+    answer: Answer
+    log: TurnLog
+    task: asyncio.Task[None] | None = None
+    # A strong reference: the loop holds tasks weakly, and a shielded ending
+    # must outlive a `_run` that a second cancel ended early.
+    ending: asyncio.Task[None] | None = None
+    stopping: bool = False  # its task was cancelled: by a user, shutdown, or a lost lease
+    cancel_requested: bool = False
+    done: asyncio.Event = field(default_factory=asyncio.Event)
+    started_at: float = field(default_factory=time.monotonic)
+    first_token_at: float | None = None
+
+    @property
+    def key(self) -> TurnKey:
+        identity = self.record.identity
+        return (identity.tenant_id, identity.user_id, self.record.turn_id)
+
+    def progress(self) -> Progress:
+        """The answer so far: every round's blocks, and the text still streaming."""
+        text = self.log.text
+        return Progress(text, self.answer.blocks(text))
