@@ -247,6 +247,7 @@ def test_a_refusal_and_a_full_context_are_said_plainly(
     expect(assistant(page).locator(".msg-note")).to_contain_text(note, timeout=10_000)
 
 
+@pytest.mark.screenshot
 def test_web_search_sources_and_citations(
     screen: Page, server: LiveServer, upstream: FakeAnthropic
 ) -> None:
