@@ -9,10 +9,8 @@ it: a client that goes away only stops following it (unless ON_DISCONNECT is
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
-from collections import OrderedDict
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -24,7 +22,6 @@ from server.errors import (
     InternalError,
     NotFound,
     ShuttingDown,
-    StorageUnavailable,
     TurnNotRunning,
     UpstreamFailure,
     ValidationFailed,
@@ -40,30 +37,28 @@ from server.storage.conversations import Store, conversation_document, public_me
 from server.storage.turns import (
     INTERRUPTED,
     RUNNING,
-    Ending,
     Lease,
     Outcome,
-    Progress,
     TurnStore,
 )
 from server.tools.toolbox import ToolBox
 from server.turns import endings
-from server.turns.active import ActiveTurn, TurnKey
+from server.turns.active import ActiveTurn
 from server.turns.answer import Answer
 from server.turns.checkpoints import Checkpointer
 from server.turns.choices import choose_model, thinking_setting
 from server.turns.context import build_context, check_fits
 from server.turns.failures import guarded, log_failure
+from server.turns.held import HeldTurns
 from server.turns.log import TurnLog
 from server.turns.replay import stored_events
 from server.turns.rounds import Rounds
+from server.turns.storing import store_ending
 from server.turns.titles import Titler
 
 log = logging.getLogger(__name__)
 
 HISTORY_LIMIT = 200
-# The ending is retried until stored: first after this, doubling up to the cap.
-FINALISE_RETRY_SECONDS = (0.05, 2.0)
 # At shutdown, how long the turns stopped after the drain may take to store their
 # endings (the database may be slow or away) before the engine stops retrying.
 ENDING_GRACE_SECONDS = 5.0
@@ -87,8 +82,10 @@ class TurnEngine:
         self._turns = turns
         self._model = model
         self._metrics = metrics
-        self._active: dict[TurnKey, ActiveTurn] = {}
-        self._finished: OrderedDict[TurnKey, ActiveTurn] = OrderedDict()  # oldest first
+        self._held = HeldTurns(
+            retention_seconds=settings.turn_retention_seconds,
+            retention_max=settings.turn_retention_max,
+        )
         self._closing = asyncio.Event()
         self._draining = False
         self._titler = Titler(model, store)
@@ -102,12 +99,12 @@ class TurnEngine:
 
     @property
     def running_turns(self) -> int:
-        return sum(1 for active in self._active.values() if not active.done.is_set())
+        return len(self._held.running())
 
     @property
     def held_turns(self) -> int:
         """Turns whose events this process holds in memory: running, or recently finished."""
-        return len(self._active)
+        return len(self._held)
 
     async def start(self, identity: Identity, request: TurnStart) -> AsyncIterator[TurnEvent]:
         """Validate and begin a turn (or replay a finished one); follow it from the start.
@@ -126,8 +123,7 @@ class TurnEngine:
             raise ValidationFailed(
                 "The message is blank.", [{"field": "content", "message": "must not be blank"}]
             )
-        key = (identity.tenant_id, identity.user_id, request.turn_id)
-        active = self._active.get(key)
+        active = self._held.get(identity, request.turn_id)
         if active is not None and not active.done.is_set():
             raise Conflict(f"Turn {request.turn_id!r} is still running; resume it instead")
         existing = await self._turns.find(identity, request.turn_id)
@@ -176,7 +172,7 @@ class TurnEngine:
         )
         budget = int(thinking["budget_tokens"]) if thinking else None
         active = ActiveTurn(record, request.content, system_prompt, budget, answer, turn_log)
-        self._active[key] = active
+        self._held.add(active)
         active.log.publish("turn.started", endings.started(record.turn_document()))
         # Started eagerly, so that `_run` is inside its try/finally before anyone
         # can cancel it: a task cancelled before its first step never runs its
@@ -194,7 +190,7 @@ class TurnEngine:
         self, identity: Identity, turn_id: str, after_seq: int
     ) -> AsyncIterator[TurnEvent]:
         """Re-attach to a turn: held events after `after_seq`, else a snapshot; then live ones."""
-        active = self._active.get((identity.tenant_id, identity.user_id, turn_id))
+        active = self._held.get(identity, turn_id)
         if active is not None:
             return self._follow(active, after_seq)
         doc = await self._turns.find(identity, turn_id)
@@ -207,13 +203,13 @@ class TurnEngine:
 
         Only a gone client counts: a follower replaced by a resume on the same
         socket is not an abandonment."""
-        active = self._active.get((identity.tenant_id, identity.user_id, turn_id))
+        active = self._held.get(identity, turn_id)
         if active is not None and self._settings.on_disconnect == "cancel":
             self._cancel(active)
 
     async def cancel(self, identity: Identity, turn_id: str) -> None:
         """Stop a running turn at once, keeping its partial answer."""
-        active = self._active.get((identity.tenant_id, identity.user_id, turn_id))
+        active = self._held.get(identity, turn_id)
         if active is not None:
             if active.done.is_set():
                 raise TurnNotRunning(f"Turn {turn_id!r} has already ended")
@@ -239,7 +235,7 @@ class TurnEngine:
 
     async def delete_conversation(self, identity: Identity, conversation_id: str) -> None:
         """Stop the conversation's running turn, if any, then delete it with its messages."""
-        for active in list(self._active.values()):
+        for active in self._held.all():
             if (
                 active.record.conversation_id == conversation_id
                 and active.record.identity == identity
@@ -261,7 +257,7 @@ class TurnEngine:
         `interrupted` with their text, followers told), so that every follower
         has its final event before the transports close their connections."""
         self._draining = True
-        running = [a for a in self._active.values() if not a.done.is_set()]
+        running = self._held.running()
         if not running:
             return
         log.info("draining %d running turn(s) for up to %g s", len(running), seconds)
@@ -284,7 +280,7 @@ class TurnEngine:
         Titles still being asked for are dropped rather than awaited: a slow
         title request must not hold up a restart for the upstream time-out."""
         self._closing.set()
-        actives = [a for a in self._active.values() if a.task is not None]
+        actives = [a for a in self._held.all() if a.task is not None]
         for active in actives:
             self._stop(active, requested=False)
         # `done`, not the tasks: a task cancelled in its ending returns before the
@@ -340,60 +336,19 @@ class TurnEngine:
         """The one ending of every turn: store it, then tell the followers."""
         record, progress = active.record, active.progress()
         text = progress.text
-        ending = await self._store_ending(active, progress, outcome)
+        final_seq = active.log.last_seq + 1
+        ending = await store_ending(
+            self._turns, active.record, progress, outcome, final_seq, closing=self._closing
+        )
         kind, payload = endings.ending(ending.turn, ending.message)
         active.log.publish(kind, payload)
         status = str(ending.turn["status"])
         self._metrics.turn_seconds.labels(status).observe(time.monotonic() - active.started_at)
         active.done.set()
-        self._retain(active)
+        self._held.finished(active)
         answered = ending.ours and (outcome.status == "complete" or bool(text.strip()))
         if record.new_conversation and self._settings.titles_enabled and answered:
             self._titler.title_later(record.conversation_id, active.content, text)
-
-    async def _store_ending(
-        self, active: ActiveTurn, progress: Progress, outcome: Outcome
-    ) -> Ending:
-        """Write the ending, retrying with backoff until it is stored or the process stops.
-
-        Giving up (only at shutdown) leaves the turn `running` in storage with its
-        last checkpoint; recovery marks it interrupted later."""
-        record = active.record
-        delay, cap = FINALISE_RETRY_SECONDS
-        while True:
-            try:
-                final_seq = active.log.last_seq + 1
-                return await self._turns.finalise(record, progress, outcome, final_seq)
-            except Exception as error:
-                if self._closing.is_set():
-                    log.error("could not store the end of turn %s: %s", record.turn_id, error)
-                    unsaved = StorageUnavailable("The answer could not be saved.").describe()
-                    return Ending(
-                        record.turn_document(status="error", error=unsaved),
-                        record.assistant_document(
-                            progress.text, "error", blocks=progress.blocks, error=unsaved
-                        ),
-                        ours=False,
-                    )
-                log.warning(
-                    "could not store the end of turn %s, retrying in %.2f s: %s",
-                    record.turn_id,
-                    delay,
-                    error,
-                )
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._closing.wait(), delay)
-            delay = min(delay * 2, cap)
-
-    def _retain(self, active: ActiveTurn) -> None:
-        """Keep a finished turn's events for resume: for a while, and only so many turns."""
-        self._finished[active.key] = active
-        while len(self._finished) > self._settings.turn_retention_max:
-            _, oldest = self._finished.popitem(last=False)
-            self._forget(oldest)
-        asyncio.get_running_loop().call_later(
-            self._settings.turn_retention_seconds, self._forget, active
-        )
 
     def _lease_changed(self, active: ActiveTurn, state: Lease) -> None:
         if state == "cancel_requested":
@@ -436,9 +391,3 @@ class TurnEngine:
         active.stopping = True
         active.cancel_requested = requested
         active.task.cancel()
-
-    def _forget(self, active: ActiveTurn) -> None:
-        key = active.key
-        self._finished.pop(key, None)
-        if self._active.get(key) is active:
-            del self._active[key]
