@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from bench.fairness import fairness
 from bench.idle import idle
 from bench.rest import rest_list
 from bench.target import Target
@@ -62,6 +63,7 @@ def _profile(
             Workload(f"idle-{n // 1000}k", idle, {"connections": n}, budget_seconds=400)
             for n in idle_counts
         ),
+        Workload("fairness", fairness),
         Workload("db-writes", db_writes, {"turns": 10, "lengths": write_lengths}),
         Workload("rest-list", rest_list, {"conversations": conversations, "passes": 3}),
     ]

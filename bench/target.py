@@ -31,10 +31,12 @@ class Target:
     def ws_url(self) -> str:
         return self.base_url.replace("http://", "ws://", 1) + "/ws"
 
-    def auth(self, user: str) -> dict[str, str]:
+    def auth(self, user: str, tenant: str | None = None) -> dict[str, str]:
         """An Authorization header for `user`, minted as any identity provider would."""
         now = int(time.time())
-        claims = {"sub": user, "iat": now, "exp": now + TOKEN_TTL_SECONDS}
+        claims: dict[str, object] = {"sub": user, "iat": now, "exp": now + TOKEN_TTL_SECONDS}
+        if tenant is not None:
+            claims["tenant_id"] = tenant  # the service's default JWT_TENANT_CLAIM
         return {"Authorization": f"Bearer {jwt.encode(claims, self.jwt_secret, algorithm='HS256')}"}
 
     def processes(self) -> dict[str, int | None]:

@@ -14,14 +14,21 @@ stored answers' usage, so it holds across processes.
 
 from __future__ import annotations
 
+import asyncio
 import time
-from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from server.config import Settings
-from server.errors import BudgetExhausted, Flooding, TooManyConnections, TooManyTurns
+from server.errors import (
+    BudgetExhausted,
+    DomainError,
+    Flooding,
+    TooManyConnections,
+    TooManyTurns,
+)
 from server.identity import Identity
 
 # Output tokens of the user's answers begun since the given moment.
@@ -66,6 +73,8 @@ class Limits:
         self._connections: dict[UserKey, int] = {}
         self._running: dict[UserKey, int] = {}
         self._buckets: dict[UserKey, TokenBucket] = {}
+        self._exhausted_until: dict[UserKey, datetime] = {}
+        self._gates: dict[UserKey, _Gate] = {}
 
     @contextmanager
     def connection(self, identity: Identity) -> Iterator[None]:
@@ -87,35 +96,75 @@ class Limits:
             else:
                 del self._connections[key]
 
+    def refusal(self, identity: Identity) -> DomainError | None:
+        """What `admit_turn` would refuse a start with now, told from memory alone."""
+        key = _key(identity)
+        if self._max_turns and self._running.get(key, 0) >= self._max_turns:
+            return self._too_many_turns()
+        exhausted_until = self._exhausted_until.get(key)
+        if exhausted_until is not None:
+            if exhausted_until > datetime.now(UTC):
+                return self._budget_spent(exhausted_until)
+            del self._exhausted_until[key]
+        wait = self._bucket(key).wait() if self._per_minute else 0.0
+        return self._flooding(wait) if wait else None
+
+    @asynccontextmanager
+    async def one_at_a_time(self, identity: Identity) -> AsyncIterator[None]:
+        """Queue a user's work behind its own, not everyone's.
+
+        A user at its limits still has each start looked up (it may be a
+        replay, which no limit counts), but one lookup at a time, however many
+        sockets it floods from: the database's queue then holds at most one of
+        its reads ahead of another user's turn start."""
+        key = _key(identity)
+        gate = self._gates.get(key)
+        if gate is None:
+            gate = self._gates[key] = _Gate()
+        gate.users += 1
+        try:
+            async with gate.lock:
+                yield
+        finally:
+            gate.users -= 1
+            if not gate.users:
+                del self._gates[key]
+
     async def admit_turn(self, identity: Identity) -> TurnSlot:
         """A slot for a new turn, or the limit it would break."""
         key = _key(identity)
         if self._max_turns and self._running.get(key, 0) >= self._max_turns:
-            raise TooManyTurns(
-                f"At most {self._max_turns} turns may run at once per user",
-                retry_after=TURN_RETRY_SECONDS,
-            )
+            raise self._too_many_turns()
         budget = await self.budget(identity)
         if budget is not None and budget["output_tokens_remaining"] <= 0:
+            # Spent stays spent until the day ends: later starts are refused from memory.
             resets = datetime.fromisoformat(budget["resets_at"])
-            raise BudgetExhausted(
-                f"The daily budget of {self._tokens_per_day} output tokens is spent",
-                retry_after=max(1.0, (resets - datetime.now(UTC)).total_seconds()),
-            )
+            self._exhausted_until[key] = resets
+            raise self._budget_spent(resets)
         # Counted after the awaits above, so that two starts at once cannot both pass.
         if self._max_turns and self._running.get(key, 0) >= self._max_turns:
-            raise TooManyTurns(
-                f"At most {self._max_turns} turns may run at once per user",
-                retry_after=TURN_RETRY_SECONDS,
-            )
+            raise self._too_many_turns()
         if self._per_minute:
             wait = self._bucket(key).take()
             if wait:
-                raise Flooding(
-                    f"At most {self._per_minute} turns a minute per user", retry_after=wait
-                )
+                raise self._flooding(wait)
         self._running[key] = self._running.get(key, 0) + 1
         return TurnSlot(self, key)
+
+    def _too_many_turns(self) -> TooManyTurns:
+        return TooManyTurns(
+            f"At most {self._max_turns} turns may run at once per user",
+            retry_after=TURN_RETRY_SECONDS,
+        )
+
+    def _budget_spent(self, resets: datetime) -> BudgetExhausted:
+        return BudgetExhausted(
+            f"The daily budget of {self._tokens_per_day} output tokens is spent",
+            retry_after=max(1.0, (resets - datetime.now(UTC)).total_seconds()),
+        )
+
+    def _flooding(self, wait: float) -> Flooding:
+        return Flooding(f"At most {self._per_minute} turns a minute per user", retry_after=wait)
 
     async def budget(self, identity: Identity) -> dict[str, Any] | None:
         """Today's (UTC) output-token budget and what is left of it; None when unlimited."""
@@ -146,6 +195,14 @@ class Limits:
             self._running.pop(key, None)
 
 
+class _Gate:
+    """One user's lock, with the count of those holding or awaiting it (to drop it after)."""
+
+    def __init__(self) -> None:
+        self.lock = asyncio.Lock()
+        self.users = 0
+
+
 class TokenBucket:
     """`burst` starts at once, refilled at `rate` a second."""
 
@@ -155,11 +212,15 @@ class TokenBucket:
 
     def take(self) -> float:
         """0 when a token was taken, else the seconds until one will be there."""
+        wait = self.wait()
+        if not wait:
+            self._tokens -= 1
+        return wait
+
+    def wait(self) -> float:
+        """0 when a token is there (none is taken), else the seconds until one will be."""
         self._refill()
-        if self._tokens < 1:
-            return (1 - self._tokens) / self._rate
-        self._tokens -= 1
-        return 0.0
+        return 0.0 if self._tokens >= 1 else (1 - self._tokens) / self._rate
 
     def give_back(self) -> None:
         self._tokens = min(self._burst, self._tokens + 1)

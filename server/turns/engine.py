@@ -126,7 +126,7 @@ class TurnEngine:
         active = self._held.get(identity, request.turn_id)
         if active is not None and not active.done.is_set():
             raise Conflict(f"Turn {request.turn_id!r} is still running; resume it instead")
-        existing = await self._turns.find(identity, request.turn_id)
+        existing = await self._existing(identity, request.turn_id)
         if existing is not None:
             if existing["status"] == RUNNING:
                 raise Conflict(f"Turn {request.turn_id!r} is still running; resume it instead")
@@ -149,7 +149,7 @@ class TurnEngine:
             else conversation.get("thinking")
         )
         check_fits(request.content, system_prompt, self._settings.context_token_budget)
-        # The user's limits, last: a replay, a refusal or a conflict costs nothing.
+        # Taken last: a replay, a refusal or a conflict costs the user nothing.
         slot = await self._limits.admit_turn(identity)
         try:
             record = await self._turns.begin(
@@ -185,6 +185,22 @@ class TurnEngine:
         )
         active.task.add_done_callback(slot.release)
         return self._follow(active, 0)
+
+    async def _existing(self, identity: Identity, turn_id: str) -> Document | None:
+        """The stored turn a start names, if any (a replay, or a conflict).
+
+        A user the limits would refuse is looked up one start at a time, and
+        a new turn is refused without another read: flooding starts at its
+        limits, a user then slows only itself, never the others' turn starts
+        (`python -m bench --only fairness`)."""
+        refusal = self._limits.refusal(identity)
+        if refusal is None:
+            return await self._turns.find(identity, turn_id)
+        async with self._limits.one_at_a_time(identity):
+            existing = await self._turns.find(identity, turn_id)
+        if existing is None:
+            raise refusal
+        return existing
 
     async def resume(
         self, identity: Identity, turn_id: str, after_seq: int
