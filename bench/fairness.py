@@ -41,6 +41,7 @@ async def fairness(
     victim_turns: int = 20,
     victim_tokens: int = 20,
     flood_sockets: int = 36,
+    warm_up: float = WARM_UP_SECONDS,
 ) -> dict[str, Any]:
     """The victim's figures idle, then under a flood of `flood_sockets` sockets of one user."""
     idle = await _victim(target, victim_turns, victim_tokens)
@@ -54,7 +55,7 @@ async def fairness(
         opened = [s for s in sockets if isinstance(s, aiohttp.ClientWebSocketResponse)]
         floods = [asyncio.create_task(_flood(ws, answers)) for ws in opened]
         try:
-            await asyncio.sleep(WARM_UP_SECONDS)
+            await asyncio.sleep(warm_up)
             async with measuring(target) as cost:
                 flooded = await _victim(target, victim_turns, victim_tokens)
         finally:

@@ -100,6 +100,15 @@ def _other_line(name: str, result: dict[str, Any]) -> str:
             f"{result['cancelled']}/{result['params']['cancels']}, load latency "
             f"{_pp(result['load_latency_ms'])}"
         )
+    if "victim_ttft_ms" in result:
+        ttft = result["victim_ttft_ms"]
+        return (
+            f"{name}: victim ttft idle {_pp(ttft['idle'])}, flooded {_pp(ttft['flooded'])}, "
+            f"p50 ratio {result['victim_ttft_p50_ratio']} (target <= 2); flooder: "
+            f"{result['flood_sockets_open']} sockets, {_inline(result['flood_answers'])}; "
+            f"cpu flooded: service {result['service_cpu_share_flooded']}, "
+            f"database {result['database_cpu_share_flooded']}"
+        )
     if "turn_started_ms" in result:
         return (
             f"{name}: turn.started {_pp(result['turn_started_ms'])}, ttft "

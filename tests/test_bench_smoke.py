@@ -9,11 +9,13 @@ busy machine and teaches people to ignore red builds.
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 
+from bench.fairness import fairness
 from bench.target import Target
 from bench.upstream import StampingUpstream
 from bench.workloads import burst, cancel_under_load, streams
@@ -68,3 +70,19 @@ async def test_burst_reports_turn_started(target: Target) -> None:
 
     assert result["outcomes"] == {"done": STREAMS}
     assert _is_distribution(result["turn_started_ms"], STREAMS)
+
+
+async def test_fairness_reports_the_victim_idle_and_flooded(
+    target: Target, service: Service
+) -> None:
+    await service.reconfigure(MAX_TURNS_PER_USER="1", TURNS_PER_MINUTE="3")
+    target = replace(target, base_url=str(service.http.make_url("/")).rstrip("/"))
+    result = await fairness(target, victim_turns=3, victim_tokens=5, flood_sockets=3, warm_up=0.3)
+
+    assert result["victim_outcomes"] == {"idle": {"done": 3}, "flooded": {"done": 3}}
+    assert _is_distribution(result["victim_ttft_ms"]["idle"], 3)
+    assert _is_distribution(result["victim_ttft_ms"]["flooded"], 3)
+    assert isinstance(result["victim_ttft_p50_ratio"], float)
+    assert result["flood_sockets_open"] == 3
+    refused = {code for code in result["flood_answers"] if code.startswith("error:")}
+    assert refused & {"error:too_many_turns", "error:rate_limited"}, result["flood_answers"]
