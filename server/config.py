@@ -80,6 +80,10 @@ class Settings:
     max_turns_per_user: int = 8
     turns_per_minute: int = 30
     output_tokens_per_day: int = 0
+    max_connections_per_tenant: int = 0
+    max_turns_per_tenant: int = 0
+    tenant_turns_per_minute: int = 0
+    output_tokens_per_tenant_per_day: int = 0
     on_disconnect: Literal["detach", "cancel"] = "detach"
     checkpoint_interval_seconds: float = 0.5
     turn_lease_seconds: float = 30.0
@@ -187,6 +191,18 @@ def load_settings(
         max_turns_per_user=reader.integer("MAX_TURNS_PER_USER", 8, minimum=0, maximum=100_000),
         turns_per_minute=reader.integer("TURNS_PER_MINUTE", 30, minimum=0, maximum=100_000),
         output_tokens_per_day=reader.integer("OUTPUT_TOKENS_PER_DAY", 0, minimum=0, maximum=10**12),
+        max_connections_per_tenant=reader.integer(
+            "MAX_CONNECTIONS_PER_TENANT", 0, minimum=0, maximum=10_000_000
+        ),
+        max_turns_per_tenant=reader.integer(
+            "MAX_TURNS_PER_TENANT", 0, minimum=0, maximum=1_000_000
+        ),
+        tenant_turns_per_minute=reader.integer(
+            "TENANT_TURNS_PER_MINUTE", 0, minimum=0, maximum=10_000_000
+        ),
+        output_tokens_per_tenant_per_day=reader.integer(
+            "OUTPUT_TOKENS_PER_TENANT_PER_DAY", 0, minimum=0, maximum=10**15
+        ),
         on_disconnect=reader.choice("ON_DISCONNECT", "detach", ("detach", "cancel")),  # type: ignore[arg-type]
         checkpoint_interval_seconds=reader.number("CHECKPOINT_INTERVAL_SECONDS", 0.5, minimum=0.01),
         turn_lease_seconds=reader.number("TURN_LEASE_SECONDS", 30.0, minimum=0.5),

@@ -9,8 +9,8 @@ busy machine and teaches people to ignore red builds.
 from __future__ import annotations
 
 import os
-from dataclasses import replace
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from typing import Any
 
 import pytest

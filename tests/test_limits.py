@@ -1,8 +1,8 @@
-"""Per-user limits, over both transports: one user's flood stops at their own limits.
+"""Per-user and per-tenant limits, over both transports: a flood stops at its own limits.
 
 Each limit is met over WebSocket (an `error` frame with `retry_after`) and
-over HTTP (429 problem+json with `Retry-After`), and another user is not
-touched by it.
+over HTTP (429 problem+json with `Retry-After`), and another user (another
+tenant, for the tenant limits) is not touched by it.
 """
 
 from __future__ import annotations
@@ -29,11 +29,13 @@ def refused(frame: dict[str, Any], code: str) -> None:
     assert frame["retry_after"] > 0, frame
 
 
-async def post_turn(service: Service, user: str = "alice") -> aiohttp.ClientResponse:
+async def post_turn(
+    service: Service, user: str = "alice", tenant: str | None = None
+) -> aiohttp.ClientResponse:
     return await service.http.post(
         "/api/turns",
         json={"turn_id": new_turn_id(), "content": "Hello"},
-        headers=service.headers(user),
+        headers=service.headers(user, tenant),
     )
 
 
@@ -122,3 +124,70 @@ async def test_the_daily_output_token_budget_is_read_from_stored_usage(
     await limited(await post_turn(service), "budget_exhausted")
     assert (await sse_turn(service, "Mine", user="bob"))[-1]["type"] == "turn.done"
     await ws.close()
+
+
+async def test_tenant_connections_count_every_user_of_the_tenant(service: Service) -> None:
+    await service.reconfigure(MAX_CONNECTIONS_PER_TENANT="2")
+    alice, bob = await service.ws("alice", "acme"), await service.ws("bob", "acme")
+
+    raw = await service.http.ws_connect("/ws", headers=service.headers("carol", "acme"))
+    refusal = await raw.receive_json(timeout=10)
+    refused(refusal, "too_many_connections")
+    assert "per tenant" in refusal["message"]
+    assert (await raw.receive()).type == aiohttp.WSMsgType.CLOSE and raw.close_code == 1013
+    await limited(await post_turn(service, "carol", "acme"), "too_many_connections")
+    other = await service.ws("dave", "globex")  # another tenant is not counted with acme
+    assert (await other.turn("Hi"))[-1]["type"] == "turn.done"
+
+    await alice.close()
+    carol = await service.ws("carol", "acme")  # a closed socket gives the tenant its place back
+    for ws in (bob, carol, other):
+        await ws.close()
+
+
+async def test_tenant_running_turns_and_starts_count_every_user_of_the_tenant(
+    service: Service, fake: FakeAnthropic
+) -> None:
+    await service.reconfigure(MAX_TURNS_PER_TENANT="1", TENANT_TURNS_PER_MINUTE="2")
+    fake.script(Reply.endless())
+    alice, bob = await service.ws("alice", "acme"), await service.ws("bob", "acme")
+    running = await alice.turn_started("Long")
+
+    refusal = (await bob.turn("Mine"))[-1]
+    refused(refusal, "too_many_turns")
+    assert "per tenant" in refusal["message"]
+    await limited(await post_turn(service, "bob", "acme"), "too_many_turns")
+    assert (await sse_turn(service, "Elsewhere", user="dave", tenant="globex"))[-1]["type"] == (
+        "turn.done"
+    )
+
+    await alice.send({"type": "turn.cancel", "turn_id": running["turn_id"]})
+    assert (await alice.until("turn.cancelled"))[-1]["turn_id"] == running["turn_id"]
+    # The second of the tenant's two starts a minute is left (refusals took none).
+    assert (await bob.turn("Now"))[-1]["type"] == "turn.done"
+    refusal = (await alice.turn("Again"))[-1]
+    refused(refusal, "rate_limited")
+    assert "per tenant" in refusal["message"]
+    await limited(await post_turn(service, "carol", "acme"), "rate_limited")
+    for ws in (alice, bob):
+        await ws.close()
+
+
+async def test_the_tenant_daily_budget_counts_every_user_of_the_tenant(
+    service: Service, fake: FakeAnthropic
+) -> None:
+    await service.reconfigure(OUTPUT_TOKENS_PER_TENANT_PER_DAY="5")
+    fake.script(Reply.text(["a long ", "answer"], output_tokens=7))
+    alice = await service.ws("alice", "acme")
+    assert (await alice.turn("Spend it"))[-1]["type"] == "turn.done"
+
+    bob = await service.ws("bob", "acme")
+    refusal = (await bob.turn("More"))[-1]
+    refused(refusal, "budget_exhausted")
+    assert refusal["message"].startswith("Your tenant's daily budget"), refusal
+    await limited(await post_turn(service, "carol", "acme"), "budget_exhausted")
+    assert (await sse_turn(service, "Mine", user="dave", tenant="globex"))[-1]["type"] == (
+        "turn.done"
+    )
+    for ws in (alice, bob):
+        await ws.close()

@@ -12,7 +12,6 @@ from datetime import datetime
 
 from pymongo.asynchronous.database import AsyncDatabase
 
-from server.identity import Identity
 from server.storage.client import Document
 
 
@@ -20,10 +19,11 @@ class UsageStore:
     def __init__(self, db: AsyncDatabase[Document]) -> None:
         self.messages = db["messages"]
 
-    async def output_tokens_since(self, identity: Identity, since: datetime) -> int:
-        """Output tokens of the user's answers begun at or after `since` (index `owner_created`)."""
+    async def output_tokens_since(self, owner: Document, since: datetime) -> int:
+        """Output tokens of the answers of `owner` (a user's or a tenant's scope) begun at or
+        after `since` (index `owner_created`, whose prefix serves a tenant too)."""
         pipeline: list[Document] = [
-            {"$match": {**identity.scope, "created_at": {"$gte": since}, "role": "assistant"}},
+            {"$match": {**owner, "created_at": {"$gte": since}, "role": "assistant"}},
             {"$group": {"_id": None, "tokens": {"$sum": "$usage.output_tokens"}}},
         ]
         async for row in await self.messages.aggregate(pipeline):

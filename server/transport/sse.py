@@ -28,7 +28,7 @@ routes = web.RouteTableDef()
 async def start_turn(request: web.Request) -> web.StreamResponse:
     body = parse_json(TurnStart, await read_body(request))
     identity = identity_of(request)
-    with request.app[limits_key].connection(identity):  # before the turn: a refusal is a 429
+    async with request.app[limits_key].connection(identity):  # before the turn: a refusal is a 429
         events = await request.app[engine_key].start(identity, body)
         return await stream(request, body.turn_id, events, started_here=True)
 
@@ -47,7 +47,7 @@ async def turn_events(request: web.Request) -> web.StreamResponse:
         ) from None
     turn_id = path_id(request, "turn_id")
     identity = identity_of(request)
-    with request.app[limits_key].connection(identity):
+    async with request.app[limits_key].connection(identity):
         events = await request.app[engine_key].resume(identity, turn_id, after_seq)
         return await stream(request, turn_id, events, started_here=False)
 

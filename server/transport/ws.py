@@ -70,7 +70,7 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
         return ws
     request[identity_key] = identity  # for the access log
     try:
-        with request.app[limits_key].connection(identity):
+        async with request.app[limits_key].connection(identity):
             await _serve(request, ws, identity, settings)
     except TooManyConnections as error:
         await _refuse(ws, error, CLOSE_TRY_AGAIN_LATER)

@@ -193,7 +193,7 @@ class TurnEngine:
         a new turn is refused without another read: flooding starts at its
         limits, a user then slows only itself, never the others' turn starts
         (`python -m bench --only fairness`)."""
-        refusal = self._limits.refusal(identity)
+        refusal = await self._limits.refusal(identity)
         if refusal is None:
             return await self._turns.find(identity, turn_id)
         async with self._limits.one_at_a_time(identity):

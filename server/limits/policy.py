@@ -1,0 +1,247 @@
+"""Limits per user and per tenant, across both transports: connections, running turns,
+starts a minute, output tokens a day.
+
+One user (or one tenant) must not be able to take the service, or the API
+key's budget, from the others. The transports hold a connection place while
+a WebSocket or an SSE stream is open; the turn engine asks for a turn slot
+before it stores anything. Each refusal is a domain error with `retry_after`,
+so it is a 429 with `Retry-After` over HTTP and an `error` frame over WS.
+
+Every limit is checked for the user and then for the user's tenant, each
+where the operator set one. The counts live in a `LocalCounters` (this
+process: behind several processes each counts its own) or a shared store.
+The daily output-token budgets are read from the stored answers' usage, so
+they hold across processes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from server.config import Settings
+from server.errors import (
+    BudgetExhausted,
+    DomainError,
+    Flooding,
+    TooManyConnections,
+    TooManyTurns,
+)
+from server.identity import Identity
+from server.limits.counters import LocalCounters
+
+Document = dict[str, Any]
+
+# Output tokens of the answers matching a filter (a user's, a tenant's) begun since a moment.
+UsageReader = Callable[[Document, datetime], Awaitable[int]]
+
+# Suggested waits where nothing says when room will be made (a turn ends, a socket closes).
+TURN_RETRY_SECONDS = 2.0
+CONNECTION_RETRY_SECONDS = 5.0
+
+
+@dataclass(frozen=True, slots=True)
+class Scope:
+    """Who a limit counts (a user, or a whole tenant) and how much it allows; 0 is no limit."""
+
+    who: str  # "user" or "tenant", for the messages
+    key: str  # the counters' key
+    usage_filter: Document  # the answers that count against its daily budget
+    connections: int
+    turns: int
+    per_minute: int
+    tokens_per_day: int
+
+
+class TurnSlot:
+    """A running turn's places in its scopes' counts; released when the turn's task ends."""
+
+    def __init__(self, limits: Limits, scopes: list[Scope]) -> None:
+        self._limits, self._scopes = limits, scopes
+        self._held = True
+
+    def release(self, *_: Any) -> None:  # also a task's done callback
+        if self._held:
+            self._held = False
+            for scope in self._scopes:
+                if scope.turns:
+                    self._limits.counters.release(f"{scope.key}:turns")
+
+    def refund(self) -> None:
+        """The turn did not start after all (storage refused it): give the starts back too."""
+        if self._held:
+            self.release()
+            for scope in self._scopes:
+                if scope.per_minute:
+                    self._limits.counters.give_back(f"{scope.key}:starts", scope.per_minute)
+
+
+class Limits:
+    def __init__(
+        self,
+        settings: Settings,
+        usage: UsageReader | None,
+        counters: LocalCounters | None = None,
+    ) -> None:
+        self._settings = settings
+        self._usage = usage
+        self.counters = counters if counters is not None else LocalCounters()
+        self._exhausted_until: dict[str, datetime] = {}
+        self._gates: dict[str, _Gate] = {}
+
+    def scopes(self, identity: Identity) -> list[Scope]:
+        s = self._settings
+        return [
+            Scope(
+                "user",
+                f"u:{identity.tenant_id}:{identity.user_id}",
+                identity.scope,
+                s.max_connections_per_user,
+                s.max_turns_per_user,
+                s.turns_per_minute,
+                s.output_tokens_per_day,
+            ),
+            Scope(
+                "tenant",
+                f"t:{identity.tenant_id}",
+                {"tenant_id": identity.tenant_id},
+                s.max_connections_per_tenant,
+                s.max_turns_per_tenant,
+                s.tenant_turns_per_minute,
+                s.output_tokens_per_tenant_per_day,
+            ),
+        ]
+
+    @asynccontextmanager
+    async def connection(self, identity: Identity) -> AsyncIterator[None]:
+        """Hold a connection place (a WebSocket, an SSE stream) of the user and its tenant."""
+        held: list[str] = []
+        try:
+            for scope in self.scopes(identity):
+                if not scope.connections:
+                    continue
+                key = f"{scope.key}:connections"
+                if not await self.counters.hold(key, scope.connections):
+                    raise TooManyConnections(
+                        f"At most {scope.connections} connections per {scope.who}; close one first",
+                        retry_after=CONNECTION_RETRY_SECONDS,
+                    )
+                held.append(key)
+            yield
+        finally:
+            for key in held:
+                self.counters.release(key)
+
+    async def refusal(self, identity: Identity) -> DomainError | None:
+        """What `admit_turn` would refuse a start with now, told without reading the database."""
+        for scope in self.scopes(identity):
+            if scope.turns and await self.counters.held(f"{scope.key}:turns") >= scope.turns:
+                return _too_many_turns(scope)
+            exhausted_until = self._exhausted_until.get(scope.key)
+            if exhausted_until is not None:
+                if exhausted_until > datetime.now(UTC):
+                    return _budget_spent(scope, exhausted_until)
+                del self._exhausted_until[scope.key]
+            if scope.per_minute:
+                wait = await self.counters.wait(f"{scope.key}:starts", scope.per_minute)
+                if wait:
+                    return _flooding(scope, wait)
+        return None
+
+    @asynccontextmanager
+    async def one_at_a_time(self, identity: Identity) -> AsyncIterator[None]:
+        """Queue a user's work behind its own, not everyone's.
+
+        A user at its limits still has each start looked up (it may be a
+        replay, which no limit counts), but one lookup at a time, however many
+        sockets it floods from: the database's queue then holds at most one of
+        its reads ahead of another user's turn start."""
+        key = self.scopes(identity)[0].key
+        gate = self._gates.get(key)
+        if gate is None:
+            gate = self._gates[key] = _Gate()
+        gate.users += 1
+        try:
+            async with gate.lock:
+                yield
+        finally:
+            gate.users -= 1
+            if not gate.users:
+                del self._gates[key]
+
+    async def admit_turn(self, identity: Identity) -> TurnSlot:
+        """A slot for a new turn in the user's and the tenant's counts, or the limit it breaks."""
+        scopes = self.scopes(identity)
+        for scope in scopes:
+            if scope.turns and await self.counters.held(f"{scope.key}:turns") >= scope.turns:
+                raise _too_many_turns(scope)
+            budget = await self._budget(scope)
+            if budget is not None and budget["output_tokens_remaining"] <= 0:
+                # Spent stays spent until the day ends: later starts are refused from memory.
+                resets = datetime.fromisoformat(budget["resets_at"])
+                self._exhausted_until[scope.key] = resets
+                raise _budget_spent(scope, resets)
+        # Places and starts are taken after the awaits above, all or none.
+        taken: list[Scope] = []
+        try:
+            for scope in scopes:
+                if scope.turns and not await self.counters.hold(f"{scope.key}:turns", scope.turns):
+                    raise _too_many_turns(scope)
+                if scope.per_minute:
+                    wait = await self.counters.take(f"{scope.key}:starts", scope.per_minute)
+                    if wait:
+                        if scope.turns:
+                            self.counters.release(f"{scope.key}:turns")
+                        raise _flooding(scope, wait)
+                taken.append(scope)
+        except BaseException:
+            TurnSlot(self, taken).refund()
+            raise
+        return TurnSlot(self, taken)
+
+    async def budget(self, identity: Identity) -> dict[str, Any] | None:
+        """The user's output-token budget today (UTC) and what is left; None when unlimited."""
+        return await self._budget(self.scopes(identity)[0])
+
+    async def _budget(self, scope: Scope) -> dict[str, Any] | None:
+        if not scope.tokens_per_day or self._usage is None:
+            return None
+        today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+        used = await self._usage(scope.usage_filter, today)
+        return {
+            "output_tokens_per_day": scope.tokens_per_day,
+            "output_tokens_used": used,
+            "output_tokens_remaining": max(0, scope.tokens_per_day - used),
+            "resets_at": (today + timedelta(days=1)).isoformat(),
+        }
+
+
+class _Gate:
+    """One user's lock, with the count of those holding or awaiting it (to drop it after)."""
+
+    def __init__(self) -> None:
+        self.lock = asyncio.Lock()
+        self.users = 0
+
+
+def _too_many_turns(scope: Scope) -> TooManyTurns:
+    return TooManyTurns(
+        f"At most {scope.turns} turns may run at once per {scope.who}",
+        retry_after=TURN_RETRY_SECONDS,
+    )
+
+
+def _budget_spent(scope: Scope, resets: datetime) -> BudgetExhausted:
+    whose = "The" if scope.who == "user" else f"Your {scope.who}'s"
+    return BudgetExhausted(
+        f"{whose} daily budget of {scope.tokens_per_day} output tokens is spent",
+        retry_after=max(1.0, (resets - datetime.now(UTC)).total_seconds()),
+    )
+
+
+def _flooding(scope: Scope, wait: float) -> Flooding:
+    return Flooding(f"At most {scope.per_minute} turns a minute per {scope.who}", retry_after=wait)
