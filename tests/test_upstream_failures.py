@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import pytest
 
 from tests.conftest import Service, text_of
-from tests.fake_anthropic import FakeAnthropic, Reply
+from tests.fake_anthropic import FakeAnthropic, Reply, Text, ToolUse
 from tests.sse_client import SseReader
 
 SECRET = "provider-internal-detail-7f3a"  # must never reach a client
@@ -169,4 +169,56 @@ async def test_a_failed_turn_logs_one_line_and_asks_for_no_title(
     assert SECRET not in lines[0]
     await ws.turn("Hi again", conversation_id=frames[0]["conversation_id"])
     assert fake.title_requests == [], "no title for a conversation whose answer failed"
+    await ws.close()
+
+
+@pytest.mark.parametrize("name", FAILURES)
+async def test_upstream_failure_after_a_tool_round_keeps_the_round(
+    service: Service, fake: FakeAnthropic, name: str
+) -> None:
+    failure = FAILURES[name]
+    fake.script(
+        Reply.blocks(
+            Text(["Let me ", "check. "]),
+            ToolUse("toolu_w1", "get_weather", {"location": "Paris"}),
+            stop_reason="tool_use",
+        ),
+        failure.reply,  # the request that carries the tool's result fails
+    )
+    ws = await service.ws()
+
+    frames = await ws.turn("Weather in Paris?")
+
+    error = frames[-1]
+    assert [f["type"] for f in frames if f["type"] != "turn.delta"] == [
+        "turn.started",
+        "turn.tool_call",
+        "turn.tool_result",
+        "turn.error",
+    ]
+    assert (error["code"], error["retryable"]) == (failure.code, failure.retryable)
+    assert SECRET not in json.dumps(frames)
+    text = "Let me check. " + failure.partial
+    assert text_of(frames) == text
+    round_one = [
+        {"type": "text", "text": "Let me check. "},
+        {
+            "type": "tool_use",
+            "id": "toolu_w1",
+            "name": "get_weather",
+            "input": {"location": "Paris"},
+        },
+        {
+            "type": "tool_result",
+            "tool_use_id": "toolu_w1",
+            "content": "Sunny in Paris, 21 °C",
+            "status": "ok",
+        },
+    ]
+    assert error["partial"]["blocks"][:3] == round_one
+    stored = await service.db.messages.find_one({"_id": frames[0]["assistant_message_id"]})
+    assert (stored["status"], stored["content"]) == ("error", text)
+    assert stored["blocks"][:3] == round_one
+    assert stored["error"]["code"] == failure.code
+    assert (await service.db.turns.find_one({"turn_id": error["turn_id"]}))["status"] == "error"
     await ws.close()
