@@ -27,6 +27,19 @@ def weather_round(tool_id: str = "toolu_w1") -> Reply:
     )
 
 
+# `weather_round()` as stored: its text, its call, and the call's result.
+WEATHER_ROUND_STORED = [
+    {"type": "text", "text": "Let me check. "},
+    {"type": "tool_use", "id": "toolu_w1", "name": "get_weather", "input": {"location": "Paris"}},
+    {
+        "type": "tool_result",
+        "tool_use_id": "toolu_w1",
+        "content": "Sunny in Paris, 21 °C",
+        "status": "ok",
+    },
+]
+
+
 async def stored_answer(service: Service, turn_id: str) -> dict[str, Any]:
     answer: dict[str, Any] = await service.db.messages.find_one(
         {"turn_id": turn_id, "role": "assistant"}
@@ -67,22 +80,7 @@ async def test_a_two_round_tool_turn_streams_stores_and_sends_the_results_back(
     assert text_of(frames) == "Let me check. It is sunny."
     assert done["stop_reason"] == "end_turn"
     assert done["usage"] == {"input_tokens": 20, "output_tokens": 7}
-    blocks = [
-        {"type": "text", "text": "Let me check. "},
-        {
-            "type": "tool_use",
-            "id": "toolu_w1",
-            "name": "get_weather",
-            "input": {"location": "Paris"},
-        },
-        {
-            "type": "tool_result",
-            "tool_use_id": "toolu_w1",
-            "content": "Sunny in Paris, 21 °C",
-            "status": "ok",
-        },
-        {"type": "text", "text": "It is sunny."},
-    ]
+    blocks = [*WEATHER_ROUND_STORED, {"type": "text", "text": "It is sunny."}]
     assert done["message"]["blocks"] == blocks
     assert done["message"]["content"] == "Let me check. It is sunny."
     stored = await stored_answer(service, turn_id)

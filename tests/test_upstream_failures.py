@@ -8,8 +8,9 @@ from dataclasses import dataclass
 import pytest
 
 from tests.conftest import Service, text_of
-from tests.fake_anthropic import FakeAnthropic, Reply, Text, ToolUse
+from tests.fake_anthropic import FakeAnthropic, Reply
 from tests.sse_client import SseReader
+from tests.test_tool_loop import WEATHER_ROUND_STORED, weather_round
 
 SECRET = "provider-internal-detail-7f3a"  # must never reach a client
 
@@ -178,11 +179,7 @@ async def test_upstream_failure_after_a_tool_round_keeps_the_round(
 ) -> None:
     failure = FAILURES[name]
     fake.script(
-        Reply.blocks(
-            Text(["Let me ", "check. "]),
-            ToolUse("toolu_w1", "get_weather", {"location": "Paris"}),
-            stop_reason="tool_use",
-        ),
+        weather_round(),
         failure.reply,  # the request that carries the tool's result fails
     )
     ws = await service.ws()
@@ -200,25 +197,10 @@ async def test_upstream_failure_after_a_tool_round_keeps_the_round(
     assert SECRET not in json.dumps(frames)
     text = "Let me check. " + failure.partial
     assert text_of(frames) == text
-    round_one = [
-        {"type": "text", "text": "Let me check. "},
-        {
-            "type": "tool_use",
-            "id": "toolu_w1",
-            "name": "get_weather",
-            "input": {"location": "Paris"},
-        },
-        {
-            "type": "tool_result",
-            "tool_use_id": "toolu_w1",
-            "content": "Sunny in Paris, 21 °C",
-            "status": "ok",
-        },
-    ]
-    assert error["partial"]["blocks"][:3] == round_one
+    assert error["partial"]["blocks"][:3] == WEATHER_ROUND_STORED
     stored = await service.db.messages.find_one({"_id": frames[0]["assistant_message_id"]})
     assert (stored["status"], stored["content"]) == ("error", text)
-    assert stored["blocks"][:3] == round_one
+    assert stored["blocks"][:3] == WEATHER_ROUND_STORED
     assert stored["error"]["code"] == failure.code
     assert (await service.db.turns.find_one({"turn_id": error["turn_id"]}))["status"] == "error"
     await ws.close()
