@@ -13,6 +13,7 @@ from server.events import TurnEvent
 from server.turns.log import TurnLog
 from tests.conftest import Service, eventually, new_turn_id, text_of
 from tests.fake_anthropic import FakeAnthropic, Reply
+from tests.sse_client import SseReader
 
 CHUNK_COUNT = 3000
 
@@ -187,3 +188,32 @@ async def test_turn_log_follow_from_a_seq_never_reached_yields_a_snapshot() -> N
     rest = await drain(follower)
     assert [e.type for e in rest] == ["turn.delta", "turn.done"]
     assert text_in([first, *rest]) == "so far, then more"
+
+
+async def test_slow_sse_reader_gets_merged_deltas_and_all_the_text(
+    service: Service, fake: FakeAnthropic
+) -> None:
+    chunks = [f"{n:05d}" + "y" * 194 + "\n" for n in range(CHUNK_COUNT)]
+    fake.script(Reply.text(chunks))
+    body = {"turn_id": new_turn_id(), "content": "A long one"}
+    # `turn.done` carries the whole 600 KB answer on one line: more than aiohttp's default.
+    big_lines = {"read_bufsize": 2**20}
+    async with service.http.post(
+        "/api/turns", json=body, headers=service.headers(), **big_lines
+    ) as response:
+        assert response.status == 200
+        # Read nothing until the model has sent the whole answer: the socket backs up.
+        assert await eventually(lambda: _requested(fake))
+        assert await fake.requests[0].wait_finished(within=30)
+        events = [event.data for event in await SseReader(response).until()]
+
+    assert events[-1]["type"] == "turn.done"
+    deltas = [e for e in events if e["type"] == "turn.delta"]
+    assert 0 < len(deltas) < CHUNK_COUNT
+    assert "".join(d["text"] for d in deltas) == "".join(chunks)
+    stored = await service.db.messages.find_one({"_id": events[0]["assistant_message_id"]})
+    assert stored["content"] == "".join(chunks)
+
+
+async def _requested(fake: FakeAnthropic) -> int:
+    return len(fake.requests)
