@@ -8,9 +8,21 @@ store (Redis) can stand in for it without the callers changing.
 from __future__ import annotations
 
 import time
+from typing import Protocol
 
 # Beyond this many rate buckets, full ones (idle callers) are forgotten.
 PRUNE_BUCKETS_ABOVE = 10_000
+
+
+class Counters(Protocol):
+    """Places held under a key (at most a limit) and start rates: in memory or shared."""
+
+    async def held(self, key: str) -> int: ...
+    async def hold(self, key: str, limit: int) -> bool: ...
+    def release(self, key: str) -> None: ...
+    async def wait(self, key: str, per_minute: int) -> float: ...
+    async def take(self, key: str, per_minute: int) -> float: ...
+    def give_back(self, key: str, per_minute: int) -> None: ...
 
 
 class LocalCounters:

@@ -32,7 +32,7 @@ from server.errors import (
     TooManyTurns,
 )
 from server.identity import Identity
-from server.limits.counters import LocalCounters
+from server.limits.counters import Counters, LocalCounters
 
 Document = dict[str, Any]
 
@@ -85,11 +85,11 @@ class Limits:
         self,
         settings: Settings,
         usage: UsageReader | None,
-        counters: LocalCounters | None = None,
+        counters: Counters | None = None,
     ) -> None:
         self._settings = settings
         self._usage = usage
-        self.counters = counters if counters is not None else LocalCounters()
+        self.counters: Counters = counters if counters is not None else LocalCounters()
         self._exhausted_until: dict[str, datetime] = {}
         self._gates: dict[str, _Gate] = {}
 
