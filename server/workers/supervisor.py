@@ -131,8 +131,8 @@ class Supervisor:
         for index in range(1, settings.web_concurrency + 1):
             self._workers[index] = self._spawn(index, settings)
         words = asyncio.gather(*(w.first_word() for w in self._workers.values()))
-        stop = asyncio.create_task(self._stopping.wait())
-        await asyncio.wait([words, stop], return_when=asyncio.FIRST_COMPLETED)  # type: ignore[type-var]
+        stop = asyncio.ensure_future(self._stopping.wait())
+        await asyncio.wait((words, stop), return_when=asyncio.FIRST_COMPLETED)
         stop.cancel()
         if not words.done():
             words.cancel()
