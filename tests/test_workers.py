@@ -46,6 +46,17 @@ async def server(fake: FakeAnthropic, tmp_path: Path) -> AsyncIterator[ServerPro
     await process.stop()
 
 
+async def start(server: ServerProcess, session: aiohttp.ClientSession) -> None:
+    """Started, and every worker listening: `/healthz` answers as soon as the first does,
+    the supervisor's banner once all have."""
+    await server.start(session)
+
+    async def all_listening() -> bool:
+        return "(2 workers)" in server.log_path.read_text()
+
+    assert await eventually(all_listening, timeout=30), server.log_path.read_text()
+
+
 @asynccontextmanager
 async def pinned(
     server: ServerProcess, *, not_on: int | None = None
@@ -100,7 +111,7 @@ async def stored_answer(server: ServerProcess, conversation_id: str) -> dict[str
 async def test_both_workers_answer_on_one_port_and_are_the_supervisors_children(
     server: ServerProcess, session: aiohttp.ClientSession
 ) -> None:
-    await server.start(session)
+    await start(server, session)
     assert server.process is not None
 
     pids = await answering_pids(server)
@@ -108,13 +119,12 @@ async def test_both_workers_answer_on_one_port_and_are_the_supervisors_children(
     assert len(pids) == 2, pids
     assert pids < set(children(server.process.pid)), "workers of this supervisor"
     assert server.process.pid not in pids, "the supervisor serves nothing itself"
-    assert "(2 workers)" in server.log_path.read_text()
 
 
 async def test_a_turn_is_followed_and_cancelled_through_the_other_worker_and_stored_whole(
     server: ServerProcess, session: aiohttp.ClientSession, fake: FakeAnthropic
 ) -> None:
-    await server.start(session)
+    await start(server, session)
     fake.script(Reply.endless(chunk="tick ", delay=0.01))
     async with pinned(server) as (owner, owner_pid):
         here = await start_sse_turn(owner, server)
@@ -166,7 +176,7 @@ async def test_a_turn_is_followed_and_cancelled_through_the_other_worker_and_sto
 async def test_a_killed_worker_is_started_again_and_its_turn_ends_interrupted(
     server: ServerProcess, session: aiohttp.ClientSession, fake: FakeAnthropic
 ) -> None:
-    await server.start(session)
+    await start(server, session)
     before = await answering_pids(server)
     fake.script(Reply.endless(chunk="tick ", delay=0.01))
     async with pinned(server) as (owner, victim):
@@ -206,7 +216,7 @@ async def test_a_killed_worker_is_started_again_and_its_turn_ends_interrupted(
 async def test_sigterm_drains_every_worker_closes_1012_and_exits_0(
     server: ServerProcess, session: aiohttp.ClientSession, fake: FakeAnthropic
 ) -> None:
-    await server.start(session)
+    await start(server, session)
     assert server.process is not None
     workers = await answering_pids(server)
     fake.script(*(Reply.endless(chunk="tick ", delay=0.02) for _ in range(4)))
