@@ -37,6 +37,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--py-spy", type=Path, metavar="SVG", help="profile the service's relay")
     parser.add_argument("--py-spy-seconds", type=int, default=20)
     parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument(
+        "--workers", type=int, default=1, help="the service's WEB_CONCURRENCY (default 1)"
+    )
     args = parser.parse_args(argv)
     profile = QUICK if args.quick else FULL
     if args.only:
@@ -49,6 +52,7 @@ def main(argv: list[str] | None = None) -> int:
             **describe_machine(),
             "profile": "quick" if args.quick else "full",
             "one_service_for_all": shared,
+            "workers": args.workers,
             "open_file_limit": limit,
             "load_average_start": load_average(),
             "services": [],
@@ -57,13 +61,15 @@ def main(argv: list[str] | None = None) -> int:
     }
     extra: dict[str, Any] = {"tokens": args.tokens} if args.tokens else {}
     py_spy = (args.py_spy, args.py_spy_seconds) if args.py_spy else None
-    asyncio.run(_run(profile, report, shared=shared, extra=extra, py_spy=py_spy))
+    asyncio.run(
+        _run(profile, report, shared=shared, extra=extra, py_spy=py_spy, workers=args.workers)
+    )
     report["meta"]["load_average_end"] = load_average()
     print(render_table(report))
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     kind = "quick" if args.quick else "full"
     outputs = [args.json] if args.json else []
-    if not args.only and not args.tokens:
+    if not args.only and not args.tokens and args.workers == 1:
         latest = RESULTS / ("quick-latest.json" if args.quick else "latest.json")
         outputs += [latest, RESULTS / f"{stamp}-{kind}.json"]
         from bench.plot import plot_latency  # matplotlib only when a record is written
@@ -87,6 +93,7 @@ async def _run(
     shared: bool,
     extra: dict[str, Any],
     py_spy: tuple[Path, int] | None,
+    workers: int = 1,
 ) -> None:
     """Each workload on a fresh service (full), or all on one (quick: start-up is slow)."""
     groups = [profile] if shared else [[workload] for workload in profile]
@@ -94,7 +101,7 @@ async def _run(
         for group in groups:
             service: RunningService | None = None
             try:
-                async with running_service(upstream.base_url, upstream.pid) as service:
+                async with running_service(upstream.base_url, upstream.pid, workers) as service:
                     for workload in group:
                         print(f"running {workload.name} {workload.params} ...", flush=True)
                         kwargs = dict(extra) if workload.run is streams else {}

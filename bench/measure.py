@@ -36,8 +36,14 @@ class Measurement:
     def cpu_us_per(
         self, name: str, count: int, window: tuple[int, int] | None = None
     ) -> float | None:
-        """CPU µs of a process per item, over the whole phase or a window of it."""
-        used = self.sampler.cpu_used(name, *(window or (None, None)))
+        """CPU µs of a process per item, over the whole phase or a window of it; `service`
+        includes its workers (`service worker 1`...) when WEB_CONCURRENCY > 1."""
+        parts = [
+            self.sampler.cpu_used(each, *(window or (None, None)))
+            for each in self.sampler.pids
+            if each == name or each.startswith(f"{name} worker ")
+        ]
+        used = None if not parts or None in parts else sum(p for p in parts if p is not None)
         return None if used is None or count <= 0 else round(used / count * 1e6, 1)
 
     def to_json(self) -> dict[str, Any]:

@@ -63,17 +63,19 @@ class RunningService:
 
 @contextlib.asynccontextmanager
 async def running_service(
-    upstream_url: str, upstream_pid: int | None = None
+    upstream_url: str, upstream_pid: int | None = None, workers: int = 1
 ) -> AsyncIterator[RunningService]:
     """`python -m server` on a free port with a fresh database, ready to serve.
 
     The database is MONGODB_URI's server (in a database of its own, dropped
     afterwards) when set, else the embedded one in a temporary DATA_DIR.
+    `workers` > 1: WEB_CONCURRENCY, the service's CPU is its workers'.
     """
     external = os.environ.get("MONGODB_URI") or None
     database_uri = _with_database(external, f"bench_{uuid.uuid4().hex[:12]}") if external else None
     with tempfile.TemporaryDirectory(prefix="chat-bench-") as tmp:
         env = _service_env(upstream_url, Path(tmp) / "data", database_uri)
+        env["WEB_CONCURRENCY"] = str(workers)
         log_path = Path(tmp) / "server.log"
         spawned = time.perf_counter()
         with log_path.open("wb") as log:
@@ -85,14 +87,16 @@ async def running_service(
         try:
             await _wait_ready(base_url, process, log_path)
             uri = database_uri or _embedded_uri(log_path)
+            database_pid = None if external or uri is None else await _server_pid(uri)
             target = Target(
                 base_url,
                 env["JWT_SECRET"],
                 upstream_url,
                 process.pid,
                 database_uri=uri,
-                database_pid=None if external or uri is None else await _server_pid(uri),
+                database_pid=database_pid,
                 upstream_pid=upstream_pid,
+                worker_pids=_workers(process.pid, database_pid) if workers > 1 else (),
             )
             running = RunningService(target, ready_s=time.perf_counter() - spawned)
             yield running
@@ -171,6 +175,18 @@ async def _server_pid(uri: str) -> int | None:
         return int(status["pid"]) if "pid" in status else None
     finally:
         await client.close()
+
+
+def _workers(supervisor: int, database: int | None) -> tuple[int, ...]:
+    """The supervisor's worker processes: its children but the database and the
+    multiprocessing resource tracker (Linux /proc)."""
+    found = []
+    for tasks in Path(f"/proc/{supervisor}/task").glob("*/children"):
+        for child in map(int, tasks.read_text().split()):
+            command = Path(f"/proc/{child}/cmdline").read_bytes()
+            if child != database and b"resource_tracker" not in command:
+                found.append(child)
+    return tuple(sorted(found))
 
 
 def _free_port() -> int:

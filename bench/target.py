@@ -24,6 +24,7 @@ class Target:
     database_uri: str | None = None  # for serverStatus opcounters (DB writes)
     database_pid: int | None = None  # the embedded database's process, when known
     upstream_pid: int | None = None
+    worker_pids: tuple[int, ...] = ()  # WEB_CONCURRENCY > 1: `pid` is their supervisor
 
     def url(self, path: str) -> str:
         return f"{self.base_url}{path}"
@@ -40,7 +41,13 @@ class Target:
         return {"Authorization": f"Bearer {jwt.encode(claims, self.jwt_secret, algorithm='HS256')}"}
 
     def processes(self) -> dict[str, int | None]:
-        return {"service": self.pid, "database": self.database_pid, "upstream": self.upstream_pid}
+        workers = {f"service worker {index}": pid for index, pid in enumerate(self.worker_pids, 1)}
+        return {
+            "service": self.pid,
+            **workers,
+            "database": self.database_pid,
+            "upstream": self.upstream_pid,
+        }
 
 
 def fresh_user(workload: str) -> str:

@@ -8,7 +8,7 @@ import sys
 from server.auth import Authenticator
 from server.config import ConfigError, Settings, StartupError, load_settings
 from server.listen import bind
-from server.logs import AccessLogger, configure_logging
+from server.logs import configure_logging
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -44,23 +44,18 @@ def serve(settings: Settings) -> None:
     sockets = bind(settings.host, settings.port)
     port = sockets[0].getsockname()[1]
     configure_logging(settings)
+    workers = settings.web_concurrency
+    banner = f"chat service on http://{settings.host}:{port}/"
     # Imported only to serve: the token command and a configuration error answer at
     # once, without loading the model SDK and the database driver (seconds).
-    import uvloop
+    if workers == 1:
+        from server.workers.service import run_service
 
-    from server.app import build_app
-    from server.transport.malformed import run_app
+        run_service(settings, sockets, lambda: print(banner, flush=True))
+    else:
+        from server.workers.supervisor import run
 
-    run_app(
-        build_app(settings),
-        sockets,
-        lambda: print(f"chat service on http://{settings.host}:{port}/", flush=True),
-        loop=uvloop.new_event_loop(),  # a cheaper loop: every relayed token crosses it twice
-        access_log_class=AccessLogger,
-        keepalive_timeout=75.0,
-        # After the drain (app.py) only streams of turns run elsewhere are left.
-        shutdown_timeout=3.0,
-    )
+        run(settings, sockets, lambda: print(f"{banner} ({workers} workers)", flush=True))
 
 
 def _port(raw: str | None) -> int | None:

@@ -119,17 +119,27 @@ def load_public_key(path: Path) -> str:
 
 
 def load_dev_secret(data_dir: Path) -> str:
-    """A random secret kept in DATA_DIR, so dev tokens survive restarts."""
+    """A random secret kept in DATA_DIR, so dev tokens survive restarts.
+
+    Written aside and linked into place: the file appears whole or not at all, and
+    when several processes (WEB_CONCURRENCY workers) race, the first link wins and
+    every one of them reads that secret."""
     path = data_dir / DEV_SECRET_FILE
     if path.exists():
         return path.read_text().strip()
     data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-    secret = secrets.token_urlsafe(48)
+    draft = data_dir / f".{DEV_SECRET_FILE}.{os.getpid()}"
     # Created 0600 in one step: never readable by others, not even between create and chmod.
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    descriptor = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(descriptor, "w") as file:
-        file.write(secret)
-    return secret
+        file.write(secrets.token_urlsafe(48))
+    try:
+        os.link(draft, path)
+    except FileExistsError:
+        pass  # another process linked its secret first: that one is the secret
+    finally:
+        draft.unlink()
+    return path.read_text().strip()
 
 
 def bearer_token(request: web.Request) -> str | None:

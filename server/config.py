@@ -21,6 +21,8 @@ IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 DEFAULT_MODEL = "claude-sonnet-4-5"
 DEFAULT_MODELS = ("claude-sonnet-4-5", "claude-haiku-4-5", "claude-opus-4-1")
 OFFLINE_MODEL = "offline"
+# WEB_CONCURRENCY's ceiling: far above any machine's cores, low enough to catch a typo.
+MAX_WORKERS = 256
 
 
 class StartupError(Exception):
@@ -55,6 +57,7 @@ class WebTool:
 class Settings:
     host: str = "127.0.0.1"
     port: int = 8080
+    web_concurrency: int = 1  # worker processes on the port; 1: this process serves
     data_dir: Path = Path("data")
     mongodb_uri: str | None = None
     jwt_secret: str | None = None
@@ -160,6 +163,7 @@ def load_settings(
     settings = Settings(
         host=host or reader.text("HOST", "127.0.0.1"),
         port=port if port is not None else reader.integer("PORT", 8080, minimum=0, maximum=65535),
+        web_concurrency=reader.integer("WEB_CONCURRENCY", 1, minimum=1, maximum=MAX_WORKERS),
         data_dir=Path(reader.text("DATA_DIR", "data")),
         mongodb_uri=reader.optional("MONGODB_URI"),
         jwt_secret=reader.optional("JWT_SECRET"),

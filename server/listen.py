@@ -11,8 +11,13 @@ from __future__ import annotations
 
 import errno
 import socket
+from collections.abc import Sequence
+from typing import Any
 
 from server.config import StartupError
+
+# An address family and a socket address as `bind` takes it (IPv6: four items).
+Place = tuple[socket.AddressFamily, Any]
 
 
 def bind(host: str, port: int) -> list[socket.socket]:
@@ -24,12 +29,35 @@ def bind(host: str, port: int) -> list[socket.socket]:
             f"HOST={host}: cannot resolve it ({error.strerror}); "
             "use an IP address or a name of this machine"
         ) from None
+    unique = [(family, address) for family, _, _, _, address in dict.fromkeys(addresses)]
+    return _bind_all(unique, host, port, reuse_port=False)
+
+
+def places(sockets: list[socket.socket]) -> list[Place]:
+    """The exact addresses `sockets` are bound to (the port really chosen when PORT=0)."""
+    return [(sock.family, sock.getsockname()) for sock in sockets]
+
+
+def bind_shared(bound: list[Place], host: str) -> list[socket.socket]:
+    """A worker's own sockets on exactly the supervisor's addresses, with SO_REUSEPORT:
+    every worker listens on the port and the kernel spreads new connections among them.
+
+    The supervisor's sockets (`bind`) have no SO_REUSEPORT and never listen: they hold
+    the port, so another instance is told it is in use, and are handed no connection."""
+    return _bind_all(bound, host, int(bound[0][1][1]), reuse_port=True)
+
+
+def _bind_all(
+    addresses: Sequence[Place], host: str, port: int, *, reuse_port: bool
+) -> list[socket.socket]:
     sockets: list[socket.socket] = []
     try:
-        for family, kind, proto, _, address in dict.fromkeys(addresses):
-            sock = socket.socket(family, kind, proto)
+        for family, address in addresses:
+            sock = socket.socket(family, socket.SOCK_STREAM)
             sockets.append(sock)
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if reuse_port:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
             if family == socket.AF_INET6:
                 sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
             sock.bind(address)

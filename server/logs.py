@@ -18,14 +18,22 @@ from server.forwarded import client_address
 from server.typedefs import identity_key
 
 
-def configure_logging(settings: Settings) -> None:
+def configure_logging(settings: Settings, worker: int | None = None) -> None:
+    """Log lines to stderr; a worker of WEB_CONCURRENCY names itself in each (`worker 2`)."""
     handler = logging.StreamHandler(sys.stderr)
     if settings.log_format == "json":
         handler.setFormatter(
-            JsonFormatter("%(asctime)s %(levelname)s %(name)s %(message)s", timestamp=False)
+            JsonFormatter(
+                "%(asctime)s %(levelname)s %(name)s %(message)s",
+                timestamp=False,
+                static_fields={} if worker is None else {"worker": worker},
+            )
         )
     else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        where = "" if worker is None else f" worker {worker}"
+        handler.setFormatter(
+            logging.Formatter(f"%(asctime)s %(levelname)s{where} %(name)s: %(message)s")
+        )
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(settings.log_level)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import os
 from datetime import UTC, datetime
 from typing import Any
 
@@ -48,10 +49,10 @@ async def list_page(service: Service, query: str = "", user: str = "alice") -> d
 async def test_healthz_and_readyz_answer_without_a_token(service: Service) -> None:
     health = await service.http.get("/healthz")
     assert health.status == 200
-    assert await health.json() == {"status": "ok"}
+    assert await health.json() == {"status": "ok", "pid": os.getpid()}  # the app runs in-process
     ready = await service.http.get("/readyz")
     assert ready.status == 200
-    assert await ready.json() == {"status": "ok"}
+    assert await ready.json() == {"status": "ok", "pid": os.getpid()}
 
 
 async def test_me_names_the_tokens_user_and_tenant(service: Service) -> None:

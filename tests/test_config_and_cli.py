@@ -41,6 +41,8 @@ START_TIMEOUT = 30.0
         ({"CHECKPOINT_INTERVAL_SECONDS": "soon"}, "CHECKPOINT_INTERVAL_SECONDS"),
         ({"TRUSTED_PROXIES": "10.0.0.1, nginx"}, "TRUSTED_PROXIES"),
         ({"TRUSTED_PROXIES": "10.0.0.0/33"}, "TRUSTED_PROXIES"),
+        ({"WEB_CONCURRENCY": "0"}, "WEB_CONCURRENCY"),
+        ({"WEB_CONCURRENCY": "two"}, "WEB_CONCURRENCY"),
     ],
 )
 def test_a_bad_setting_is_a_config_error_naming_it(env: dict[str, str], named: str) -> None:

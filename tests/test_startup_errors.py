@@ -124,3 +124,36 @@ async def test_a_malformed_mongodb_uri_is_one_line(tmp_path: Path) -> None:
     line = one_line(*await run_cli(env=env))
     assert line.startswith("cannot start: MONGODB_URI: "), line
     assert "p@ss" not in line, "the password is not repeated"
+
+
+async def test_workers_that_cannot_start_are_one_line_from_the_supervisor(tmp_path: Path) -> None:
+    nobody = free_port()
+    env = server_env(
+        WEB_CONCURRENCY="2",
+        MONGODB_URI=f"mongodb://127.0.0.1:{nobody}/chat",
+        PORT=str(free_port()),
+        DATA_DIR=str(tmp_path / "data"),
+    )
+    # Both workers fail alike; the supervisor says it once and exits 2.
+    line = one_line(*await run_cli(env=env))
+    assert line.startswith("cannot start: MONGODB_URI: no answer within 5 s"), line
+
+
+async def test_workers_share_a_port_in_use_check_and_port_0(tmp_path: Path) -> None:
+    env = server_env(WEB_CONCURRENCY="2", PORT="0", DATA_DIR=str(tmp_path / "data"))
+    first = await spawn(env=env)
+    try:
+        assert first.stdout is not None
+        banner = (await asyncio.wait_for(first.stdout.readline(), START_TIMEOUT)).decode()
+        assert banner.startswith("chat service on http://127.0.0.1:") and "(2 workers)" in banner
+        port = int(banner.split(":")[2].split("/")[0])
+        assert port != 0
+        again = server_env(WEB_CONCURRENCY="2", PORT=str(port), DATA_DIR=str(tmp_path / "other"))
+        line = one_line(*await run_cli(env=again))
+        assert line == (
+            f"cannot start: 127.0.0.1:{port} is already in use (another instance?); "
+            "stop that process or choose another port with PORT=... or --port ..."
+        )
+    finally:
+        first.terminate()
+        assert await asyncio.wait_for(first.wait(), START_TIMEOUT) == 0

@@ -217,6 +217,7 @@ class Problem(Shape):
 
 class Health(Shape):
     status: Literal["ok"]
+    pid: int = Field(description="The process that answered (one of the WEB_CONCURRENCY workers).")
 
 
 class Budget(Shape):

@@ -125,6 +125,9 @@ class EmbeddedMongo:
 
 def serve(path: str, ready: Connection, parent_pid: int, port: int = 0) -> None:
     """The child process: hold the file's lock, serve, stop with the parent."""
+    # A process group of its own: a terminal's Ctrl-C goes to the service, which stops
+    # this server after its drain has stored the turns' endings, not before.
+    os.setpgrp()
     # Conversations are in these files: the database, its -wal, -shm and lock are
     # the service user's alone. The umask is this process's own: it only makes them.
     os.umask(0o077)
