@@ -80,9 +80,15 @@ async def answering_pids(server: ServerProcess, tries: int = CONNECTION_TRIES) -
     """The pids that answer `/healthz` on new connections, each its own."""
     seen: set[int] = set()
     for _ in range(tries):
-        async with aiohttp.ClientSession() as fresh, fresh.get(f"{server.base_url}/healthz") as got:
-            assert got.status == 200
-            seen.add(int((await got.json())["pid"]))
+        try:
+            async with (
+                aiohttp.ClientSession() as fresh,
+                fresh.get(f"{server.base_url}/healthz") as got,
+            ):
+                assert got.status == 200
+                seen.add(int((await got.json())["pid"]))
+        except aiohttp.ClientConnectionError:
+            continue  # queued at a worker as it died (Linux resets those): not an answer
     return seen
 
 
@@ -191,6 +197,11 @@ async def test_a_killed_worker_is_started_again_and_its_turn_ends_interrupted(
         assert await eventually(checkpointed, timeout=10)
         os.kill(victim, signal.SIGKILL)
 
+        async def dead() -> bool:  # its socket closed: new connections go to the other
+            return not running(victim)
+
+        assert await eventually(dead, timeout=10)
+
     # The other worker serves meanwhile; a follower sees the turn end `interrupted` once
     # its lease (1 s) has run out and a sweep has recovered it.
     follower = WS(await session.ws_connect(f"{server.base_url}/ws", headers=AUTH))
@@ -238,6 +249,15 @@ async def test_sigterm_drains_every_worker_closes_1012_and_exits_0(
         assert (frames[-1]["type"], frames[-1]["code"]) == ("turn.error", "interrupted")
         assert close_code == 1012
     assert not [pid for pid in workers if alive(pid)], "no worker outlives the supervisor"
+
+
+def running(pid: int) -> bool:
+    """Alive and not a zombie (a zombie's sockets are closed, its parent not told yet)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
 def alive(pid: int) -> bool:
