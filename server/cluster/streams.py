@@ -1,0 +1,100 @@
+"""Running turns' events on Redis Streams, one stream per turn, written in batches.
+
+`append` is on the per-token path: it only queues the event (no await, no
+round trip). One writer task sends everything queued, for every turn of the
+process, in one pipeline of `XADD`s (with `MAXLEN ~` and `EXPIRE`); while that
+pipeline is in flight the next batch gathers, so batches grow with load and
+a quiet turn's event leaves within one round trip.
+
+An entry's id is `0-<seq>`: the stream is numbered exactly like the owner's
+log, so a reader resumes with `XREAD` from `0-<after_seq>`, and a hole (a
+batch lost while Redis was away, entries trimmed or expired) shows as a seq
+that does not follow, which readers treat as "ask MongoDB instead".
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from collections.abc import Callable
+from typing import Any, cast
+
+import orjson
+from redis.exceptions import RedisError
+from redis.typing import EncodableT, FieldT
+
+from server.cluster.connection import RedisLink
+from server.events import EventType, TurnEvent
+
+# At most about this many events per turn (`MAXLEN ~`, trimmed in whole nodes):
+# more than any answer of MAX_OUTPUT_TOKENS has deltas, so a reader can start
+# from seq 0; a longer turn's oldest events go, and a resume from before them
+# is answered from MongoDB.
+STREAM_MAX_EVENTS = 10_000
+KEY_PREFIX = "chat:turn:"
+
+Entry = tuple[bytes, dict[bytes, bytes]]
+
+
+def stream_key(turn_record_id: str) -> str:
+    """A turn's stream, named by its storage id: unique, and no client-chosen text in it."""
+    return f"{KEY_PREFIX}{turn_record_id}"
+
+
+def decode(turn_id: str, entry: Entry) -> TurnEvent:
+    entry_id, fields = entry
+    seq = int(entry_id.split(b"-", 1)[1])
+    payload: dict[str, Any] = orjson.loads(fields[b"p"])
+    return TurnEvent(cast(EventType, fields[b"t"].decode()), turn_id, seq, payload)
+
+
+class StreamPublisher:
+    def __init__(self, link: RedisLink, *, retention_seconds: float) -> None:
+        self._link = link
+        self._ttl = max(1, math.ceil(retention_seconds))
+        self._queued: list[tuple[str, TurnEvent]] = []
+        self._wake = asyncio.Event()
+        self._closing = False
+        self._task: asyncio.Task[None] | None = None
+
+    def mirror(self, turn_record_id: str) -> Callable[[TurnEvent], None]:
+        """The `TurnLog` mirror of one turn: each event it publishes is queued for its stream."""
+        key = stream_key(turn_record_id)
+
+        def append(event: TurnEvent) -> None:
+            # Redis away: dropped. Readers see the hole and read MongoDB instead.
+            if self._link.available:
+                self._queued.append((key, event))
+                self._wake.set()
+
+        return append
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._write(), name="redis-streams")
+
+    async def close(self) -> None:
+        """Send what is queued (the last turns' endings), then stop."""
+        self._closing = True
+        self._wake.set()
+        if self._task is not None:
+            await self._task
+
+    async def _write(self) -> None:
+        while not self._closing or self._queued:
+            await self._wake.wait()
+            self._wake.clear()
+            batch, self._queued = self._queued, []
+            if batch:
+                await self._send(batch)
+
+    async def _send(self, batch: list[tuple[str, TurnEvent]]) -> None:
+        pipe = self._link.client.pipeline(transaction=False)
+        for key, event in batch:
+            fields: dict[FieldT, EncodableT] = {"t": event.type, "p": orjson.dumps(event.payload)}
+            pipe.xadd(key, fields, id=f"0-{event.seq}", maxlen=STREAM_MAX_EVENTS)
+        for key in {key for key, _ in batch}:
+            pipe.expire(key, self._ttl)
+        try:
+            await pipe.execute()
+        except RedisError as error:  # lost: the hole sends readers to MongoDB
+            self._link.failed(error)

@@ -1,0 +1,49 @@
+"""Following a turn this process does not hold: live from Redis, else from storage.
+
+A turn running in another process (or finished there recently) is followed
+on its Redis stream with the owner's own events, `seq` for `seq`. Wherever
+the stream cannot continue (Redis away, the next event gone, the owner dead),
+the follow carries on from MongoDB in snapshot mode from the last `seq` sent:
+the client's `seq` never goes back and no text is lost or repeated, since a
+snapshot replaces the text it had.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+from server.cluster.cluster import Cluster
+from server.events import TurnEvent
+from server.storage.client import Document
+from server.storage.turns import RUNNING
+
+# The follow from storage, from a `seq` on (the turn read again, as it is now).
+FromStorage = Callable[[int], Awaitable[AsyncIterator[TurnEvent]]]
+Reload = Callable[[], Awaitable[Document | None]]
+
+
+async def follow_elsewhere(
+    cluster: Cluster,
+    doc: Document,
+    after_seq: int,
+    *,
+    reload: Reload,
+    from_storage: FromStorage,
+) -> AsyncIterator[TurnEvent]:
+    async def still_running() -> bool:
+        fresh = await reload()
+        return fresh is not None and fresh["status"] == RUNNING
+
+    follower = cluster.follow(
+        str(doc["_id"]),
+        str(doc["turn_id"]),
+        after_seq,
+        running=doc["status"] == RUNNING,
+        still_running=still_running,
+    )
+    async for event in follower.events():
+        yield event
+    if follower.ended:
+        return
+    async for event in await from_storage(follower.cursor):
+        yield event

