@@ -118,3 +118,35 @@ async def test_an_sse_turn_is_reattached_with_last_event_id_in_another_process(
     assert before + deltas_text([e.data for e in rest]) == "".join(WORDS)
     assert rest[-1].event == "turn.done"
     assert rest[-1].data["message"]["content"] == "".join(WORDS)
+
+
+async def test_a_cancel_sent_to_another_process_reaches_the_owner_over_pubsub(
+    mongo_uri: str,
+    fake: FakeAnthropic,
+    redis_server: RedisServer,
+    tmp_path: Path,
+    session: aiohttp.ClientSession,
+) -> None:
+    # Checkpoints every 30 s: the flag in MongoDB cannot be what stops the turn in time.
+    slow_checkpoints = {"CHECKPOINT_INTERVAL_SECONDS": "30", "TURN_LEASE_SECONDS": "120"}
+    fake.script(Reply.endless(chunk="tick ", delay=0.01))
+    async with several(
+        ("a", "b"), fake.base_url, tmp_path, mongo_uri, start=True, REDIS_URL=redis_server.url,
+        **slow_checkpoints,
+    ) as (a, b):  # fmt: skip
+        here = await connect(session, a, AUTH)
+        started = await here.turn_started("Count")
+        await here.until("turn.delta")
+        turn_id = started["turn_id"]
+        async with session.post(f"{b.base_url}/api/turns/{turn_id}/cancel", headers=AUTH) as sent:
+            assert sent.status == 202
+        ending = (await here.until(*ENDINGS))[-1]
+
+        assert ending["type"] == "turn.cancelled"
+        assert ending["message"]["content"].startswith("tick ")
+        assert await fake.requests[0].wait_finished(within=5)
+        assert fake.requests[0].closed_by_client.is_set()
+        stored = await stored_answer(session, b, started["conversation_id"])
+        assert stored["status"] == "cancelled"
+        assert stored["content"] == ending["message"]["content"]
+        await here.close()
