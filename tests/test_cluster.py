@@ -16,7 +16,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from tests.conftest import make_token, new_turn_id
+from tests.conftest import eventually, make_token, new_turn_id
 from tests.fake_anthropic import FakeAnthropic, Reply
 from tests.redis_server import RedisServer
 from tests.server_process import ServerProcess, connect, several
@@ -150,3 +150,101 @@ async def test_a_cancel_sent_to_another_process_reaches_the_owner_over_pubsub(
         assert stored["status"] == "cancelled"
         assert stored["content"] == ending["message"]["content"]
         await here.close()
+
+
+def as_client_sees(frames: list[dict[str, Any]], text: str = "") -> str:
+    """The answer a client builds: deltas appended, a snapshot's content in place of the text."""
+    for frame in frames:
+        if frame["type"] == "turn.delta":
+            text += frame["text"]
+        elif frame["type"] == "turn.snapshot":
+            text = frame["message"]["content"]
+    return text
+
+
+async def redis_available(session: aiohttp.ClientSession, process: ServerProcess) -> bool:
+    async with session.get(f"{process.base_url}/metrics") as response:
+        return "chat_redis_available 1.0" in await response.text()
+
+
+def log_lines(process: ServerProcess, words: str) -> int:
+    return sum(words in line for line in process.log_path.read_text().splitlines())
+
+
+async def test_redis_stopped_mid_turn_degrades_to_snapshots_and_comes_back(
+    processes: list[ServerProcess],
+    session: aiohttp.ClientSession,
+    fake: FakeAnthropic,
+    redis_server: RedisServer,
+) -> None:
+    a, b = processes
+    long_answer = [f"v{i} " for i in range(150)]
+    fake.clear()
+    fake.script(Reply.text(long_answer, delay=0.02), Reply.text(WORDS, delay=0.02))
+    here = await connect(session, a, AUTH)
+    started = await here.turn_started("Count")
+    turn_id = started["turn_id"]
+    await here.until("turn.delta")
+    there = await connect(session, b, AUTH)
+    await there.send({"type": "turn.resume", "turn_id": turn_id, "after_seq": 1})
+    live = await there.until("turn.delta")
+    assert [f["type"] for f in live] == ["turn.delta"], "followed live while Redis is up"
+
+    await redis_server.stop()
+    rest = await there.until(*ENDINGS)
+    owner_frames = await here.until(*ENDINGS)
+
+    whole = "".join(long_answer)
+    assert "turn.snapshot" in [f["type"] for f in rest], "carried on from MongoDB"
+    seqs = [f["seq"] for f in live + rest]
+    assert seqs == sorted(seqs), "seq never goes back"
+    assert as_client_sees(live + rest) == whole
+    assert rest[-1]["type"] == "turn.done" and rest[-1]["message"]["content"] == whole
+    assert owner_frames[-1]["type"] == "turn.done"
+    stored = await stored_answer(session, a, started["conversation_id"])
+    assert stored["content"] == whole and stored["status"] == "complete"
+    for process in (a, b):
+        assert log_lines(process, "is unavailable") == 1, process.log_path.read_text()
+
+    # Redis back (empty): both processes rejoin by themselves, and resume is live again.
+    await redis_server.start()
+    for process in (a, b):
+        assert await eventually(lambda p=process: redis_available(session, p), timeout=10)
+        assert log_lines(process, "is back") == 1
+    again = await here.turn_started("Again", conversation_id=started["conversation_id"])
+    seen = [again, *await here.until("turn.delta")]
+    await there.send({"type": "turn.resume", "turn_id": again["turn_id"], "after_seq": 1})
+    followed = await there.until(*ENDINGS)
+    assert_live_after(followed, 1)
+    assert deltas_text(seen, up_to=1) + deltas_text(followed) == "".join(WORDS)
+    await asyncio.gather(here.close(), there.close())
+
+
+async def test_a_killed_owner_ends_the_turn_as_interrupted_for_its_followers(
+    processes: list[ServerProcess], session: aiohttp.ClientSession, fake: FakeAnthropic
+) -> None:
+    a, b = processes
+    fake.clear()
+    fake.script(Reply.endless(chunk="tick ", delay=0.01))
+    here = await connect(session, a, AUTH)
+    started = await here.turn_started("Count")
+    await here.until("turn.delta")
+    there = await connect(session, b, AUTH)
+    await there.send({"type": "turn.resume", "turn_id": started["turn_id"], "after_seq": 1})
+    live = await there.until("turn.delta")
+
+    async def checkpointed() -> bool:
+        answer = await stored_answer(session, b, started["conversation_id"])
+        return bool(answer["content"])
+
+    assert await eventually(checkpointed)
+    await a.kill()  # no ending on the stream, ever: b's sweep recovers the turn (1 s lease)
+    rest = await there.until(*ENDINGS, timeout=20)
+
+    ending = rest[-1]
+    assert ending["type"] == "turn.error" and ending["code"] == "interrupted"
+    assert ending["seq"] > live[-1]["seq"]
+    stored = await stored_answer(session, b, started["conversation_id"])
+    assert stored["status"] == "interrupted" and stored["content"].startswith("tick ")
+    assert as_client_sees(live + rest) == stored["content"], "the text as stored, the record"
+    await there.close()

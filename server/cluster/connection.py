@@ -71,7 +71,7 @@ class RedisLink:
             self._down_logged = True
             log.warning(
                 "Redis at %s is unavailable (%s): resume and cancel across processes fall "
-                "back to MongoDB until it is back",
+                "back to MongoDB until it answers again",
                 self.where,
                 error.__class__.__name__,
             )
