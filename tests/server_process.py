@@ -15,6 +15,7 @@ import socket
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 
@@ -148,3 +149,19 @@ async def connect(
     ws.ready = await ws.recv()
     assert ws.ready["type"] == "ready"
     return ws
+
+
+async def followed_elsewhere(
+    session: aiohttp.ClientSession,
+    owner: ServerProcess,
+    follower: ServerProcess,
+    headers: dict[str, str],
+) -> tuple[WS, dict[str, Any], WS]:
+    """A turn started on `owner` (its first delta received), and a socket on `follower`
+    that resumed it after `seq` 1: the starter's socket, `turn.started`, the follower's."""
+    here = await connect(session, owner, headers)
+    started = await here.turn_started("Count")
+    await here.until("turn.delta")
+    there = await connect(session, follower, headers)
+    await there.send({"type": "turn.resume", "turn_id": started["turn_id"], "after_seq": 1})
+    return here, started, there

@@ -19,7 +19,7 @@ import pytest
 from tests.conftest import eventually, make_token, new_turn_id
 from tests.fake_anthropic import FakeAnthropic, Reply
 from tests.redis_server import RedisServer
-from tests.server_process import ServerProcess, connect, several
+from tests.server_process import ServerProcess, connect, followed_elsewhere, several
 from tests.sse_client import SseReader
 
 AUTH = {"Authorization": f"Bearer {make_token('alice')}"}
@@ -181,12 +181,7 @@ async def test_redis_stopped_mid_turn_degrades_to_snapshots_and_comes_back(
     long_answer = [f"v{i} " for i in range(150)]
     fake.clear()
     fake.script(Reply.text(long_answer, delay=0.02), Reply.text(WORDS, delay=0.02))
-    here = await connect(session, a, AUTH)
-    started = await here.turn_started("Count")
-    turn_id = started["turn_id"]
-    await here.until("turn.delta")
-    there = await connect(session, b, AUTH)
-    await there.send({"type": "turn.resume", "turn_id": turn_id, "after_seq": 1})
+    here, started, there = await followed_elsewhere(session, a, b, AUTH)
     live = await there.until("turn.delta")
     assert [f["type"] for f in live] == ["turn.delta"], "followed live while Redis is up"
 
@@ -226,11 +221,7 @@ async def test_a_killed_owner_ends_the_turn_as_interrupted_for_its_followers(
     a, b = processes
     fake.clear()
     fake.script(Reply.endless(chunk="tick ", delay=0.01))
-    here = await connect(session, a, AUTH)
-    started = await here.turn_started("Count")
-    await here.until("turn.delta")
-    there = await connect(session, b, AUTH)
-    await there.send({"type": "turn.resume", "turn_id": started["turn_id"], "after_seq": 1})
+    _, started, there = await followed_elsewhere(session, a, b, AUTH)
     live = await there.until("turn.delta")
 
     async def checkpointed() -> bool:

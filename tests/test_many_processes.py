@@ -16,7 +16,7 @@ import pytest
 
 from tests.conftest import eventually, make_token, new_turn_id
 from tests.fake_anthropic import FakeAnthropic, Reply
-from tests.server_process import ServerProcess, connect, several
+from tests.server_process import ServerProcess, connect, followed_elsewhere, several
 from tests.sse_client import SseReader
 
 AUTH = {"Authorization": f"Bearer {make_token('alice')}"}
@@ -39,14 +39,9 @@ async def test_resume_and_cancel_of_a_turn_running_in_another_process(
     a, b = processes
     await asyncio.gather(a.start(session), b.start(session))
     fake.script(Reply.endless(chunk="tick ", delay=0.01))
-    here = await connect(session, a, AUTH)
-    started = await here.turn_started("Count")
-    turn_id = started["turn_id"]
-    await here.until("turn.delta")
-
     # Followed from the other process: through the database, as snapshots.
-    there = await connect(session, b, AUTH)
-    await there.send({"type": "turn.resume", "turn_id": turn_id, "after_seq": 1})
+    here, started, there = await followed_elsewhere(session, a, b, AUTH)
+    turn_id = started["turn_id"]
     snapshots = [await there.recv() for _ in range(2)]
     assert [s["type"] for s in snapshots] == ["turn.snapshot", "turn.snapshot"]
     first, second = (s["message"]["content"] for s in snapshots)
