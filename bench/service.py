@@ -143,7 +143,8 @@ def _traceback_at(lines: list[str], start: int) -> list[str]:
 
 
 def _service_env(upstream_url: str, data_dir: Path, mongodb_uri: str | None) -> dict[str, str]:
-    """A minimal, reproducible environment: nothing from the caller's but PATH and the database."""
+    """A minimal, reproducible environment: nothing from the caller's but PATH, the database
+    and REDIS_URL (to measure what the cluster's stream publishing costs the relay)."""
     env = {
         **BENCH_ENV,
         "PATH": os.environ.get("PATH", ""),
@@ -154,6 +155,8 @@ def _service_env(upstream_url: str, data_dir: Path, mongodb_uri: str | None) -> 
     }
     if mongodb_uri is not None:
         env["MONGODB_URI"] = mongodb_uri
+    if redis_url := os.environ.get("REDIS_URL"):
+        env["REDIS_URL"] = redis_url
     return env
 
 
