@@ -63,15 +63,17 @@ class RunningService:
 
 @contextlib.asynccontextmanager
 async def running_service(
-    upstream_url: str, upstream_pid: int | None = None
+    upstream_url: str, upstream_pid: int | None = None, *, shared_database: str | None = None
 ) -> AsyncIterator[RunningService]:
     """`python -m server` on a free port with a fresh database, ready to serve.
 
     The database is MONGODB_URI's server (in a database of its own, dropped
-    afterwards) when set, else the embedded one in a temporary DATA_DIR.
+    afterwards) when set, else the embedded one in a temporary DATA_DIR; or
+    `shared_database`, another bench service's, for several processes on one.
     """
     external = os.environ.get("MONGODB_URI") or None
-    database_uri = _with_database(external, f"bench_{uuid.uuid4().hex[:12]}") if external else None
+    fresh = _with_database(external, f"bench_{uuid.uuid4().hex[:12]}") if external else None
+    database_uri = shared_database or fresh
     with tempfile.TemporaryDirectory(prefix="chat-bench-") as tmp:
         env = _service_env(upstream_url, Path(tmp) / "data", database_uri)
         log_path = Path(tmp) / "server.log"
@@ -103,8 +105,8 @@ async def running_service(
             server_log = {"exit_code": exit_code, **scan_log(log_path)}
             if running is not None:
                 running.stop_s, running.server_log = stop_s, server_log
-            if database_uri is not None:
-                await _drop_database(database_uri)
+            if fresh is not None:
+                await _drop_database(fresh)
 
 
 def scan_log(path: Path) -> dict[str, Any]:

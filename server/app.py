@@ -121,13 +121,12 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
     """Database, Redis, model and engine, up for the life of the app; turns recovered first."""
     settings = app[settings_key]
     metrics = app[metrics_key]
-    owner = uuid.uuid4().hex  # this process, in leases and in the cancel channel
     async with (
         open_database(settings, [metrics.command_listener()]) as db,
-        open_cluster(settings, owner) as cluster,
+        open_cluster(settings) as cluster,
     ):
         store = Store(db)
-        turns = TurnStore(db, owner=owner, lease_seconds=settings.turn_lease_seconds)
+        turns = TurnStore(db, owner=uuid.uuid4().hex, lease_seconds=settings.turn_lease_seconds)
         model = build_model(settings)
         limits = app[limits_key] = Limits(settings, UsageStore(db).output_tokens_since)
         tools = ToolBox(app[tools_key], app[mcp_hub_key], provider_tools(settings))

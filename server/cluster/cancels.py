@@ -1,9 +1,11 @@
-"""Cancel requests sent straight to the process running the turn, over Pub/Sub.
+"""Cancel requests sent to the process running the turn, over Pub/Sub.
 
-Each process listens on its own channel, named by its owner id (the one its
-turns carry in storage), so a cancel reaches only the owner, at once, instead
-of at its next checkpoint. The flag in MongoDB is still set by the engine:
-it is what stops the turn when Redis is away or the message is lost.
+Every process listens on one channel; the one holding the turn (for that
+identity) stops it, at once instead of at its next checkpoint. The sender
+publishes before it has read anything from MongoDB, so a slow database does
+not delay the stop; cancels are rare, so every process hearing each one costs
+nothing. The flag in MongoDB is still set by the engine: it is what stops the
+turn when Redis is away or the message is lost.
 """
 
 from __future__ import annotations
@@ -21,19 +23,14 @@ from server.identity import Identity
 
 log = logging.getLogger(__name__)
 
-CHANNEL_PREFIX = "chat:cancel:"
+CHANNEL = "chat:cancel"
 
 OnCancel = Callable[[Identity, str], None]
 
 
-def channel(owner: str) -> str:
-    return f"{CHANNEL_PREFIX}{owner}"
-
-
 class CancelChannel:
-    def __init__(self, link: RedisLink, owner: str) -> None:
+    def __init__(self, link: RedisLink) -> None:
         self._link = link
-        self._owner = owner
         self._on_cancel: OnCancel | None = None
         self._task: asyncio.Task[None] | None = None
 
@@ -42,13 +39,13 @@ class CancelChannel:
         self._on_cancel = on_cancel
         self._task = asyncio.create_task(self._listen(), name="redis-cancels")
 
-    async def send(self, owner: str, identity: Identity, turn_id: str) -> None:
-        """Ask the process `owner` to cancel a turn; nothing happens if Redis is away."""
+    async def send(self, identity: Identity, turn_id: str) -> None:
+        """Ask the process holding a turn to cancel it; nothing happens if Redis is away."""
         if not self._link.available:
             return
         message = orjson.dumps([identity.tenant_id, identity.user_id, turn_id])
         try:
-            await self._link.client.publish(channel(owner), message)
+            await self._link.client.publish(CHANNEL, message)
         except RedisError as error:
             self._link.failed(error)
 
@@ -68,7 +65,7 @@ class CancelChannel:
 
     async def _subscribed(self) -> None:
         async with self._link.client.pubsub(ignore_subscribe_messages=True) as pubsub:
-            await pubsub.subscribe(channel(self._owner))
+            await pubsub.subscribe(CHANNEL)
             while self._link.available:  # else subscribe again once it is back
                 # Bounded, so that a Redis that went away silently is noticed.
                 message = await pubsub.get_message(timeout=SOCKET_TIMEOUT_SECONDS)
@@ -79,7 +76,7 @@ class CancelChannel:
         try:
             tenant_id, user_id, turn_id = orjson.loads(data)
         except (orjson.JSONDecodeError, ValueError, TypeError):
-            log.warning("ignored a malformed cancel message on %s", channel(self._owner))
+            log.warning("ignored a malformed cancel message on %s", CHANNEL)
             return
         assert self._on_cancel is not None
         self._on_cancel(Identity(str(tenant_id), str(user_id)), str(turn_id))

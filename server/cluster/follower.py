@@ -15,6 +15,7 @@ MongoDB (snapshot mode) from there, so text is neither lost nor repeated.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import cast
 
@@ -23,11 +24,15 @@ from redis.exceptions import RedisError
 from server.cluster.connection import RedisLink
 from server.cluster.streams import Entry, decode, stream_key
 from server.events import TurnEvent, merge_deltas
+from server.identity import Identity
 
 # Below `connection.SOCKET_TIMEOUT_SECONDS`. Between quiet reads the turn's state
 # is checked in storage, which is how a dead owner is noticed.
 BLOCK_MILLISECONDS = 1000
 READ_COUNT = 512
+# How long a follower waits for the owner's latest events to reach the stream
+# (they go in batches) before it takes the turn from storage instead.
+CATCH_UP_SECONDS = 1.0
 
 StillRunning = Callable[[], Awaitable[bool]]
 
@@ -36,7 +41,7 @@ class StreamFollower:
     def __init__(
         self,
         link: RedisLink,
-        turn_record_id: str,
+        identity: Identity,
         turn_id: str,
         after_seq: int,
         *,
@@ -44,7 +49,7 @@ class StreamFollower:
         still_running: StillRunning,
     ) -> None:
         self._link = link
-        self._key = stream_key(turn_record_id)
+        self._key = stream_key(identity, turn_id)
         self._turn_id = turn_id
         self._still_running = still_running
         # Ended in storage when the follow began: the stream will not grow.
@@ -61,7 +66,7 @@ class StreamFollower:
 
     async def _read(self) -> AsyncIterator[TurnEvent]:
         client = self._link.client
-        first, last = await self._bounds()
+        first, last = await self._caught_up()
         if first is None or last is None or first.seq > self.cursor + 1:
             return  # never written here, expired, or trimmed past the follower
         if last.terminal and self.cursor >= last.seq:  # the follower has everything
@@ -92,6 +97,23 @@ class StreamFollower:
                     return
             if len(events) < len(entries):
                 return  # a hole: storage continues from the cursor
+
+    async def _caught_up(self) -> tuple[TurnEvent | None, TurnEvent | None]:
+        """The stream's first and last events, once it reaches the follower's `seq`
+        (a resume right after `turn.started` may come before the batch that has it)."""
+        first, last = await self._bounds()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + CATCH_UP_SECONDS
+        while not self._final and (last is None or last.seq < self.cursor):
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                break
+            newest = f"0-{last.seq if last else 0}"
+            await self._link.client.xread(
+                {self._key: newest}, count=1, block=int(remaining * 1000) + 1
+            )
+            first, last = await self._bounds()
+        return first, last
 
     async def _bounds(self) -> tuple[TurnEvent | None, TurnEvent | None]:
         pipe = self._link.client.pipeline(transaction=False)

@@ -17,6 +17,7 @@ that does not follow, which readers treat as "ask MongoDB instead".
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import math
 from collections.abc import Callable
 from typing import Any, cast
@@ -27,6 +28,7 @@ from redis.typing import EncodableT
 
 from server.cluster.connection import RedisLink
 from server.events import EventType, TurnEvent
+from server.identity import Identity
 
 # At most about this many events per turn (`MAXLEN ~`, trimmed in whole nodes):
 # more than any answer of MAX_OUTPUT_TOKENS has deltas, so a reader can start
@@ -57,9 +59,11 @@ return #KEYS
 Entry = tuple[bytes, dict[bytes, bytes]]
 
 
-def stream_key(turn_record_id: str) -> str:
-    """A turn's stream, named by its storage id: unique, and no client-chosen text in it."""
-    return f"{KEY_PREFIX}{turn_record_id}"
+def stream_key(identity: Identity, turn_id: str) -> str:
+    """A turn's stream, found from what a request names (no database read), hashed so
+    that no client-chosen text goes into a key."""
+    name = f"{identity.tenant_id}\0{identity.user_id}\0{turn_id}".encode()
+    return f"{KEY_PREFIX}{hashlib.blake2b(name, digest_size=16).hexdigest()}"
 
 
 def decode(turn_id: str, entry: Entry) -> TurnEvent:
@@ -79,9 +83,9 @@ class StreamPublisher:
         self._task: asyncio.Task[None] | None = None
         self._append = link.client.register_script(APPEND_SCRIPT)
 
-    def mirror(self, turn_record_id: str) -> Callable[[TurnEvent], None]:
+    def mirror(self, identity: Identity, turn_id: str) -> Callable[[TurnEvent], None]:
         """The `TurnLog` mirror of one turn: each event it publishes is queued for its stream."""
-        key = stream_key(turn_record_id)
+        key = stream_key(identity, turn_id)
 
         def append(event: TurnEvent) -> None:
             # Redis away: dropped. Readers see the hole and read MongoDB instead.

@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 from server.cluster.cluster import Cluster
 from server.events import TurnEvent
+from server.identity import Identity
 from server.storage.client import Document
 from server.storage.turns import RUNNING
 
@@ -35,7 +36,7 @@ async def follow_elsewhere(
         return fresh is not None and fresh["status"] == RUNNING
 
     follower = cluster.follow(
-        str(doc["_id"]),
+        Identity(str(doc["tenant_id"]), str(doc["user_id"])),
         str(doc["turn_id"]),
         after_seq,
         running=doc["status"] == RUNNING,

@@ -176,7 +176,11 @@ class TurnEngine:
             lambda text, seq: public_message(
                 record.assistant_document(text, blocks=answer.blocks(text, seq))
             ),
-            mirror=self._cluster.mirror(record.id) if self._cluster is not None else None,
+            mirror=(
+                self._cluster.mirror(identity, record.turn_id)
+                if self._cluster is not None
+                else None
+            ),
         )
         budget = int(thinking["budget_tokens"]) if thinking else None
         active = ActiveTurn(record, request.content, system_prompt, budget, answer, turn_log)
@@ -232,10 +236,14 @@ class TurnEngine:
                 raise TurnNotRunning(f"Turn {turn_id!r} has already ended")
             self._cancel(active)
             return
+        if await self._cancel_over_redis(identity, turn_id):
+            return
         doc = await self._turns.find(identity, turn_id)
         if doc is None:
             raise NotFound(f"No turn {turn_id!r}")
-        if doc["status"] == RUNNING and await self._cancel_elsewhere(identity, doc):
+        if doc["status"] == RUNNING and await self._turns.request_cancel(identity, turn_id):
+            if self._cluster is not None:  # running elsewhere without a stream: tell it too
+                await self._cluster.cancels.send(identity, turn_id)
             return
         raise TurnNotRunning(f"Turn {turn_id!r} has already ended")
 
@@ -367,19 +375,26 @@ class TurnEngine:
         if record.new_conversation and self._settings.titles_enabled and answered:
             self._titler.title_later(record.conversation_id, active.content, text)
 
-    async def _cancel_elsewhere(self, identity: Identity, doc: Document) -> bool:
-        """Stop a turn running in another process: at once over Redis, else at its checkpoint.
+    async def _cancel_over_redis(self, identity: Identity, turn_id: str) -> bool:
+        """Cancel a turn running elsewhere as its Redis stream shows it: the owner is
+        told before any database read. False: no stream (Redis away, or the turn is
+        not on it), the database decides.
 
-        The message goes first, for speed; the flag in storage is the fallback.
-        If the flag finds the turn ended already, it may be this very cancel
-        that ended it: a turn found cancelled counts as done."""
-        turn_id = str(doc["turn_id"])
-        if self._cluster is not None:
-            await self._cluster.cancels.send(str(doc.get("owner")), identity, turn_id)
-        if await self._turns.request_cancel(identity, turn_id):
-            return True
-        fresh = await self._turns.find(identity, turn_id)
-        return fresh is not None and fresh["status"] == "cancelled"
+        The flag in storage is set too, so the owner stops at its next checkpoint
+        should the message be lost. If the flag finds the turn ended since the
+        stream said it ran, and `cancelled`, it is the message that ended it."""
+        running = await self._cluster.running(identity, turn_id) if self._cluster else None
+        if running is None:
+            return False
+        if running:
+            assert self._cluster is not None
+            await self._cluster.cancels.send(identity, turn_id)
+            if await self._turns.request_cancel(identity, turn_id):
+                return True
+            fresh = await self._turns.find(identity, turn_id)
+            if fresh is not None and fresh["status"] == "cancelled":
+                return True
+        raise TurnNotRunning(f"Turn {turn_id!r} has already ended")
 
     def _cancel_sent(self, identity: Identity, turn_id: str) -> None:
         """Another process relayed a cancel of one of our turns (Redis Pub/Sub)."""
