@@ -47,13 +47,17 @@ class RedisServer:
 
     async def answers(self) -> bool:
         try:
-            reader, writer = await asyncio.open_connection("127.0.0.1", self.port)
+            return await self.command("PING") == b"+PONG\r\n"
         except OSError:
             return False
+
+    async def command(self, line: str) -> bytes:
+        """One inline command (`FLUSHALL`), its reply's first line."""
+        reader, writer = await asyncio.open_connection("127.0.0.1", self.port)
         try:
-            writer.write(b"PING\r\n")
+            writer.write(line.encode() + b"\r\n")
             await writer.drain()
-            return await reader.readline() == b"+PONG\r\n"
+            return await reader.readline()
         finally:
             writer.close()
 

@@ -14,15 +14,18 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+from redis.asyncio import Redis
 
 from tests.cluster_client import (
     AUTH,
     ENDINGS,
     WORDS,
+    as_client_sees,
     assert_live_after,
     deltas_text,
     stored_answer,
 )
+from tests.conftest import eventually, make_token
 from tests.fake_anthropic import FakeAnthropic, Reply
 from tests.redis_server import RedisServer
 from tests.server_process import ServerProcess, connect, several
@@ -85,6 +88,11 @@ async def test_a_cancel_sent_to_another_process_reaches_the_owner_over_pubsub(
         started = await here.turn_started("Count")
         await here.until("turn.delta")
         turn_id = started["turn_id"]
+        # Another user naming the turn: nothing of hers, over Redis or in MongoDB.
+        bob = {"Authorization": f"Bearer {make_token('bob')}"}
+        async with session.post(f"{b.base_url}/api/turns/{turn_id}/cancel", headers=bob) as sent:
+            assert sent.status == 404
+        assert (await here.until("turn.delta"))[-1]["type"] == "turn.delta", "still running"
         async with session.post(f"{b.base_url}/api/turns/{turn_id}/cancel", headers=AUTH) as sent:
             assert sent.status == 202
         ending = (await here.until(*ENDINGS))[-1]
@@ -97,3 +105,33 @@ async def test_a_cancel_sent_to_another_process_reaches_the_owner_over_pubsub(
         assert stored["status"] == "cancelled"
         assert stored["content"] == ending["message"]["content"]
         await here.close()
+
+
+async def test_a_stream_that_lost_its_beginning_is_served_from_mongodb(
+    processes: list[ServerProcess],
+    session: aiohttp.ClientSession,
+    redis_server: RedisServer,
+) -> None:
+    a, b = processes
+    here = await connect(session, a, AUTH)
+    started = await here.turn_started("Count")
+    await here.until("turn.delta")
+    async with Redis.from_url(redis_server.url) as redis:
+
+        async def written() -> bool:  # the turn's first events are in Redis
+            return any([await redis.xlen(key) >= 3 async for key in redis.scan_iter("chat:*")])
+
+        assert await eventually(written)
+        assert await redis.flushall()  # as a Redis restart would: the stream starts again
+    await here.until("turn.delta")
+
+    there = await connect(session, b, AUTH)
+    await there.send({"type": "turn.resume", "turn_id": started["turn_id"], "after_seq": 1})
+    followed = await there.until(*ENDINGS)
+
+    whole = "".join(WORDS)
+    assert followed[0]["type"] == "turn.snapshot", "the hole is answered from MongoDB"
+    assert all(f["seq"] >= 1 for f in followed)
+    assert as_client_sees(followed) == whole
+    assert followed[-1]["type"] == "turn.done" and followed[-1]["message"]["content"] == whole
+    await asyncio.gather(here.close(), there.close())

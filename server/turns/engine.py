@@ -49,7 +49,7 @@ from server.turns.answer import Answer
 from server.turns.checkpoints import Checkpointer
 from server.turns.choices import choose_model, thinking_setting
 from server.turns.context import build_context, check_fits
-from server.turns.elsewhere import follow_elsewhere
+from server.turns.elsewhere import cancel_elsewhere, follow_elsewhere
 from server.turns.failures import guarded, log_failure
 from server.turns.held import HeldTurns
 from server.turns.log import TurnLog
@@ -236,7 +236,9 @@ class TurnEngine:
                 raise TurnNotRunning(f"Turn {turn_id!r} has already ended")
             self._cancel(active)
             return
-        if await self._cancel_over_redis(identity, turn_id):
+        if self._cluster is not None and await cancel_elsewhere(
+            self._cluster, self._turns, identity, turn_id
+        ):
             return
         doc = await self._turns.find(identity, turn_id)
         if doc is None:
@@ -374,27 +376,6 @@ class TurnEngine:
         answered = ending.ours and (outcome.status == "complete" or bool(text.strip()))
         if record.new_conversation and self._settings.titles_enabled and answered:
             self._titler.title_later(record.conversation_id, active.content, text)
-
-    async def _cancel_over_redis(self, identity: Identity, turn_id: str) -> bool:
-        """Cancel a turn running elsewhere as its Redis stream shows it: the owner is
-        told before any database read. False: no stream (Redis away, or the turn is
-        not on it), the database decides.
-
-        The flag in storage is set too, so the owner stops at its next checkpoint
-        should the message be lost. If the flag finds the turn ended since the
-        stream said it ran, and `cancelled`, it is the message that ended it."""
-        running = await self._cluster.running(identity, turn_id) if self._cluster else None
-        if running is None:
-            return False
-        if running:
-            assert self._cluster is not None
-            await self._cluster.cancels.send(identity, turn_id)
-            if await self._turns.request_cancel(identity, turn_id):
-                return True
-            fresh = await self._turns.find(identity, turn_id)
-            if fresh is not None and fresh["status"] == "cancelled":
-                return True
-        raise TurnNotRunning(f"Turn {turn_id!r} has already ended")
 
     def _cancel_sent(self, identity: Identity, turn_id: str) -> None:
         """Another process relayed a cancel of one of our turns (Redis Pub/Sub)."""
