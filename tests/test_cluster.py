@@ -23,12 +23,13 @@ from tests.cluster_client import (
     as_client_sees,
     assert_live_after,
     deltas_text,
+    log_lines,
     stored_answer,
 )
 from tests.conftest import eventually, make_token
 from tests.fake_anthropic import FakeAnthropic, Reply
 from tests.redis_server import RedisServer
-from tests.server_process import ServerProcess, connect, several
+from tests.server_process import ServerProcess, connect, free_port, several
 
 
 @pytest.fixture
@@ -135,3 +136,19 @@ async def test_a_stream_that_lost_its_beginning_is_served_from_mongodb(
     assert as_client_sees(followed) == whole
     assert followed[-1]["type"] == "turn.done" and followed[-1]["message"]["content"] == whole
     await asyncio.gather(here.close(), there.close())
+
+
+async def test_a_process_starts_and_answers_while_redis_is_unreachable(
+    mongo_uri: str, fake: FakeAnthropic, tmp_path: Path, session: aiohttp.ClientSession
+) -> None:
+    fake.script(Reply.text(["Without ", "Redis."]))
+    nowhere = f"redis://127.0.0.1:{free_port()}/0"  # nothing listens there
+    async with several(
+        ("a",), fake.base_url, tmp_path, mongo_uri, start=True, REDIS_URL=nowhere
+    ) as (a,):
+        ws = await connect(session, a, AUTH)
+        frames = await ws.turn("Hello")
+        await ws.close()
+        assert frames[-1]["type"] == "turn.done"
+        assert frames[-1]["message"]["content"] == "Without Redis."
+        assert log_lines(a, "is unavailable") == 1
