@@ -18,7 +18,7 @@ from collections.abc import Callable
 import orjson
 from redis.exceptions import RedisError
 
-from server.cluster.connection import SOCKET_TIMEOUT_SECONDS, RedisLink
+from server.cluster.connection import RETRY_SECONDS, SOCKET_TIMEOUT_SECONDS, RedisLink
 from server.identity import Identity
 
 log = logging.getLogger(__name__)
@@ -62,6 +62,9 @@ class CancelChannel:
                 await self._subscribed()
             except RedisError as error:
                 self._link.failed(error)
+            except Exception:  # a bug of ours: log it, keep listening
+                log.exception("listening for cancels failed")
+                await asyncio.sleep(RETRY_SECONDS)
 
     async def _subscribed(self) -> None:
         async with self._link.client.pubsub(ignore_subscribe_messages=True) as pubsub:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 import math
 from collections.abc import Callable
 from typing import Any, cast
@@ -29,6 +30,8 @@ from redis.typing import EncodableT
 from server.cluster.connection import RedisLink
 from server.events import EventType, TurnEvent
 from server.identity import Identity
+
+log = logging.getLogger(__name__)
 
 # At most about this many events per turn (`MAXLEN ~`, trimmed in whole nodes):
 # more than any answer of MAX_OUTPUT_TOKENS has deltas, so a reader can start
@@ -123,3 +126,5 @@ class StreamPublisher:
             await self._append(keys=[key for key, _ in batch], args=args)
         except RedisError as error:  # lost: the hole sends readers to MongoDB
             self._link.failed(error)
+        except Exception:  # a bug of ours: this batch is lost, never the writer
+            log.exception("writing %d event(s) to Redis failed", len(batch))
