@@ -63,16 +63,22 @@ class RunningService:
 
 @contextlib.asynccontextmanager
 async def running_service(
-    upstream_url: str, upstream_pid: int | None = None, workers: int = 1
+    upstream_url: str,
+    upstream_pid: int | None = None,
+    workers: int = 1,
+    *,
+    shared_database: str | None = None,
 ) -> AsyncIterator[RunningService]:
     """`python -m server` on a free port with a fresh database, ready to serve.
 
     The database is MONGODB_URI's server (in a database of its own, dropped
-    afterwards) when set, else the embedded one in a temporary DATA_DIR.
+    afterwards) when set, else the embedded one in a temporary DATA_DIR; or
+    `shared_database`, another bench service's, for several processes on one.
     `workers` > 1: WEB_CONCURRENCY, the service's CPU is its workers'.
     """
     external = os.environ.get("MONGODB_URI") or None
-    database_uri = _with_database(external, f"bench_{uuid.uuid4().hex[:12]}") if external else None
+    fresh = _with_database(external, f"bench_{uuid.uuid4().hex[:12]}") if external else None
+    database_uri = shared_database or fresh
     with tempfile.TemporaryDirectory(prefix="chat-bench-") as tmp:
         env = _service_env(upstream_url, Path(tmp) / "data", database_uri)
         env["WEB_CONCURRENCY"] = str(workers)
@@ -107,8 +113,8 @@ async def running_service(
             server_log = {"exit_code": exit_code, **scan_log(log_path)}
             if running is not None:
                 running.stop_s, running.server_log = stop_s, server_log
-            if database_uri is not None:
-                await _drop_database(database_uri)
+            if fresh is not None:
+                await _drop_database(fresh)
 
 
 def scan_log(path: Path) -> dict[str, Any]:
@@ -147,7 +153,8 @@ def _traceback_at(lines: list[str], start: int) -> list[str]:
 
 
 def _service_env(upstream_url: str, data_dir: Path, mongodb_uri: str | None) -> dict[str, str]:
-    """A minimal, reproducible environment: nothing from the caller's but PATH and the database."""
+    """A minimal, reproducible environment: nothing from the caller's but PATH, the database
+    and REDIS_URL (to measure what the cluster's stream publishing costs the relay)."""
     env = {
         **BENCH_ENV,
         "PATH": os.environ.get("PATH", ""),
@@ -158,6 +165,8 @@ def _service_env(upstream_url: str, data_dir: Path, mongodb_uri: str | None) -> 
     }
     if mongodb_uri is not None:
         env["MONGODB_URI"] = mongodb_uri
+    if redis_url := os.environ.get("REDIS_URL"):
+        env["REDIS_URL"] = redis_url
     return env
 
 

@@ -18,6 +18,7 @@ import jinja2
 from aiohttp import web
 
 from server.auth import Authenticator, auth_middleware
+from server.cluster.cluster import open_cluster
 from server.config import Settings
 from server.contract.documents import Documents
 from server.forwarded import forwarded_middleware
@@ -117,16 +118,25 @@ async def _mcp_servers(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _services(app: web.Application) -> AsyncIterator[None]:
-    """Database, model and engine, up for the life of the app; turns recovered first."""
+    """Database, Redis, model and engine, up for the life of the app; turns recovered first."""
     settings = app[settings_key]
     metrics = app[metrics_key]
-    async with open_database(settings, [metrics.command_listener()]) as db:
+    async with (
+        open_database(settings, [metrics.command_listener()]) as db,
+        open_cluster(settings) as cluster,
+    ):
         store = Store(db)
         turns = TurnStore(db, owner=uuid.uuid4().hex, lease_seconds=settings.turn_lease_seconds)
         model = build_model(settings)
         limits = app[limits_key] = Limits(settings, UsageStore(db).output_tokens_since)
         tools = ToolBox(app[tools_key], app[mcp_hub_key], provider_tools(settings))
-        engine = TurnEngine(settings, store, turns, model, metrics, tools, limits)
+        engine = TurnEngine(settings, store, turns, model, metrics, tools, limits, cluster)
+        if cluster is not None:
+            metrics.gauge(
+                "chat_redis_available",
+                "1 while Redis (REDIS_URL) answers, 0 while turns fall back to MongoDB.",
+                lambda: int(cluster.available),
+            )
         metrics.gauge(
             "chat_turns_running", "Turns running in this process.", lambda: engine.running_turns
         )

@@ -60,6 +60,7 @@ class Settings:
     web_concurrency: int = 1  # worker processes on the port; 1: this process serves
     data_dir: Path = Path("data")
     mongodb_uri: str | None = None
+    redis_url: str | None = None  # None: processes meet only in MongoDB
     jwt_secret: str | None = None
     jwt_public_key_file: Path | None = None
     jwt_jwks_url: str | None = None
@@ -166,6 +167,7 @@ def load_settings(
         web_concurrency=reader.integer("WEB_CONCURRENCY", 1, minimum=1, maximum=MAX_WORKERS),
         data_dir=Path(reader.text("DATA_DIR", "data")),
         mongodb_uri=reader.optional("MONGODB_URI"),
+        redis_url=reader.redis_url("REDIS_URL"),
         jwt_secret=reader.optional("JWT_SECRET"),
         jwt_public_key_file=Path(key_file) if key_file else None,
         jwt_jwks_url=reader.optional("JWT_JWKS_URL"),
@@ -258,6 +260,13 @@ class _Reader:
     def optional(self, name: str) -> str | None:
         value = self._env.get(name, "").strip()
         return value or None
+
+    def redis_url(self, name: str) -> str | None:
+        """A Redis URL (`redis://`, `rediss://`, `unix://`); None when unset."""
+        raw = self.optional(name)
+        if raw is not None and not re.match(r"(rediss?|unix)://\S+$", raw):
+            raise ConfigError(f"{name}: not a URL like redis://host:6379/0 (or rediss://, unix://)")
+        return raw
 
     def text(self, name: str, default: str) -> str:
         return self.optional(name) or default

@@ -37,3 +37,18 @@ class TurnEvent:
     def to_wire(self) -> dict[str, Any]:
         """The JSON object sent as a WS frame and as an SSE event's data."""
         return {"type": self.type, "turn_id": self.turn_id, "seq": self.seq, **self.payload}
+
+
+def merge_deltas(events: list[TurnEvent]) -> list[TurnEvent]:
+    """Fold runs of consecutive deltas into one, keeping the last seq of each run."""
+    merged: list[TurnEvent] = []
+    for event in events:
+        previous = merged[-1] if merged else None
+        if previous is not None and previous.type == event.type == "turn.delta":
+            text = previous.payload["text"] + event.payload["text"]
+            merged[-1] = TurnEvent(
+                "turn.delta", event.turn_id, event.seq, {"text": text}, offset=previous.offset
+            )
+        else:
+            merged.append(event)
+    return merged

@@ -29,6 +29,7 @@ from server.storage.embedded import EmbeddedMongo
 from server.transport.malformed import ProblemAppRunner
 from tests.contract_check import CHECKED
 from tests.fake_anthropic import FakeAnthropic
+from tests.redis_server import REDIS_SERVER, RedisServer
 
 # Fixtures in modules of their own: `faults` (fail points on the database server)
 # and the browser tests' (a live service, Chromium).
@@ -72,6 +73,17 @@ async def fake() -> AsyncIterator[FakeAnthropic]:
     await upstream.start()
     yield upstream
     await upstream.close()
+
+
+@pytest.fixture
+async def redis_server(tmp_path: Path) -> AsyncIterator[RedisServer]:
+    """A real `redis-server` of the test's own, on a free port; skipped when not installed."""
+    if REDIS_SERVER is None:
+        pytest.skip("redis-server is not installed (`.ci/run` installs Debian's)")
+    server = RedisServer(tmp_path / "redis")
+    await server.start()
+    yield server
+    await server.stop()
 
 
 @pytest.fixture

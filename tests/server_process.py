@@ -8,15 +8,18 @@ and the test's clients run on it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import socket
 import sys
+from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 
-from tests.conftest import JWT_SECRET, eventually
+from tests.conftest import JWT_SECRET, WS, eventually
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -103,3 +106,62 @@ class ServerProcess:
             except TimeoutError:
                 self.process.kill()
                 await self.process.wait()
+
+
+@contextlib.asynccontextmanager
+async def several(
+    names: tuple[str, ...],
+    upstream_url: str,
+    directory: Path,
+    mongo_uri: str,
+    *,
+    start: bool,
+    **extra: str,
+) -> AsyncIterator[list[ServerProcess]]:
+    """Processes alike but for their port and data directory, as behind a load balancer, on
+    one database; quick checkpoints and short leases; started together (or left to the
+    test), stopped at the end."""
+    settings = {
+        "MONGODB_URI": mongo_uri,
+        "CHECKPOINT_INTERVAL_SECONDS": "0.1",
+        "TURN_LEASE_SECONDS": "1",
+        **extra,
+    }
+    processes = [
+        ServerProcess(process_env(upstream_url, directory / n, **settings), directory / f"{n}.log")
+        for n in names
+    ]
+    try:
+        if start:
+            async with aiohttp.ClientSession() as session:
+                await asyncio.gather(*(process.start(session) for process in processes))
+        yield processes
+    finally:
+        for process in processes:
+            await process.stop()
+
+
+async def connect(
+    session: aiohttp.ClientSession, process: ServerProcess, headers: dict[str, str]
+) -> WS:
+    """A signed-in WebSocket to one process, its `ready` frame read."""
+    ws = WS(await session.ws_connect(f"{process.base_url}/ws", headers=headers))
+    ws.ready = await ws.recv()
+    assert ws.ready["type"] == "ready"
+    return ws
+
+
+async def followed_elsewhere(
+    session: aiohttp.ClientSession,
+    owner: ServerProcess,
+    follower: ServerProcess,
+    headers: dict[str, str],
+) -> tuple[WS, dict[str, Any], WS]:
+    """A turn started on `owner` (its first delta received), and a socket on `follower`
+    that resumed it after `seq` 1: the starter's socket, `turn.started`, the follower's."""
+    here = await connect(session, owner, headers)
+    started = await here.turn_started("Count")
+    await here.until("turn.delta")
+    there = await connect(session, follower, headers)
+    await there.send({"type": "turn.resume", "turn_id": started["turn_id"], "after_seq": 1})
+    return here, started, there

@@ -43,12 +43,19 @@ START_TIMEOUT = 30.0
         ({"TRUSTED_PROXIES": "10.0.0.0/33"}, "TRUSTED_PROXIES"),
         ({"WEB_CONCURRENCY": "0"}, "WEB_CONCURRENCY"),
         ({"WEB_CONCURRENCY": "two"}, "WEB_CONCURRENCY"),
+        ({"REDIS_URL": "localhost:6379"}, "REDIS_URL"),
     ],
 )
 def test_a_bad_setting_is_a_config_error_naming_it(env: dict[str, str], named: str) -> None:
     with pytest.raises(ConfigError) as raised:
         load_settings(env)
     assert str(raised.value).startswith(named), str(raised.value)
+
+
+def test_a_bad_redis_url_is_refused_without_repeating_its_password() -> None:
+    with pytest.raises(ConfigError) as raised:
+        load_settings({"REDIS_URL": "http://:hunter2@cache:6379/0"})
+    assert str(raised.value).startswith("REDIS_URL") and "hunter2" not in str(raised.value)
 
 
 def test_the_host_flag_is_checked_like_the_environment() -> None:

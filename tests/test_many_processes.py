@@ -14,9 +14,9 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from tests.conftest import WS, eventually, make_token, new_turn_id
+from tests.conftest import eventually, make_token, new_turn_id
 from tests.fake_anthropic import FakeAnthropic, Reply
-from tests.server_process import ServerProcess, process_env
+from tests.server_process import ServerProcess, connect, followed_elsewhere, several
 from tests.sse_client import SseReader
 
 AUTH = {"Authorization": f"Bearer {make_token('alice')}"}
@@ -24,37 +24,13 @@ ENDINGS = ("turn.done", "turn.cancelled", "turn.error")
 
 
 @pytest.fixture
-async def session() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as client:
-        yield client
-
-
-@pytest.fixture
 async def processes(
     mongo_uri: str, fake: FakeAnthropic, tmp_path: Path
 ) -> AsyncIterator[list[ServerProcess]]:
     """Two processes sharing the test's database; started by the test."""
-    started: list[ServerProcess] = []
-    for name in ("a", "b"):
-        env = process_env(
-            fake.base_url,
-            tmp_path / name,
-            MONGODB_URI=mongo_uri,
-            CHECKPOINT_INTERVAL_SECONDS="0.1",
-            SHUTDOWN_DRAIN_SECONDS="1",
-            TURN_LEASE_SECONDS="1",
-        )
-        started.append(ServerProcess(env, tmp_path / f"{name}.log"))
-    yield started
-    for process in started:
-        await process.stop()
-
-
-async def connect(session: aiohttp.ClientSession, process: ServerProcess) -> WS:
-    ws = WS(await session.ws_connect(f"{process.base_url}/ws", headers=AUTH))
-    ws.ready = await ws.recv()
-    assert ws.ready["type"] == "ready"
-    return ws
+    names = ("a", "b")
+    async with several(names, fake.base_url, tmp_path, mongo_uri, start=False) as started:
+        yield started
 
 
 async def test_resume_and_cancel_of_a_turn_running_in_another_process(
@@ -63,14 +39,9 @@ async def test_resume_and_cancel_of_a_turn_running_in_another_process(
     a, b = processes
     await asyncio.gather(a.start(session), b.start(session))
     fake.script(Reply.endless(chunk="tick ", delay=0.01))
-    here = await connect(session, a)
-    started = await here.turn_started("Count")
-    turn_id = started["turn_id"]
-    await here.until("turn.delta")
-
     # Followed from the other process: through the database, as snapshots.
-    there = await connect(session, b)
-    await there.send({"type": "turn.resume", "turn_id": turn_id, "after_seq": 1})
+    here, started, there = await followed_elsewhere(session, a, b, AUTH)
+    turn_id = started["turn_id"]
     snapshots = [await there.recv() for _ in range(2)]
     assert [s["type"] for s in snapshots] == ["turn.snapshot", "turn.snapshot"]
     first, second = (s["message"]["content"] for s in snapshots)
@@ -97,7 +68,7 @@ async def test_the_sweep_of_a_live_process_recovers_a_killed_ones_turn(
     a, b = processes
     await asyncio.gather(a.start(session), b.start(session))
     fake.script(Reply.endless(chunk="tick ", delay=0.01))
-    ws = await connect(session, a)
+    ws = await connect(session, a, AUTH)
     started = await ws.turn_started("Count")
     turn_id, conversation_id = started["turn_id"], started["conversation_id"]
     messages = f"{b.base_url}/api/conversations/{conversation_id}/messages"

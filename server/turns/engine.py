@@ -14,6 +14,7 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
+from server.cluster.cluster import Cluster
 from server.config import Settings
 from server.errors import (
     Conflict,
@@ -48,6 +49,7 @@ from server.turns.answer import Answer
 from server.turns.checkpoints import Checkpointer
 from server.turns.choices import choose_model, thinking_setting
 from server.turns.context import build_context, check_fits
+from server.turns.elsewhere import cancel_elsewhere, follow_elsewhere
 from server.turns.failures import guarded, log_failure
 from server.turns.held import HeldTurns
 from server.turns.log import TurnLog
@@ -75,8 +77,11 @@ class TurnEngine:
         metrics: Metrics,
         tools: ToolBox,
         limits: Limits,
+        cluster: Cluster | None = None,
     ) -> None:
         self._settings = settings
+        # Redis (REDIS_URL): turns followed and cancelled live across processes.
+        self._cluster = cluster
         self._limits = limits
         self._store = store
         self._turns = turns
@@ -96,6 +101,8 @@ class TurnEngine:
             lease_seconds=settings.turn_lease_seconds,
             on_lease=self._lease_changed,
         )
+        if cluster is not None:
+            cluster.cancels.listen(self._cancel_sent)
 
     @property
     def running_turns(self) -> int:
@@ -169,6 +176,11 @@ class TurnEngine:
             lambda text, seq: public_message(
                 record.assistant_document(text, blocks=answer.blocks(text, seq))
             ),
+            mirror=(
+                self._cluster.mirror(identity, record.turn_id)
+                if self._cluster is not None
+                else None
+            ),
         )
         budget = int(thinking["budget_tokens"]) if thinking else None
         active = ActiveTurn(record, request.content, system_prompt, budget, answer, turn_log)
@@ -212,6 +224,15 @@ class TurnEngine:
         doc = await self._turns.find(identity, turn_id)
         if doc is None:
             raise NotFound(f"No turn {turn_id!r}")
+        if self._cluster is not None and self._cluster.available:
+            events = follow_elsewhere(
+                self._cluster,
+                doc,
+                after_seq,
+                reload=lambda: self._turns.find(identity, turn_id),
+                from_storage=lambda seq: self._from_storage(identity, turn_id, seq),
+            )
+            return guarded(turn_id, events)
         return await self._stored(doc, after_seq=after_seq, replay=False)
 
     def abandon(self, identity: Identity, turn_id: str) -> None:
@@ -231,11 +252,17 @@ class TurnEngine:
                 raise TurnNotRunning(f"Turn {turn_id!r} has already ended")
             self._cancel(active)
             return
+        if self._cluster is not None and await cancel_elsewhere(
+            self._cluster, self._turns, identity, turn_id
+        ):
+            return
         doc = await self._turns.find(identity, turn_id)
         if doc is None:
             raise NotFound(f"No turn {turn_id!r}")
         if doc["status"] == RUNNING and await self._turns.request_cancel(identity, turn_id):
-            return  # running in another process: stopped at its next checkpoint
+            if self._cluster is not None:  # running elsewhere without a stream: tell it too
+                await self._cluster.cancels.send(identity, turn_id)
+            return
         raise TurnNotRunning(f"Turn {turn_id!r} has already ended")
 
     async def status(self, identity: Identity, turn_id: str) -> dict[str, Any]:
@@ -366,6 +393,12 @@ class TurnEngine:
         if record.new_conversation and self._settings.titles_enabled and answered:
             self._titler.title_later(record.conversation_id, active.content, text)
 
+    def _cancel_sent(self, identity: Identity, turn_id: str) -> None:
+        """Another process relayed a cancel of one of our turns (Redis Pub/Sub)."""
+        active = self._held.get(identity, turn_id)
+        if active is not None and not active.done.is_set():
+            self._cancel(active)
+
     def _lease_changed(self, active: ActiveTurn, state: Lease) -> None:
         if state == "cancel_requested":
             self._cancel(active)
@@ -379,6 +412,20 @@ class TurnEngine:
 
     async def _stored(
         self, doc: Document, *, after_seq: int, replay: bool
+    ) -> AsyncIterator[TurnEvent]:
+        return guarded(str(doc["turn_id"]), await self._stored_events(doc, after_seq, replay))
+
+    async def _from_storage(
+        self, identity: Identity, turn_id: str, after_seq: int
+    ) -> AsyncIterator[TurnEvent]:
+        """A follow handed over to storage: the turn read again, as it is now."""
+        doc = await self._turns.find(identity, turn_id)
+        if doc is None:
+            raise NotFound("The turn's conversation was deleted while it was followed")
+        return await self._stored_events(doc, after_seq, replay=False)
+
+    async def _stored_events(
+        self, doc: Document, after_seq: int, replay: bool
     ) -> AsyncIterator[TurnEvent]:
         identity = Identity(str(doc["tenant_id"]), str(doc["user_id"]))
         turn_id = str(doc["turn_id"])
@@ -395,7 +442,7 @@ class TurnEngine:
             reload=reload,
             interval=self._settings.checkpoint_interval_seconds,
         )
-        return guarded(turn_id, events)
+        return events
 
     def _cancel(self, active: ActiveTurn) -> None:
         self._stop(active, requested=True)

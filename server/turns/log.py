@@ -15,7 +15,7 @@ from collections import deque
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-from server.events import EventType, TurnEvent
+from server.events import EventType, TurnEvent, merge_deltas
 
 DEFAULT_WINDOW = 256
 
@@ -27,8 +27,12 @@ class TurnLog:
         snapshot: Callable[[str, int], dict[str, Any]],
         *,
         window: int = DEFAULT_WINDOW,
+        mirror: Callable[[TurnEvent], None] | None = None,
     ) -> None:
         self.turn_id = turn_id
+        # Told every event as it is published, synchronously (the cluster's stream
+        # publisher, which only queues it): other processes' followers read it there.
+        self._mirror = mirror
         # Builds the message object for turn.snapshot from the text and seq it stands for.
         self._snapshot = snapshot
         self._events: deque[TurnEvent] = deque(maxlen=window)
@@ -72,6 +76,8 @@ class TurnLog:
         else:
             self._rich = True
         self._events.append(event)
+        if self._mirror is not None:
+            self._mirror(event)
         self._changed.set()
         self._changed = asyncio.Event()
         return event
@@ -109,7 +115,7 @@ class TurnLog:
             if not pending:  # the terminal event, when it comes, is among the pending
                 await changed.wait()
                 continue
-            for event in _merge_deltas(pending):
+            for event in merge_deltas(pending):
                 yield event
                 if event.terminal:
                     return
@@ -141,18 +147,3 @@ class TurnLog:
         text = self.text[: self._offset_after(seq)]
         message = self._snapshot(text, seq)
         return TurnEvent("turn.snapshot", self.turn_id, seq, {"message": message})
-
-
-def _merge_deltas(events: list[TurnEvent]) -> list[TurnEvent]:
-    """Fold runs of consecutive deltas into one, keeping the last seq of each run."""
-    merged: list[TurnEvent] = []
-    for event in events:
-        previous = merged[-1] if merged else None
-        if previous is not None and previous.type == event.type == "turn.delta":
-            text = previous.payload["text"] + event.payload["text"]
-            merged[-1] = TurnEvent(
-                "turn.delta", event.turn_id, event.seq, {"text": text}, offset=previous.offset
-            )
-        else:
-            merged.append(event)
-    return merged
