@@ -23,6 +23,7 @@ from server.config import Settings
 from server.contract.documents import Documents
 from server.forwarded import forwarded_middleware
 from server.limits import Limits
+from server.limits.shared import SharedCounters
 from server.mcp.config import load_servers
 from server.mcp.hub import McpHub
 from server.metrics import Metrics
@@ -128,7 +129,13 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
         store = Store(db)
         turns = TurnStore(db, owner=uuid.uuid4().hex, lease_seconds=settings.turn_lease_seconds)
         model = build_model(settings)
-        limits = app[limits_key] = Limits(settings, UsageStore(db).output_tokens_since)
+        # With Redis the limits hold across processes; without, each counts its own.
+        counters = (
+            SharedCounters(cluster.link, lease_seconds=settings.turn_lease_seconds)
+            if cluster is not None
+            else None
+        )
+        limits = app[limits_key] = Limits(settings, UsageStore(db).output_tokens_since, counters)
         tools = ToolBox(app[tools_key], app[mcp_hub_key], provider_tools(settings))
         engine = TurnEngine(settings, store, turns, model, metrics, tools, limits, cluster)
         if cluster is not None:
@@ -144,6 +151,8 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
         app[store_key] = store
         app[engine_key] = engine
         sweeper = asyncio.create_task(_sweep(engine, settings.turn_lease_seconds))
+        if counters is not None:
+            counters.start()
         try:
             yield
         finally:
@@ -152,6 +161,8 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
                 await sweeper
             await engine.close()
             await model.close()
+            if counters is not None:
+                await counters.close()
 
 
 async def _drain(app: web.Application) -> None:

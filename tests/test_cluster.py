@@ -120,7 +120,7 @@ async def test_a_stream_that_lost_its_beginning_is_served_from_mongodb(
     async with Redis.from_url(redis_server.url) as redis:
 
         async def written() -> bool:  # the turn's first events are in Redis
-            return any([await redis.xlen(key) >= 3 async for key in redis.scan_iter("chat:*")])
+            return any([await redis.xlen(key) >= 3 async for key in redis.scan_iter("chat:turn:*")])
 
         assert await eventually(written)
         assert await redis.flushall()  # as a Redis restart would: the stream starts again

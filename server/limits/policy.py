@@ -58,23 +58,33 @@ class Scope:
 
 
 class TurnSlot:
-    """A running turn's places in its scopes' counts; released when the turn's task ends."""
+    """A running turn's places in its scopes' counts, given back when the turn ends.
+
+    The engine gives them back before it tells the followers the turn ended, so a
+    client that starts its next turn on the terminal event finds its place free
+    (with a shared store the release is a round trip); a done callback on the
+    turn's task is the safety net."""
 
     def __init__(self, limits: Limits, scopes: list[Scope]) -> None:
         self._limits, self._scopes = limits, scopes
         self._held = True
+        self._releasing: asyncio.Task[None] | None = None
 
-    def release(self, *_: Any) -> None:  # also a task's done callback
+    async def release(self) -> None:
         if self._held:
             self._held = False
             for scope in self._scopes:
                 if scope.turns:
-                    self._limits.counters.release(f"{scope.key}:turns")
+                    await self._limits.counters.release(f"{scope.key}:turns")
 
-    def refund(self) -> None:
+    def release_soon(self, *_: Any) -> None:  # a task's done callback
+        if self._held:
+            self._releasing = asyncio.get_running_loop().create_task(self.release())
+
+    async def refund(self) -> None:
         """The turn did not start after all (storage refused it): give the starts back too."""
         if self._held:
-            self.release()
+            await self.release()
             for scope in self._scopes:
                 if scope.per_minute:
                     self._limits.counters.give_back(f"{scope.key}:starts", scope.per_minute)
@@ -134,7 +144,7 @@ class Limits:
             yield
         finally:
             for key in held:
-                self.counters.release(key)
+                await self.counters.release(key)
 
     async def refusal(self, identity: Identity) -> DomainError | None:
         """What `admit_turn` would refuse a start with now, told without reading the database."""
@@ -195,11 +205,11 @@ class Limits:
                     wait = await self.counters.take(f"{scope.key}:starts", scope.per_minute)
                     if wait:
                         if scope.turns:
-                            self.counters.release(f"{scope.key}:turns")
+                            await self.counters.release(f"{scope.key}:turns")
                         raise _flooding(scope, wait)
                 taken.append(scope)
         except BaseException:
-            TurnSlot(self, taken).refund()
+            await TurnSlot(self, taken).refund()
             raise
         return TurnSlot(self, taken)
 

@@ -6,6 +6,7 @@ import asyncio
 import time
 from dataclasses import dataclass, field
 
+from server.limits import TurnSlot
 from server.storage.turns import Progress, TurnRecord
 from server.turns.answer import Answer
 from server.turns.log import TurnLog
@@ -22,6 +23,7 @@ class ActiveTurn:
     answer: Answer
     log: TurnLog
     task: asyncio.Task[None] | None = None
+    slot: TurnSlot | None = None  # its places in the user's and tenant's limits
     # A strong reference: the loop holds tasks weakly, and a shielded ending
     # must outlive a `_run` that a second cancel ended early.
     ending: asyncio.Task[None] | None = None

@@ -168,7 +168,7 @@ class TurnEngine:
                 new_conversation=new,
             )
         except BaseException:
-            slot.refund()
+            await slot.refund()
             raise
         answer = Answer()
         turn_log = TurnLog(
@@ -184,6 +184,7 @@ class TurnEngine:
         )
         budget = int(thinking["budget_tokens"]) if thinking else None
         active = ActiveTurn(record, request.content, system_prompt, budget, answer, turn_log)
+        active.slot = slot
         self._held.add(active)
         active.log.publish("turn.started", endings.started(record.turn_document()))
         # Started eagerly, so that `_run` is inside its try/finally before anyone
@@ -195,7 +196,7 @@ class TurnEngine:
             name=f"turn:{record.turn_id}",
             eager_start=True,
         )
-        active.task.add_done_callback(slot.release)
+        active.task.add_done_callback(slot.release_soon)
         return self._follow(active, 0)
 
     async def _existing(self, identity: Identity, turn_id: str) -> Document | None:
@@ -377,6 +378,10 @@ class TurnEngine:
 
     async def _finalise(self, active: ActiveTurn, outcome: Outcome) -> None:
         """The one ending of every turn: store it, then tell the followers."""
+        if active.slot is not None:
+            # The model is done with: its places are free before the ending is stored
+            # or told, so a next turn started on the terminal event finds them.
+            await active.slot.release()
         record, progress = active.record, active.progress()
         text = progress.text
         final_seq = active.log.last_seq + 1
