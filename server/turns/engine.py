@@ -20,6 +20,7 @@ from server.errors import (
     DomainError,
     InputTooLong,
     InternalError,
+    Limited,
     NotFound,
     ShuttingDown,
     TurnNotRunning,
@@ -39,6 +40,7 @@ from server.storage.turns import (
     RUNNING,
     Lease,
     Outcome,
+    TurnExists,
     TurnStore,
 )
 from server.tools.toolbox import ToolBox
@@ -126,11 +128,8 @@ class TurnEngine:
         active = self._held.get(identity, request.turn_id)
         if active is not None and not active.done.is_set():
             raise Conflict(f"Turn {request.turn_id!r} is still running; resume it instead")
-        existing = await self._turns.find(identity, request.turn_id)
-        if existing is not None:
-            if existing["status"] == RUNNING:
-                raise Conflict(f"Turn {request.turn_id!r} is still running; resume it instead")
-            return await self._stored(existing, after_seq=0, replay=True)
+        # No read first: claiming the turn id (in `begin`) returns the stored turn if
+        # there is one, and a replay is served from that.
         if request.conversation_id is not None:
             conversation = await self._store.get_conversation(identity, request.conversation_id)
             new = False
@@ -150,7 +149,13 @@ class TurnEngine:
         )
         check_fits(request.content, system_prompt, self._settings.context_token_budget)
         # The user's limits, last: a replay, a refusal or a conflict costs nothing.
-        slot = await self._limits.admit_turn(identity)
+        try:
+            slot = await self._limits.admit_turn(identity)
+        except Limited:
+            existing = await self._turns.find(identity, request.turn_id)
+            if existing is None:
+                raise
+            return await self._replay(existing)
         try:
             record = await self._turns.begin(
                 identity,
@@ -160,6 +165,9 @@ class TurnEngine:
                 model=model,
                 new_conversation=new,
             )
+        except TurnExists as taken:
+            slot.refund()
+            return await self._replay(taken.stored)
         except BaseException:
             slot.refund()
             raise
@@ -357,6 +365,12 @@ class TurnEngine:
             turn_id = active.record.turn_id
             log.warning("turn %s was recovered by another process; stopping it", turn_id)
             self._stop(active, requested=False)
+
+    async def _replay(self, existing: Document) -> AsyncIterator[TurnEvent]:
+        """A `turn.start` of a stored turn id: its answer again, or 409 while it runs."""
+        if existing["status"] == RUNNING:
+            raise Conflict(f"Turn {existing['turn_id']!r} is still running; resume it instead")
+        return await self._stored(existing, after_seq=0, replay=True)
 
     def _follow(self, active: ActiveTurn, after_seq: int) -> AsyncIterator[TurnEvent]:
         return guarded(active.record.turn_id, active.log.follow(after_seq))
