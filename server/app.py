@@ -30,6 +30,7 @@ from server.metrics import Metrics
 from server.model import build_model
 from server.storage.client import open_database
 from server.storage.conversations import Store
+from server.storage.migrations import migrate
 from server.storage.turns import TurnStore
 from server.storage.usage import UsageStore
 from server.tools.loader import load_registry
@@ -126,6 +127,7 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
         open_database(settings, [metrics.command_listener()]) as db,
         open_cluster(settings) as cluster,
     ):
+        await migrate(db)
         store = Store(db)
         turns = TurnStore(db, owner=uuid.uuid4().hex, lease_seconds=settings.turn_lease_seconds)
         model = build_model(settings)

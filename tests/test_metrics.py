@@ -48,6 +48,7 @@ async def test_metrics_count_connections_turns_tokens_errors_and_database_calls(
     assert during["chat_turn_duration_seconds_count", (("status", "error"),)] == 1
     assert during["chat_time_to_first_token_seconds_count", ()] == 3
     assert during["chat_upstream_errors_total", (("code", "rate_limited"),)] == 1
-    inserts = during["chat_db_operation_seconds_count", (("command", "insert"), ("outcome", "ok"))]
-    assert inserts >= 3
+    # Each turn start writes its new documents as upserts: `update` commands.
+    updates = during["chat_db_operation_seconds_count", (("command", "update"), ("outcome", "ok"))]
+    assert updates >= 3
     await ws.close()

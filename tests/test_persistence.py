@@ -9,10 +9,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pymongo import AsyncMongoClient
 
 from server.storage.embedded import EmbeddedMongo
+from server.storage.indexes import CONVERSATION_SEQ, ensure_indexes
 from tests.api_client import expect_problem, sse_turn
-from tests.conftest import Service, with_database
+from tests.conftest import Service, new_turn_id, text_of, with_database
 from tests.fake_anthropic import FakeAnthropic
 
 
@@ -122,3 +124,56 @@ async def test_readyz_is_503_while_the_database_does_not_answer(
         await service.close()
         if running:
             await asyncio.to_thread(database.stop)
+
+
+async def test_indexes_of_earlier_versions_are_replaced_at_start_up(mongo_uri: str) -> None:
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongo_uri)
+    db = client.get_default_database()
+    try:
+        # As an earlier version left them: turn ids unique by an index, seqs by a unique one.
+        owner_turn = [("tenant_id", 1), ("user_id", 1), ("turn_id", 1)]
+        await db.turns.create_index(owner_turn, unique=True, name="owner_turn")
+        await db.messages.create_index(CONVERSATION_SEQ, unique=True, name="conversation_seq")
+
+        await ensure_indexes(db, embedded=True)
+
+        turns = {index["name"] async for index in await db.turns.list_indexes()}
+        assert "owner_turn" not in turns and {"status_lease", "conversation"} <= turns
+        seq = await index_named(db.messages, "conversation_seq")
+        assert seq["key"] == dict(CONVERSATION_SEQ) and not seq.get("unique")
+
+        await ensure_indexes(db, embedded=False)  # moved to a MongoDB: unique again
+        assert (await index_named(db.messages, "conversation_seq")).get("unique") is True
+    finally:
+        await client.close()
+
+
+async def index_named(collection: Any, name: str) -> dict[str, Any]:
+    found: dict[str, Any] = {
+        index["name"]: index async for index in await collection.list_indexes()
+    }[name]
+    return found
+
+
+async def test_a_turn_stored_by_an_earlier_version_is_still_replayed_by_its_turn_id(
+    service: Service, fake: FakeAnthropic
+) -> None:
+    ws = await service.ws()
+    turn_id = new_turn_id()
+    first = await ws.turn("Remember me", turn_id=turn_id)
+    assert first[-1]["type"] == "turn.done"
+    await ws.close()
+    # As an earlier version stored it: the turn's `_id` a random id, not its owner and turn_id.
+    stored = await service.db.turns.find_one({"turn_id": turn_id})
+    await service.db.turns.delete_one({"_id": stored["_id"]})
+    await service.db.turns.insert_one({**stored, "_id": "65a1b2c3d4e5f60718293a4b"})
+
+    await service.restart()  # the upgrade
+    ws = await service.ws()
+    again = await ws.turn("Remember me", turn_id=turn_id)
+
+    assert again[-1]["type"] == "turn.done"
+    assert text_of(again) == text_of(first)
+    assert len(fake.requests) == 1  # replayed, not asked again
+    assert await service.db.turns.count_documents({"turn_id": turn_id}) == 1
+    await ws.close()

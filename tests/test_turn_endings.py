@@ -163,7 +163,7 @@ async def test_begin_failing_midway_leaves_no_running_turn_and_a_free_conversati
     ws = await service.ws()
     turn_id = new_turn_id()
 
-    await faults.fail("messages", ["insert"], times=1)
+    await faults.fail("messages", ["update"], times=1)  # the messages are written as upserts
     await ws.send(
         {
             "type": "turn.start",
@@ -193,7 +193,7 @@ async def test_begin_failing_for_a_new_conversation_leaves_no_conversation(
     service: Service, fake: FakeAnthropic, faults: DatabaseFaults
 ) -> None:
     ws = await service.ws()
-    await faults.fail("messages", ["insert"], times=1)
+    await faults.fail("messages", ["update"], times=1)
     frames = await ws.turn("Hello")
 
     assert frames[-1]["type"] == "error"

@@ -1,4 +1,4 @@
-"""The MongoDB client's life: connect (embedded or real), create indexes, close.
+"""The MongoDB client's life: connect (embedded or real), ensure the indexes, close.
 
 One PyMongo async client for the process; the embedded server, when used, is
 started before it and stopped after it.
@@ -15,12 +15,13 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import pymongo
-from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, IndexModel, monitoring
+from pymongo import AsyncMongoClient, monitoring
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import ConnectionFailure, PyMongoError
 
 from server.config import Settings, StartupError
 from server.storage.embedded import EmbeddedMongo
+from server.storage.indexes import ensure_indexes
 
 log = logging.getLogger(__name__)
 
@@ -34,42 +35,6 @@ START_TIMEOUT_SECONDS = 5.0
 SERVER_SELECTION_SECONDS = 2.0
 # What an operation of the driver raises; the edges answer it `storage_unavailable`.
 StorageError = PyMongoError
-
-INDEXES: dict[str, list[IndexModel]] = {
-    "conversations": [
-        IndexModel(
-            [
-                ("tenant_id", ASCENDING),
-                ("user_id", ASCENDING),
-                ("archived", ASCENDING),
-                ("updated_at", DESCENDING),
-                ("_id", DESCENDING),
-            ],
-            name="owner_recent",
-        ),
-    ],
-    "messages": [
-        IndexModel(
-            [("conversation_id", ASCENDING), ("seq", ASCENDING)],
-            unique=True,
-            name="conversation_seq",
-        ),
-        IndexModel([("status", ASCENDING)], name="status"),
-        IndexModel(
-            [("tenant_id", ASCENDING), ("user_id", ASCENDING), ("created_at", ASCENDING)],
-            name="owner_created",
-        ),
-    ],
-    "turns": [
-        IndexModel(
-            [("tenant_id", ASCENDING), ("user_id", ASCENDING), ("turn_id", ASCENDING)],
-            unique=True,
-            name="owner_turn",
-        ),
-        IndexModel([("status", ASCENDING), ("lease_expires_at", ASCENDING)], name="status_lease"),
-        IndexModel([("conversation_id", ASCENDING)], name="conversation"),
-    ],
-}
 
 
 @asynccontextmanager
@@ -91,7 +56,7 @@ async def open_database(
             # mongodb+srv it resolves DNS synchronously, blocking the loop.)
             db = client.get_default_database(DEFAULT_DATABASE)
             await check_reachable(db)
-            await ensure_indexes(db)
+            await ensure_indexes(db, embedded=embedded is not None)
             yield db
         finally:
             await client.close()
@@ -140,8 +105,3 @@ async def check_reachable(db: AsyncDatabase[Document]) -> None:
     except PyMongoError as error:
         reason = str(error).rstrip(".")
         raise StartupError(f"MONGODB_URI: {reason}; check the URI and its credentials") from None
-
-
-async def ensure_indexes(db: AsyncDatabase[Document]) -> None:
-    for collection, indexes in INDEXES.items():
-        await db[collection].create_indexes(indexes)

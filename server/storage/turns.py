@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
+import orjson
 from pymongo import ReturnDocument, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError, PyMongoError
@@ -23,6 +24,7 @@ from server.errors import Conflict, Interrupted, NotFound, StorageUnavailable
 from server.identity import Identity
 from server.storage.client import Document
 from server.storage.conversations import new_id, now
+from server.storage.inserts import insert_new, upsert_new
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +32,22 @@ RUNNING = "running"
 STREAMING = "streaming"
 RECOVERED = "recovered"  # the owner of a turn taken over by recovery
 INTERRUPTED = Interrupted().describe()
+
+
+def turn_key(identity: Identity, turn_id: str) -> str:
+    """A turn's `_id`: its owner and `turn_id`, so that the primary key is the idempotency claim.
+
+    A JSON array, so that no tenant, user or turn id can make two keys equal.
+    """
+    return orjson.dumps([identity.tenant_id, identity.user_id, turn_id]).decode()
+
+
+class TurnExists(Conflict):
+    """The turn id is taken: `stored` is that turn, to replay or to refuse while it runs."""
+
+    def __init__(self, stored: Document) -> None:
+        super().__init__(f"Turn {stored['turn_id']!r} already exists")
+        self.stored = stored
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,7 +149,7 @@ class TurnStore:
         self._lease = timedelta(seconds=lease_seconds)
 
     async def find(self, identity: Identity, turn_id: str) -> Document | None:
-        return await self.turns.find_one({**identity.scope, "turn_id": turn_id})
+        return await self.turns.find_one({"_id": turn_key(identity, turn_id)})
 
     async def begin(
         self,
@@ -145,13 +163,14 @@ class TurnStore:
     ) -> TurnRecord:
         """Claim the turn id and the conversation's slot, then store both messages.
 
-        Raises `Conflict` if the turn id is taken or the conversation is busy.
-        Four writes, undone in reverse if one fails or the caller is cancelled,
-        so a failed start never leaves a `running` turn holding the conversation
+        Raises `TurnExists` (with the stored turn) if the turn id is taken, or
+        `Conflict` if the conversation is busy. Four writes in three round
+        trips, undone in reverse if one fails or the caller is cancelled, so a
+        failed start never leaves a `running` turn holding the conversation
         with nothing running it.
         """
         record = TurnRecord(
-            id=new_id(),
+            id=turn_key(identity, turn_id),
             turn_id=turn_id,
             identity=identity,
             conversation_id=str(conversation["_id"]),
@@ -181,15 +200,19 @@ class TurnStore:
         undo: list[Callable[[], Awaitable[object]]],
     ) -> TurnRecord:
         moment, identity, turn_id = record.created_at, record.identity, record.turn_id
+        turn = record.turn_document(owner=self.owner, lease_expires_at=moment + self._lease)
         try:
-            await self.turns.insert_one(
-                record.turn_document(owner=self.owner, lease_expires_at=moment + self._lease)
+            # The claim and the replay's read in one: the turn as it was, None if new.
+            stored = await self.turns.find_one_and_update(
+                {"_id": record.id}, upsert_new(turn), upsert=True
             )
-        except DuplicateKeyError:
+        except DuplicateKeyError:  # a concurrent claim of the same id (MongoDB)
             raise Conflict(f"Turn {turn_id!r} already exists") from None
+        if stored is not None:
+            raise TurnExists(stored)
         undo.append(lambda: self.turns.delete_one({"_id": record.id, "status": RUNNING}))
         if record.new_conversation:  # built by the engine with the slot already held
-            await self.conversations.insert_one(conversation)
+            await insert_new(self.conversations, [conversation])
             undo.append(lambda: self.conversations.delete_one({"_id": conversation["_id"]}))
             user_seq = 1
         else:
@@ -216,7 +239,7 @@ class TurnStore:
             "role": "user",
             "blocks": None,  # a user's message is its plain text
         }
-        await self.messages.insert_many([user, record.assistant_document("")])
+        await insert_new(self.messages, [user, record.assistant_document("")])
         return record
 
     async def _undo(self, steps: list[Callable[[], Awaitable[object]]], turn_id: str) -> None:
@@ -277,7 +300,7 @@ class TurnStore:
     async def request_cancel(self, identity: Identity, turn_id: str) -> bool:
         """Flag a turn running in another process; its owner stops it at its next checkpoint."""
         result = await self.turns.update_one(
-            {**identity.scope, "turn_id": turn_id, "status": RUNNING},
+            {"_id": turn_key(identity, turn_id), "status": RUNNING},
             {"$set": {"cancel_requested": True}},
         )
         return result.matched_count == 1

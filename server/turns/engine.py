@@ -21,6 +21,7 @@ from server.errors import (
     DomainError,
     InputTooLong,
     InternalError,
+    Limited,
     NotFound,
     ShuttingDown,
     TurnNotRunning,
@@ -40,6 +41,7 @@ from server.storage.turns import (
     RUNNING,
     Lease,
     Outcome,
+    TurnExists,
     TurnStore,
 )
 from server.tools.toolbox import ToolBox
@@ -133,11 +135,12 @@ class TurnEngine:
         active = self._held.get(identity, request.turn_id)
         if active is not None and not active.done.is_set():
             raise Conflict(f"Turn {request.turn_id!r} is still running; resume it instead")
-        existing = await self._existing(identity, request.turn_id)
-        if existing is not None:
-            if existing["status"] == RUNNING:
-                raise Conflict(f"Turn {request.turn_id!r} is still running; resume it instead")
-            return await self._stored(existing, after_seq=0, replay=True)
+        # No read first: claiming the turn id (in `begin`) returns the stored turn if
+        # there is one, and a replay is served from that. A user its limits would
+        # refuse is the exception: told from memory, looked up one start at a time.
+        refused = await self._refused_replay(identity, request.turn_id)
+        if refused is not None:
+            return refused
         if request.conversation_id is not None:
             conversation = await self._store.get_conversation(identity, request.conversation_id)
             new = False
@@ -157,7 +160,13 @@ class TurnEngine:
         )
         check_fits(request.content, system_prompt, self._settings.context_token_budget)
         # Taken last: a replay, a refusal or a conflict costs the user nothing.
-        slot = await self._limits.admit_turn(identity)
+        try:
+            slot = await self._limits.admit_turn(identity)
+        except Limited:
+            existing = await self._turns.find(identity, request.turn_id)
+            if existing is None:
+                raise
+            return await self._replay(existing)
         try:
             record = await self._turns.begin(
                 identity,
@@ -167,6 +176,9 @@ class TurnEngine:
                 model=model,
                 new_conversation=new,
             )
+        except TurnExists as taken:
+            await slot.refund()
+            return await self._replay(taken.stored)
         except BaseException:
             await slot.refund()
             raise
@@ -199,21 +211,24 @@ class TurnEngine:
         active.task.add_done_callback(slot.release_soon)
         return self._follow(active, 0)
 
-    async def _existing(self, identity: Identity, turn_id: str) -> Document | None:
-        """The stored turn a start names, if any (a replay, or a conflict).
+    async def _refused_replay(
+        self, identity: Identity, turn_id: str
+    ) -> AsyncIterator[TurnEvent] | None:
+        """For a user its limits would refuse now: a replay if `turn_id` is stored, else the
+        refusal. None when the limits have room.
 
-        A user the limits would refuse is looked up one start at a time, and
-        a new turn is refused without another read: flooding starts at its
-        limits, a user then slows only itself, never the others' turn starts
-        (`python -m bench --only fairness`)."""
+        A replay counts against no limit, so even a user at its limits is looked
+        up, but one start at a time, however many sockets it floods from, and a
+        new turn is refused without a write: such a user slows only itself, never
+        the others' turn starts (`python -m bench --only fairness`)."""
         refusal = await self._limits.refusal(identity)
         if refusal is None:
-            return await self._turns.find(identity, turn_id)
+            return None
         async with self._limits.one_at_a_time(identity):
             existing = await self._turns.find(identity, turn_id)
         if existing is None:
             raise refusal
-        return existing
+        return await self._replay(existing)
 
     async def resume(
         self, identity: Identity, turn_id: str, after_seq: int
@@ -411,6 +426,12 @@ class TurnEngine:
             turn_id = active.record.turn_id
             log.warning("turn %s was recovered by another process; stopping it", turn_id)
             self._stop(active, requested=False)
+
+    async def _replay(self, existing: Document) -> AsyncIterator[TurnEvent]:
+        """A `turn.start` of a stored turn id: its answer again, or 409 while it runs."""
+        if existing["status"] == RUNNING:
+            raise Conflict(f"Turn {existing['turn_id']!r} is still running; resume it instead")
+        return await self._stored(existing, after_seq=0, replay=True)
 
     def _follow(self, active: ActiveTurn, after_seq: int) -> AsyncIterator[TurnEvent]:
         return guarded(active.record.turn_id, active.log.follow(after_seq))

@@ -1,0 +1,90 @@
+"""The collections' indexes, made to match at every start-up.
+
+Uniqueness that a turn start depends on rests on `_id`, never on a compound
+unique index: mongoeco, the embedded database, checks a compound unique index
+by decoding every document of the collection on each insert and each update,
+so such an index makes every write slower as the collection grows. A turn's
+`_id` is its (tenant, user, turn_id); a message's `seq` is unique by
+construction (allocated by one atomic `$inc` on its conversation), so the
+`(conversation_id, seq)` index is unique only on MongoDB, where it is a cheap
+second guard, and a plain index on the embedded database.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pymongo import ASCENDING, DESCENDING, IndexModel
+from pymongo.asynchronous.database import AsyncDatabase
+
+CONVERSATION_SEQ = [("conversation_id", ASCENDING), ("seq", ASCENDING)]
+
+INDEXES: dict[str, list[IndexModel]] = {
+    "conversations": [
+        IndexModel(
+            [
+                ("tenant_id", ASCENDING),
+                ("user_id", ASCENDING),
+                ("archived", ASCENDING),
+                ("updated_at", DESCENDING),
+                ("_id", DESCENDING),
+            ],
+            name="owner_recent",
+        ),
+    ],
+    "messages": [
+        IndexModel(CONVERSATION_SEQ, unique=True, name="conversation_seq"),
+        IndexModel([("status", ASCENDING)], name="status"),
+        IndexModel(
+            [("tenant_id", ASCENDING), ("user_id", ASCENDING), ("created_at", ASCENDING)],
+            name="owner_created",
+        ),
+    ],
+    "turns": [  # `_id` is (tenant, user, turn_id): the primary key is the idempotency claim
+        IndexModel([("status", ASCENDING), ("lease_expires_at", ASCENDING)], name="status_lease"),
+        IndexModel([("conversation_id", ASCENDING)], name="conversation"),
+    ],
+}
+
+# Indexes of earlier versions, dropped where present. `owner_turn` was the unique
+# (tenant_id, user_id, turn_id) that the turn's `_id` replaced.
+RETIRED: dict[str, list[str]] = {"turns": ["owner_turn"]}
+
+
+def wanted(*, embedded: bool) -> dict[str, list[IndexModel]]:
+    """The indexes for this database: on the embedded one, no compound index is unique."""
+    if not embedded:
+        return INDEXES
+    return {
+        collection: [_plain(index) if _compound_unique(index) else index for index in indexes]
+        for collection, indexes in INDEXES.items()
+    }
+
+
+async def ensure_indexes(db: AsyncDatabase[dict[str, Any]], *, embedded: bool) -> None:
+    """Drop retired indexes and those whose uniqueness changed, then create what is missing."""
+    for collection, indexes in wanted(embedded=embedded).items():
+        present = {index["name"]: index async for index in await db[collection].list_indexes()}
+        unique = {str(index.document["name"]): _unique(index.document) for index in indexes}
+        stale = [
+            name
+            for name, index in present.items()
+            if name in RETIRED.get(collection, ())
+            or unique.get(name, _unique(index)) != _unique(index)
+        ]
+        for name in stale:
+            await db[collection].drop_index(name)
+        await db[collection].create_indexes(indexes)
+
+
+def _unique(spec: Any) -> bool:
+    return bool(spec.get("unique", False))
+
+
+def _compound_unique(index: IndexModel) -> bool:
+    return _unique(index.document) and len(index.document["key"]) > 1
+
+
+def _plain(index: IndexModel) -> IndexModel:
+    """The same keys and name, without `unique`."""
+    return IndexModel(list(index.document["key"].items()), name=index.document["name"])
