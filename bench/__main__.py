@@ -18,7 +18,7 @@ from typing import Any
 from bench.idle import raise_open_file_limit
 from bench.machine import describe_machine
 from bench.procfs import load_average
-from bench.profiles import FULL, QUICK, Workload
+from bench.profiles import FULL, MANY, QUICK, Workload
 from bench.profiling import PySpyRecording
 from bench.report import render_table, write_json
 from bench.service import ROOT, RunningService, running_service
@@ -29,7 +29,7 @@ RESULTS = ROOT / "bench" / "results"
 
 
 def main(argv: list[str] | None = None) -> int:
-    names = sorted({w.name for w in FULL + QUICK})
+    names = sorted({w.name for w in FULL + QUICK + MANY})
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="smaller sizes, one service (< 2 min)")
     parser.add_argument("--only", action="append", choices=names, help="run this workload only")
@@ -43,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     profile = QUICK if args.quick else FULL
     if args.only:
-        pool = {w.name: w for w in QUICK + FULL}
+        pool = {w.name: w for w in QUICK + FULL + MANY}
         profile = [pool[name] for name in args.only]
     shared = args.quick
     limit = raise_open_file_limit()

@@ -16,6 +16,7 @@ from typing import Any
 
 from bench.database import opcounters, writes_between
 from bench.procfs import ProcessSampler, load_average
+from bench.redis_stats import commands_between, redis_stats
 from bench.target import Target
 
 SATURATED_SHARE = 0.9  # a process busy this share of the wall time had no slack left
@@ -27,6 +28,7 @@ class Measurement:
     sampler: ProcessSampler = field(default_factory=lambda: ProcessSampler({}))
     ops: dict[str, int] | None = None
     writes: int | None = None
+    redis_commands: int | None = None  # with REDIS_URL: what Redis processed meanwhile
 
     def cpu_share(self, name: str) -> float | None:
         """CPU seconds per wall second (1.0 = one core fully busy)."""
@@ -57,6 +59,7 @@ class Measurement:
             "peak_rss_kib": self.sampler.peak_rss_kib,
             "db_ops": self.ops,
             "db_writes": self.writes,
+            "redis_commands": self.redis_commands,
             "load_average": load_average(),
         }
 
@@ -67,8 +70,10 @@ def _rounded(value: float | None) -> float | None:
 
 @contextlib.asynccontextmanager
 async def measuring(target: Target) -> AsyncIterator[Measurement]:
+    redis_before = await redis_stats()
+    redis_pid = {"redis": redis_before["pid"]} if redis_before else {}
     measurement = Measurement(
-        sampler=ProcessSampler({**target.processes(), "generator": os.getpid()})
+        sampler=ProcessSampler({**target.processes(), **redis_pid, "generator": os.getpid()})
     )
     ops_before = await opcounters(target.database_uri)
     began = time.perf_counter()
@@ -77,5 +82,6 @@ async def measuring(target: Target) -> AsyncIterator[Measurement]:
     measurement.seconds = time.perf_counter() - began
     ops_after = await opcounters(target.database_uri)
     measurement.writes = writes_between(ops_before, ops_after)
+    measurement.redis_commands = commands_between(redis_before, await redis_stats())
     if ops_before is not None and ops_after is not None:
         measurement.ops = {k: ops_after[k] - ops_before.get(k, 0) for k in ops_after}

@@ -78,6 +78,8 @@ FULL = _profile(
     write_lengths=(20, 200, 2000),
     conversations=200,
 )
+# Beyond the full run, for several workers with Redis (issue 12): `--only ws-2000 --workers 2`.
+MANY = [_streams("ws", 2000), _streams("sse", 2000)]
 QUICK = _profile(
     (("ws", 50), ("sse", 50), ("ws", 200)),
     unpaced=(20, 1000),

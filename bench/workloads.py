@@ -66,6 +66,10 @@ def _costs(
         "service_cpu_us_per_token_with_turn_costs": cost.cpu_us_per("service", tokens),
         "database_cpu_us_per_token_with_turn_costs": cost.cpu_us_per("database", tokens),
         "db_writes_per_turn": None if cost.writes is None else round(cost.writes / turns, 2),
+        "redis_cpu_us_per_token": cost.cpu_us_per("redis", tokens, window),
+        "redis_commands_per_token": None
+        if cost.redis_commands is None or tokens <= 0
+        else round(cost.redis_commands / tokens, 4),
         "generator_cpu_share": cost.cpu_share("generator"),
         "upstream_cpu_share": cost.cpu_share("upstream"),
         "service_peak_rss_kib": cost.sampler.peak_rss_kib.get("service"),
