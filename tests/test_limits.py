@@ -12,7 +12,7 @@ from typing import Any
 import aiohttp
 
 from tests.api_client import expect_problem, sse_turn
-from tests.conftest import Service, new_turn_id
+from tests.conftest import Service, eventually, new_turn_id
 from tests.fake_anthropic import FakeAnthropic, Reply
 
 
@@ -191,3 +191,25 @@ async def test_the_tenant_daily_budget_counts_every_user_of_the_tenant(
     )
     for ws in (alice, bob):
         await ws.close()
+
+
+async def test_a_replay_within_a_flood_of_refused_starts_is_served_when_sent_again(
+    service: Service,
+) -> None:
+    await service.reconfigure(TURNS_PER_MINUTE="1")
+    ws = await service.ws()
+    first = new_turn_id()
+    done = (await ws.turn("One", turn_id=first))[-1]
+    assert done["type"] == "turn.done"
+    for _ in range(10):  # beyond the few lookups a second a user at its limits gets
+        refused((await ws.turn("Flood"))[-1], "rate_limited")
+
+    async def replayed() -> bool:
+        answer = (await ws.turn("One", turn_id=first))[-1]
+        if answer["type"] == "error":
+            refused(answer, "rate_limited")  # refused unread: sent again, it is served
+            return False
+        return bool(answer["type"] == "turn.done" and answer["message"] == done["message"])
+
+    assert await eventually(replayed, timeout=10, interval=0.3)
+    await ws.close()

@@ -32,7 +32,7 @@ from server.errors import (
     TooManyTurns,
 )
 from server.identity import Identity
-from server.limits.counters import Counters, LocalCounters
+from server.limits.counters import Counters, LocalCounters, TokenBucket
 
 Document = dict[str, Any]
 
@@ -42,6 +42,10 @@ UsageReader = Callable[[Document, datetime], Awaitable[int]]
 # Suggested waits where nothing says when room will be made (a turn ends, a socket closes).
 TURN_RETRY_SECONDS = 2.0
 CONNECTION_RETRY_SECONDS = 5.0
+# A user at its limits: how many of its refused starts a second are still looked up
+# in case they are replays (per process), and how many idle users' buckets are kept.
+LOOKUPS_PER_SECOND, LOOKUP_BURST = 2.0, 5
+PRUNE_LOOKUPS_ABOVE = 10_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +106,7 @@ class Limits:
         self.counters: Counters = counters if counters is not None else LocalCounters()
         self._exhausted_until: dict[str, datetime] = {}
         self._gates: dict[str, _Gate] = {}
+        self._lookups: dict[str, TokenBucket] = {}
 
     def scopes(self, identity: Identity) -> list[Scope]:
         s = self._settings
@@ -161,6 +166,21 @@ class Limits:
                 if wait:
                     return _flooding(scope, wait)
         return None
+
+    def may_look_up(self, identity: Identity) -> bool:
+        """Whether a start refused by the limits may still be looked up (it may be a replay).
+
+        Each lookup is a database read, and a flood of refused starts is a flood
+        of reads that slows every user's turn starts: a user at its limits gets
+        a few a second; beyond them its starts are refused unread, and a replay
+        among them is served when the client retries after `retry_after`."""
+        key = self.scopes(identity)[0].key
+        bucket = self._lookups.get(key)
+        if bucket is None:
+            if len(self._lookups) > PRUNE_LOOKUPS_ABOVE:
+                self._lookups = {k: b for k, b in self._lookups.items() if not b.full}
+            bucket = self._lookups[key] = TokenBucket(LOOKUPS_PER_SECOND, LOOKUP_BURST)
+        return not bucket.take()
 
     @asynccontextmanager
     async def one_at_a_time(self, identity: Identity) -> AsyncIterator[None]:

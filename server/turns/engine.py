@@ -218,12 +218,15 @@ class TurnEngine:
         refusal. None when the limits have room.
 
         A replay counts against no limit, so even a user at its limits is looked
-        up, but one start at a time, however many sockets it floods from, and a
-        new turn is refused without a write: such a user slows only itself, never
-        the others' turn starts (`python -m bench --only fairness`)."""
+        up, but one start at a time, however many sockets it floods from, a few a
+        second (`Limits.may_look_up`), and a new turn is refused without a write:
+        such a user slows only itself, never the others' turn starts
+        (`python -m bench --only fairness`)."""
         refusal = await self._limits.refusal(identity)
         if refusal is None:
             return None
+        if not self._limits.may_look_up(identity):
+            raise refusal
         async with self._limits.one_at_a_time(identity):
             existing = await self._turns.find(identity, turn_id)
         if existing is None:
