@@ -28,7 +28,7 @@ class Measurement:
     sampler: ProcessSampler = field(default_factory=lambda: ProcessSampler({}))
     ops: dict[str, int] | None = None
     writes: int | None = None
-    redis_commands: int | None = None  # with REDIS_URL: what Redis processed meanwhile
+    redis_commands: dict[str, int] | None = None  # with REDIS_URL: commands, script calls
 
     def cpu_share(self, name: str) -> float | None:
         """CPU seconds per wall second (1.0 = one core fully busy)."""

@@ -13,17 +13,29 @@ from redis.asyncio import Redis
 
 
 async def redis_stats() -> dict[str, int] | None:
-    """Redis's pid and the commands it has processed so far."""
+    """Redis's pid, the commands it has processed so far (a script's own commands
+    included), and its script calls (each one round trip of a batch or a limit check)."""
     url = os.environ.get("REDIS_URL")
     if not url:
         return None
     async with Redis.from_url(url) as redis:
         info: dict[str, Any] = await redis.info()
-    return {"pid": int(info["process_id"]), "commands": int(info["total_commands_processed"])}
+        stats: dict[str, Any] = await redis.info("commandstats")
+    scripts = sum(int(stats.get(f"cmdstat_{c}", {}).get("calls", 0)) for c in ("evalsha", "eval"))
+    return {
+        "pid": int(info["process_id"]),
+        "commands": int(info["total_commands_processed"]),
+        "scripts": scripts,
+    }
 
 
-def commands_between(before: dict[str, int] | None, after: dict[str, int] | None) -> int | None:
-    """Commands Redis processed in between, less the one `INFO` of ours that ended it."""
+def commands_between(
+    before: dict[str, int] | None, after: dict[str, int] | None
+) -> dict[str, int] | None:
+    """Commands and script calls Redis processed in between (less our two `INFO`s)."""
     if before is None or after is None:
         return None
-    return after["commands"] - before["commands"] - 1
+    return {
+        "commands": after["commands"] - before["commands"] - 2,
+        "scripts": after["scripts"] - before["scripts"],
+    }

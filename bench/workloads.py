@@ -69,7 +69,10 @@ def _costs(
         "redis_cpu_us_per_token": cost.cpu_us_per("redis", tokens, window),
         "redis_commands_per_token": None
         if cost.redis_commands is None or tokens <= 0
-        else round(cost.redis_commands / tokens, 4),
+        else round(cost.redis_commands["commands"] / tokens, 4),
+        "redis_round_trips_per_token": None  # script calls: the batched writes, limit checks
+        if cost.redis_commands is None or tokens <= 0
+        else round(cost.redis_commands["scripts"] / tokens, 4),
         "generator_cpu_share": cost.cpu_share("generator"),
         "upstream_cpu_share": cost.cpu_share("upstream"),
         "service_peak_rss_kib": cost.sampler.peak_rss_kib.get("service"),
