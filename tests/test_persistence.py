@@ -5,14 +5,18 @@ from __future__ import annotations
 import asyncio
 import os
 import time
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from pymongo import AsyncMongoClient
 
+from server.identity import Identity
+from server.storage.conversations import new_id, now
 from server.storage.embedded import EmbeddedMongo
 from server.storage.indexes import CONVERSATION_SEQ, ensure_indexes
+from server.storage.turns import TurnRecord, TurnStore, turn_key
 from tests.api_client import expect_problem, sse_turn
 from tests.conftest import Service, new_turn_id, text_of, with_database
 from tests.fake_anthropic import FakeAnthropic
@@ -177,3 +181,50 @@ async def test_a_turn_stored_by_an_earlier_version_is_still_replayed_by_its_turn
     assert len(fake.requests) == 1  # replayed, not asked again
     assert await service.db.turns.count_documents({"turn_id": turn_id}) == 1
     await ws.close()
+
+
+async def test_one_checkpoint_renews_the_leases_of_500_running_turns(mongo_uri: str) -> None:
+    """Regression: at 500 turns the embedded database refused the checkpoint's `$in` as an
+    expression too deep, the leases ran out, and running turns were recovered as dead."""
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongo_uri, tz_aware=True)
+    db = client.get_default_database()
+    try:
+        identity, moment = Identity("acme", "alice"), now()
+        records = [
+            TurnRecord(
+                id=turn_key(identity, f"t{n}"),
+                turn_id=f"t{n}",
+                identity=identity,
+                conversation_id=f"c{n}",
+                user_message_id=new_id(),
+                assistant_message_id=new_id(),
+                assistant_seq=2,
+                model="claude-test",
+                created_at=moment,
+                new_conversation=False,
+            )
+            for n in range(500)
+        ]
+        expired = moment - timedelta(seconds=1)
+        await db.turns.insert_many(
+            [
+                {
+                    **r.identity.scope,
+                    "_id": r.id,
+                    "turn_id": r.turn_id,
+                    "status": "running",
+                    "owner": "this-process",
+                    "lease_expires_at": expired,
+                }
+                for r in records
+            ]
+        )
+        store = TurnStore(db, owner="this-process", lease_seconds=30)
+
+        states = await store.checkpoint_many([(record, None) for record in records])
+
+        assert len(states) == 500 and set(states.values()) == {"held"}
+        renewed = {"lease_expires_at": {"$gt": moment}, "owner": "this-process"}
+        assert await db.turns.count_documents(renewed) == 500
+    finally:
+        await client.close()

@@ -32,6 +32,7 @@ RUNNING = "running"
 STREAMING = "streaming"
 RECOVERED = "recovered"  # the owner of a turn taken over by recovery
 INTERRUPTED = Interrupted().describe()
+CHECKPOINT_SLICE = 100  # turns whose leases one checkpoint operation renews
 
 
 def turn_key(identity: Identity, turn_id: str) -> str:
@@ -260,25 +261,29 @@ class TurnStore:
     ) -> dict[str, Lease]:
         """Renew the leases of this process's running turns and save their changed answers.
 
-        Three operations whatever the number of turns. A turn whose state is
+        Three operations per `CHECKPOINT_SLICE` turns. A turn whose state is
         not `held` is `cancel_requested` (another process asked) or `lost`
         (recovered by another process, which thought this one dead): it must
         stop, and leave that ending alone.
         """
         moment = now()
-        ids = [record.id for record, _ in entries]
-        await self.turns.update_many(
-            {"_id": {"$in": ids}, "status": RUNNING, "owner": self.owner},
-            {"$set": {"lease_expires_at": moment + self._lease}},
-        )
+        all_ids = [record.id for record, _ in entries]
         states: dict[str, Lease] = {}
         projection = {"status": 1, "owner": 1, "cancel_requested": 1}
-        for doc in await self.turns.find({"_id": {"$in": ids}}, projection).to_list():
-            held = doc["status"] == RUNNING and doc.get("owner") == self.owner
-            if held:
-                states[doc["_id"]] = "cancel_requested" if doc.get("cancel_requested") else "held"
-            else:
-                states[doc["_id"]] = "ended" if doc.get("owner") == self.owner else "lost"
+        # In slices: the embedded database turns a long `$in` into an expression too deep
+        # for SQLite (it failed at 500 turns, and the leases then ran out under them).
+        for start in range(0, len(all_ids), CHECKPOINT_SLICE):
+            ids = all_ids[start : start + CHECKPOINT_SLICE]
+            await self.turns.update_many(
+                {"_id": {"$in": ids}, "status": RUNNING, "owner": self.owner},
+                {"$set": {"lease_expires_at": moment + self._lease}},
+            )
+            for doc in await self.turns.find({"_id": {"$in": ids}}, projection).to_list():
+                if doc["status"] == RUNNING and doc.get("owner") == self.owner:
+                    held: Lease = "cancel_requested" if doc.get("cancel_requested") else "held"
+                    states[doc["_id"]] = held
+                else:
+                    states[doc["_id"]] = "ended" if doc.get("owner") == self.owner else "lost"
         texts = [
             UpdateOne(
                 {"_id": record.assistant_message_id, "status": STREAMING},
