@@ -228,3 +228,36 @@ async def test_one_checkpoint_renews_the_leases_of_500_running_turns(mongo_uri: 
         assert await db.turns.count_documents(renewed) == 500
     finally:
         await client.close()
+
+
+async def test_the_sweep_never_recovers_this_processs_own_turns(mongo_uri: str) -> None:
+    """Regression (make bench, 1,000 streams): a checkpoint late on an overloaded database let
+    a lease run out, and the process's own sweep stopped its live turn as interrupted."""
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongo_uri, tz_aware=True)
+    db = client.get_default_database()
+    try:
+        expired = now() - timedelta(seconds=1)
+        await db.turns.insert_many(
+            [
+                {
+                    "_id": f"turn-of-{owner}",
+                    "turn_id": owner,
+                    "status": "running",
+                    "owner": owner,
+                    "lease_expires_at": expired,
+                    "conversation_id": "c",
+                    "tenant_id": "acme",
+                    "user_id": "alice",
+                    "assistant_message_id": f"answer-of-{owner}",
+                }
+                for owner in ("this-process", "a-dead-process")
+            ]
+        )
+        store = TurnStore(db, owner="this-process", lease_seconds=30)
+
+        assert await store.recover(everything=False) == 1
+
+        statuses = {doc["turn_id"]: doc["status"] async for doc in db.turns.find({})}
+        assert statuses == {"this-process": "running", "a-dead-process": "interrupted"}
+    finally:
+        await client.close()

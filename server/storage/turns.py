@@ -350,11 +350,13 @@ class TurnStore:
 
         `everything`: at start-up of the embedded database, which only this
         process can use, no running turn can be alive. Otherwise only turns
-        whose owner stopped renewing its lease.
+        of other processes whose owner stopped renewing its lease.
         """
         query: Document = {"status": RUNNING}
         if not everything:
-            query["lease_expires_at"] = {"$lt": now()}
+            # Never this process's own: they are alive, however late a checkpoint
+            # (the database overloaded) left their leases.
+            query.update({"lease_expires_at": {"$lt": now()}, "owner": {"$ne": self.owner}})
         count = 0
         for doc in await self.turns.find(query, projection={"_id": 1}).to_list():
             # The claim takes the turn from its owner: a live owner finds it lost.
