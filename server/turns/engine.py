@@ -34,7 +34,6 @@ from server.limits import Limits
 from server.metrics import Metrics
 from server.model.base import Model
 from server.schemas import TurnStart
-from server.storage.client import Document
 from server.storage.conversations import Store, conversation_document, public_message
 from server.storage.turns import (
     INTERRUPTED,
@@ -55,7 +54,7 @@ from server.turns.elsewhere import cancel_elsewhere, follow_elsewhere
 from server.turns.failures import guarded, log_failure
 from server.turns.held import HeldTurns
 from server.turns.log import TurnLog
-from server.turns.replay import stored_events
+from server.turns.replay import StoredTurns
 from server.turns.rounds import Rounds
 from server.turns.storing import store_ending
 from server.turns.titles import Titler
@@ -87,6 +86,7 @@ class TurnEngine:
         self._limits = limits
         self._store = store
         self._turns = turns
+        self._stored_turns = StoredTurns(turns, interval=settings.checkpoint_interval_seconds)
         self._model = model
         self._metrics = metrics
         self._held = HeldTurns(
@@ -166,7 +166,7 @@ class TurnEngine:
             existing = await self._turns.find(identity, request.turn_id)
             if existing is None:
                 raise
-            return await self._replay(existing)
+            return await self._stored_turns.replay(existing)
         try:
             record = await self._turns.begin(
                 identity,
@@ -178,7 +178,7 @@ class TurnEngine:
             )
         except TurnExists as taken:
             await slot.refund()
-            return await self._replay(taken.stored)
+            return await self._stored_turns.replay(taken.stored)
         except BaseException:
             await slot.refund()
             raise
@@ -231,7 +231,7 @@ class TurnEngine:
             existing = await self._turns.find(identity, turn_id)
         if existing is None:
             raise refusal
-        return await self._replay(existing)
+        return await self._stored_turns.replay(existing)
 
     async def resume(
         self, identity: Identity, turn_id: str, after_seq: int
@@ -249,10 +249,10 @@ class TurnEngine:
                 doc,
                 after_seq,
                 reload=lambda: self._turns.find(identity, turn_id),
-                from_storage=lambda seq: self._from_storage(identity, turn_id, seq),
+                from_storage=lambda seq: self._stored_turns.from_storage(identity, turn_id, seq),
             )
             return guarded(turn_id, events)
-        return await self._stored(doc, after_seq=after_seq, replay=False)
+        return await self._stored_turns.follow(doc, after_seq=after_seq, replay=False)
 
     def abandon(self, identity: Identity, turn_id: str) -> None:
         """The client that started this turn is gone (its socket closed, its stream broke).
@@ -430,48 +430,8 @@ class TurnEngine:
             log.warning("turn %s was recovered by another process; stopping it", turn_id)
             self._stop(active, requested=False)
 
-    async def _replay(self, existing: Document) -> AsyncIterator[TurnEvent]:
-        """A `turn.start` of a stored turn id: its answer again, or 409 while it runs."""
-        if existing["status"] == RUNNING:
-            raise Conflict(f"Turn {existing['turn_id']!r} is still running; resume it instead")
-        return await self._stored(existing, after_seq=0, replay=True)
-
     def _follow(self, active: ActiveTurn, after_seq: int) -> AsyncIterator[TurnEvent]:
         return guarded(active.record.turn_id, active.log.follow(after_seq))
-
-    async def _stored(
-        self, doc: Document, *, after_seq: int, replay: bool
-    ) -> AsyncIterator[TurnEvent]:
-        return guarded(str(doc["turn_id"]), await self._stored_events(doc, after_seq, replay))
-
-    async def _from_storage(
-        self, identity: Identity, turn_id: str, after_seq: int
-    ) -> AsyncIterator[TurnEvent]:
-        """A follow handed over to storage: the turn read again, as it is now."""
-        doc = await self._turns.find(identity, turn_id)
-        if doc is None:
-            raise NotFound("The turn's conversation was deleted while it was followed")
-        return await self._stored_events(doc, after_seq, replay=False)
-
-    async def _stored_events(
-        self, doc: Document, after_seq: int, replay: bool
-    ) -> AsyncIterator[TurnEvent]:
-        identity = Identity(str(doc["tenant_id"]), str(doc["user_id"]))
-        turn_id = str(doc["turn_id"])
-
-        async def reload() -> tuple[Document | None, Document | None]:
-            fresh = await self._turns.find(identity, turn_id)
-            return fresh, (await self._turns.assistant_message(fresh) if fresh else None)
-
-        events = stored_events(
-            doc,
-            await self._turns.assistant_message(doc),
-            after_seq=after_seq,
-            replay=replay,
-            reload=reload,
-            interval=self._settings.checkpoint_interval_seconds,
-        )
-        return events
 
     def _cancel(self, active: ActiveTurn) -> None:
         self._stop(active, requested=True)

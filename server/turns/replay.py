@@ -12,11 +12,14 @@ import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
 
-from server.errors import NotFound
+from server.errors import Conflict, NotFound
 from server.events import EventType, TurnEvent
+from server.identity import Identity
 from server.storage.client import Document
 from server.storage.conversations import public_message
+from server.storage.turns import RUNNING, TurnStore
 from server.turns import endings
+from server.turns.failures import guarded
 
 Reload = Callable[[], Awaitable[tuple[Document | None, Document | None]]]
 
@@ -75,3 +78,51 @@ def _answer_events(assistant: Document | None) -> Iterator[tuple[EventType, dict
 def terminal_event(turn: Document, assistant: Document | None, seq: int) -> TurnEvent:
     kind, payload = endings.ending(turn, assistant)
     return TurnEvent(kind, str(turn["turn_id"]), seq, payload)
+
+
+class StoredTurns:
+    """Turns this process does not hold, served from storage: replays, resumes, and follows
+    handed over from Redis when the stream cannot go on."""
+
+    def __init__(self, turns: TurnStore, *, interval: float) -> None:
+        self._turns = turns
+        self._interval = interval  # how often a running turn is read again (its checkpoints)
+
+    async def replay(self, existing: Document) -> AsyncIterator[TurnEvent]:
+        """A `turn.start` of a stored turn id: its answer again, or 409 while it runs."""
+        if existing["status"] == RUNNING:
+            raise Conflict(f"Turn {existing['turn_id']!r} is still running; resume it instead")
+        return await self.follow(existing, after_seq=0, replay=True)
+
+    async def follow(
+        self, doc: Document, *, after_seq: int, replay: bool
+    ) -> AsyncIterator[TurnEvent]:
+        return guarded(str(doc["turn_id"]), await self._events(doc, after_seq, replay))
+
+    async def from_storage(
+        self, identity: Identity, turn_id: str, after_seq: int
+    ) -> AsyncIterator[TurnEvent]:
+        """A follow handed over to storage: the turn read again, as it is now."""
+        doc = await self._turns.find(identity, turn_id)
+        if doc is None:
+            raise NotFound("The turn's conversation was deleted while it was followed")
+        return await self._events(doc, after_seq, replay=False)
+
+    async def _events(
+        self, doc: Document, after_seq: int, replay: bool
+    ) -> AsyncIterator[TurnEvent]:
+        identity = Identity(str(doc["tenant_id"]), str(doc["user_id"]))
+        turn_id = str(doc["turn_id"])
+
+        async def reload() -> tuple[Document | None, Document | None]:
+            fresh = await self._turns.find(identity, turn_id)
+            return fresh, (await self._turns.assistant_message(fresh) if fresh else None)
+
+        return stored_events(
+            doc,
+            await self._turns.assistant_message(doc),
+            after_seq=after_seq,
+            replay=replay,
+            reload=reload,
+            interval=self._interval,
+        )
