@@ -162,11 +162,8 @@ class TurnEngine:
         # Taken last: a replay, a refusal or a conflict costs the user nothing.
         try:
             slot = await self._limits.admit_turn(identity)
-        except Limited:
-            existing = await self._turns.find(identity, request.turn_id)
-            if existing is None:
-                raise
-            return await self._stored_turns.replay(existing)
+        except Limited as refusal:  # the limits filled meanwhile: as if refused at first
+            return await self._replay_or_refuse(refusal, identity, request.turn_id)
         try:
             record = await self._turns.begin(
                 identity,
@@ -225,6 +222,11 @@ class TurnEngine:
         refusal = await self._limits.refusal(identity)
         if refusal is None:
             return None
+        return await self._replay_or_refuse(refusal, identity, turn_id)
+
+    async def _replay_or_refuse(
+        self, refusal: DomainError, identity: Identity, turn_id: str
+    ) -> AsyncIterator[TurnEvent]:
         if not self._limits.may_look_up(identity):
             raise refusal
         async with self._limits.one_at_a_time(identity):
