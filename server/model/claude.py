@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import AsyncGenerator, Sequence
 from typing import Any
 
+import aiohttp
 import anthropic
 import httpx2
 
@@ -21,6 +22,7 @@ from server.errors import (
 )
 from server.model.assembler import MessageAssembler
 from server.model.base import Chunk, ContextMessage, TextChunk, clean_title
+from server.model.body import body_of
 from server.model.failures import failure_for
 from server.model.sse import events_of
 
@@ -80,7 +82,7 @@ class ClaudeModel:
                 stream=True,
                 **extra,
             ) as response:
-                async for data in events_of(response.iter_bytes()):
+                async for data in events_of(body_of(response)):
                     chunk = message.feed(data)
                     if chunk is not None:
                         yield chunk
@@ -109,12 +111,16 @@ def upstream_failure(error: Exception) -> UpstreamFailure:
     """Map whatever the SDK raised to a domain error with a message a person can act on."""
     if isinstance(error, UpstreamFailure):
         return error
-    if isinstance(error, anthropic.APITimeoutError | httpx2.TimeoutException):
+    # aiohttp's errors come from the body read straight from it (`body.py`).
+    if isinstance(error, anthropic.APITimeoutError | httpx2.TimeoutException | TimeoutError):
         failure: UpstreamFailure = UpstreamTimeout("The model took too long to answer. Try again.")
     elif isinstance(error, anthropic.APIStatusError):
         kind = getattr(error, "type", None) or _error_type(error.body)
         failure = failure_for(kind, error.status_code, _retry_after(error.response))
-    elif isinstance(error, anthropic.APIConnectionError | httpx2.HTTPError | ConnectionError):
+    elif isinstance(
+        error,
+        anthropic.APIConnectionError | httpx2.HTTPError | aiohttp.ClientError | ConnectionError,
+    ):
         failure = UpstreamUnavailable("The connection to the model was lost. Try again.")
     else:
         failure = UpstreamError("The model's answer could not be read.")
