@@ -106,19 +106,23 @@ async def _text(model: ClaudeModel) -> str:
     return "".join(parts)
 
 
+async def _body(model: ClaudeModel, *, direct: bool) -> bytes:
+    """The raw body as `body_of` reads it, checking which way it was read."""
+    async with model._client.messages.with_streaming_response.create(
+        model="claude-test",
+        max_tokens=64,
+        messages=[{"role": "user", "content": "hi"}],
+        stream=True,
+    ) as response:
+        chunks = body_of(response)
+        assert isinstance(chunks, aiohttp.streams.AsyncStreamIterator) is direct
+        return b"".join([chunk async for chunk in chunks])
+
+
 async def test_an_unencoded_answer_is_read_from_aiohttp_directly(upstream: TestServer) -> None:
     model = _model(upstream, None)
     try:
-        async with model._client.messages.with_streaming_response.create(
-            model="claude-test",
-            max_tokens=64,
-            messages=[{"role": "user", "content": "hi"}],
-            stream=True,
-        ) as response:
-            chunks = body_of(response)
-            assert isinstance(chunks, aiohttp.streams.AsyncStreamIterator)
-            body = b"".join([chunk async for chunk in chunks])
-        assert body == _answer()
+        assert await _body(model, direct=True) == _answer()
         assert await _text(model) == "".join(WORDS)
     finally:
         await model.close()
@@ -127,17 +131,7 @@ async def test_an_unencoded_answer_is_read_from_aiohttp_directly(upstream: TestS
 async def test_a_gzip_encoded_answer_is_decoded_by_the_sdk(upstream: TestServer) -> None:
     model = _model(upstream, "gzip")
     try:
-        async with model._client.messages.with_streaming_response.create(
-            model="claude-test",
-            max_tokens=64,
-            messages=[{"role": "user", "content": "hi"}],
-            stream=True,
-        ) as response:
-            assert response.http_response.headers["content-encoding"] == "gzip"
-            chunks = body_of(response)
-            assert not isinstance(chunks, aiohttp.streams.AsyncStreamIterator)
-            body = b"".join([chunk async for chunk in chunks])
-        assert body == _answer()  # decoded
+        assert await _body(model, direct=False) == _answer()  # decoded by httpx
         assert await _text(model) == "".join(WORDS)
     finally:
         await model.close()
