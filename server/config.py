@@ -72,6 +72,9 @@ class Settings:
     anthropic_base_url: str | None = None
     upstream_max_retries: int = 2
     upstream_timeout_seconds: float = 120.0
+    # Connections to the model one process may hold, i.e. turns it streams at once:
+    # a turn beyond waits for a free one (up to the time-out). The SDK's default.
+    upstream_max_connections: int = 1000
     chat_model: str = DEFAULT_MODEL
     chat_models: tuple[str, ...] = DEFAULT_MODELS
     title_model: str = "claude-haiku-4-5"
@@ -179,6 +182,9 @@ def load_settings(
         anthropic_base_url=reader.optional("ANTHROPIC_BASE_URL"),
         upstream_max_retries=reader.integer("UPSTREAM_MAX_RETRIES", 2, minimum=0, maximum=10),
         upstream_timeout_seconds=reader.number("UPSTREAM_TIMEOUT_SECONDS", 120.0, minimum=0.1),
+        upstream_max_connections=reader.integer(
+            "UPSTREAM_MAX_CONNECTIONS", 1000, minimum=1, maximum=100_000
+        ),
         chat_model=chat_model,
         chat_models=models,
         title_model=reader.text("TITLE_MODEL", "claude-haiku-4-5"),

@@ -10,6 +10,7 @@ httpx can decode, still arrives whole.
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 from collections.abc import AsyncIterator
 
@@ -23,8 +24,11 @@ from server.config import load_settings
 from server.model.base import TextChunk
 from server.model.body import body_of
 from server.model.claude import ClaudeModel
+from tests.conftest import eventually
 
 WORDS = [f"word{i} " for i in range(40)]
+ARRIVED = web.AppKey("arrived", list[str])
+RELEASE = web.AppKey("release", asyncio.Event)
 
 
 def _answer() -> bytes:
@@ -60,6 +64,8 @@ def _answer() -> bytes:
 
 
 async def _messages(request: web.Request) -> web.StreamResponse:
+    request.app[ARRIVED].append(request.path)
+    await request.app[RELEASE].wait()
     body = _answer()
     headers = {"Content-Type": "text/event-stream"}
     if request.query.get("encoding") == "gzip":
@@ -75,6 +81,8 @@ async def _messages(request: web.Request) -> web.StreamResponse:
 @pytest.fixture
 async def upstream() -> AsyncIterator[TestServer]:
     app = web.Application()
+    app[ARRIVED], app[RELEASE] = [], asyncio.Event()
+    app[RELEASE].set()  # answers at once unless a test holds them
     app.router.add_post("/v1/messages", _messages)
     server = TestServer(app)
     await server.start_server()
@@ -82,10 +90,15 @@ async def upstream() -> AsyncIterator[TestServer]:
     await server.close()
 
 
-def _model(upstream: TestServer, encoding: str | None) -> ClaudeModel:
+def _model(upstream: TestServer, encoding: str | None, **env: str) -> ClaudeModel:
     base = str(upstream.make_url(""))
     settings = load_settings(
-        {"ANTHROPIC_API_KEY": "test-key", "ANTHROPIC_BASE_URL": base, "UPSTREAM_MAX_RETRIES": "0"}
+        {
+            "ANTHROPIC_API_KEY": "test-key",
+            "ANTHROPIC_BASE_URL": base,
+            "UPSTREAM_MAX_RETRIES": "0",
+            **env,
+        }
     )
     model = ClaudeModel(settings)
     if encoding is not None:  # the SDK's own way to add a query parameter to every request
@@ -133,5 +146,28 @@ async def test_a_gzip_encoded_answer_is_decoded_by_the_sdk(upstream: TestServer)
     try:
         assert await _body(model, direct=False) == _answer()  # decoded by httpx
         assert await _text(model) == "".join(WORDS)
+    finally:
+        await model.close()
+
+
+async def test_upstream_max_connections_caps_the_streams_one_process_holds(
+    upstream: TestServer,
+) -> None:
+    """With a cap of 2, a third stream waits for a connection, then runs when one is free."""
+    model = _model(upstream, None, UPSTREAM_MAX_CONNECTIONS="2")
+    arrived, release = upstream.app[ARRIVED], upstream.app[RELEASE]
+    release.clear()
+    try:
+        streams = [asyncio.create_task(_text(model)) for _ in range(3)]
+
+        async def two_arrived() -> bool:
+            return len(arrived) == 2
+
+        assert await eventually(two_arrived)
+        await asyncio.sleep(0.3)  # time for a third request, were it not held back
+        assert len(arrived) == 2
+        release.set()
+        assert await asyncio.gather(*streams) == ["".join(WORDS)] * 3
+        assert len(arrived) == 3
     finally:
         await model.close()

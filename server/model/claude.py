@@ -52,7 +52,14 @@ class ClaudeModel:
             base_url=settings.anthropic_base_url,
             max_retries=settings.upstream_max_retries,
             timeout=timeout,
-            http_client=anthropic.DefaultAioHttpClient(timeout=timeout),
+            http_client=anthropic.DefaultAioHttpClient(
+                timeout=timeout,
+                # The SDK's keep-alive default; the cap on streams at once is the operator's.
+                limits=httpx2.Limits(
+                    max_connections=settings.upstream_max_connections,
+                    max_keepalive_connections=100,
+                ),
+            ),
         )
 
     async def stream(
