@@ -43,6 +43,8 @@ EMBEDDED_URI = re.compile(r"embedded MongoDB-compatible database at (mongodb://\
 # The per-connection flood guard (20 frames/s, burst 40) is raised so that it
 # never answers a bench client with `flooding`; titles are off because each
 # would be one more upstream request per new conversation, not relayed to anyone.
+# The connections to the model are raised past the largest workload (2,000 streams,
+# however `--workers` spreads them), so that no stream waits for one.
 BENCH_ENV = {
     "HOST": "127.0.0.1",
     "ANTHROPIC_API_KEY": "bench",
@@ -50,6 +52,7 @@ BENCH_ENV = {
     "WS_FRAMES_PER_SECOND": "1000",
     "WS_FRAME_BURST": "1000",
     "CHAT_TITLES": "off",
+    "UPSTREAM_MAX_CONNECTIONS": "5000",
 }
 
 
