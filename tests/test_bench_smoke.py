@@ -8,11 +8,14 @@ busy machine and teaches people to ignore red builds.
 
 from __future__ import annotations
 
+import asyncio
 import os
+import sys
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from typing import Any
 
+import orjson
 import pytest
 
 from bench.fairness import fairness
@@ -86,3 +89,21 @@ async def test_fairness_reports_the_victim_idle_and_flooded(
     assert result["flood_sockets_open"] == 3
     refused = {code for code in result["flood_answers"] if code.startswith("error:")}
     assert refused & {"error:too_many_turns", "error:rate_limited"}, result["flood_answers"]
+
+
+async def test_floor_reports_the_kernels_cost_of_a_token() -> None:
+    """`python -m bench.floor`, as the README runs it, tiny: a cost for each side, every read."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        *("-m", "bench.floor", "--connections", "4", "--messages", "400", "--spacing-us", "50"),
+        stdout=asyncio.subprocess.PIPE,
+    )
+    out, _ = await asyncio.wait_for(process.communicate(), 60)
+
+    assert process.returncode == 0
+    result = orjson.loads(out)
+    assert result["send_cpu_us_per_message"] > 0 and result["recv_cpu_us_per_message"] > 0
+    assert result["floor_us_per_relayed_token"] == pytest.approx(
+        result["send_cpu_us_per_message"] + result["recv_cpu_us_per_message"], abs=0.02
+    )
+    assert result["reads_per_message"] <= 1.0  # every message read, none twice
