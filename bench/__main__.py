@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from bench import floor
 from bench.idle import raise_open_file_limit
 from bench.machine import describe_machine
 from bench.procfs import load_average
@@ -55,6 +56,8 @@ def main(argv: list[str] | None = None) -> int:
             "workers": args.workers,
             "open_file_limit": limit,
             "load_average_start": load_average(),
+            # Measured first, on the quiet machine: what no relay here can go below.
+            "kernel_floor": floor.measure(connections=200, messages=20_000, spacing_us=100.0),
             "services": [],
         },
         "workloads": {},

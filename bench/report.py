@@ -32,6 +32,14 @@ def render_table(report: dict[str, Any]) -> str:
         f"{'embedded database' if meta['embedded_database'] else 'MONGODB_URI'}",
         "per-token latency in ms (relay and direct: arrival - stamp); added = relay - direct",
     ]
+    floor = meta.get("kernel_floor")
+    if floor:
+        lines.append(
+            f"kernel floor per relayed token (python -m bench.floor): "
+            f"{floor['floor_us_per_relayed_token']} µs = one loopback send "
+            f"{floor['send_cpu_us_per_message']} + one epoll-woken recv "
+            f"{floor['recv_cpu_us_per_message']}; compare svc µs/tok"
+        )
     rows = [list(STREAM_COLUMNS)]
     others: list[str] = []
     for name, result in report["workloads"].items():
