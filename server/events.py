@@ -41,6 +41,8 @@ class TurnEvent:
 
 def merge_deltas(events: list[TurnEvent]) -> list[TurnEvent]:
     """Fold runs of consecutive deltas into one, keeping the last seq of each run."""
+    if len(events) == 1:  # a follower that keeps up: one event a wake
+        return events
     merged: list[TurnEvent] = []
     for event in events:
         previous = merged[-1] if merged else None

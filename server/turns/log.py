@@ -44,7 +44,9 @@ class TurnLog:
         # fell behind the window cannot be caught up with text alone.
         self._rich = False
         self.terminal: TurnEvent | None = None
-        self._changed = asyncio.Event()
+        # Followers waiting for the next event: one future each, woken by `publish`
+        # (cheaper per token than an `asyncio.Event` made anew for every event).
+        self._waiters: list[asyncio.Future[None]] = []
 
     @property
     def text(self) -> str:
@@ -78,8 +80,11 @@ class TurnLog:
         self._events.append(event)
         if self._mirror is not None:
             self._mirror(event)
-        self._changed.set()
-        self._changed = asyncio.Event()
+        if self._waiters:
+            waiters, self._waiters = self._waiters, []
+            for waiter in waiters:
+                if not waiter.done():  # not cancelled with its follower
+                    waiter.set_result(None)
         return event
 
     async def follow(self, after_seq: int = 0) -> AsyncIterator[TurnEvent]:
@@ -100,7 +105,6 @@ class TurnLog:
             yield self._started
             cursor, sent_up_to = self._started.seq, 0
         while True:
-            changed = self._changed
             pending = self._after(cursor)
             if pending is None:  # evicted from the window, or never reached
                 if sent_up_to is None or self._rich:
@@ -113,7 +117,10 @@ class TurnLog:
                 cursor, sent_up_to = seq, self._offset_after(seq)
                 continue
             if not pending:  # the terminal event, when it comes, is among the pending
-                await changed.wait()
+                # No await since `_after`: nothing can have been published meanwhile.
+                waiter = asyncio.get_running_loop().create_future()
+                self._waiters.append(waiter)
+                await waiter
                 continue
             for event in merge_deltas(pending):
                 yield event
