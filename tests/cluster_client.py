@@ -11,7 +11,9 @@ from tests.server_process import ServerProcess
 
 AUTH = {"Authorization": f"Bearer {make_token('alice')}"}
 ENDINGS = ("turn.done", "turn.cancelled", "turn.error")
-WORDS = [f"w{i} " for i in range(80)]
+# Every tenth word holds what the Redis batch format must carry through untouched:
+# multi-byte UTF-8 (lengths are in bytes), newlines, digits and spaces like its headers.
+WORDS = [f"w{i} " if i % 10 else f"ü{i} 日本\n{i} 2 t 9\n" for i in range(80)]
 
 
 async def stored_answer(
