@@ -158,16 +158,20 @@ class RelaySocket:
         cancel_at: float | None = None
         loop = asyncio.get_running_loop()
         while True:
-            wait = None if cancel_at is None else max(0.0, cancel_at - loop.time())
-            try:
-                message = await self.ws.receive(timeout=wait)
-            except TimeoutError:
+            # Checked before waiting, never left to the wait's time-out alone: aiohttp takes
+            # `timeout=0` for "no time-out", so a token arriving just as the cancel fell
+            # due once left the cancel unsent for good (3 of 50 in cancel-200).
+            if cancel_at is not None and loop.time() >= cancel_at:
                 cancel_at = None
                 result.cancel_sent_us = now_us()
                 await self.ws.send_str(
                     orjson.dumps({"type": "turn.cancel", "turn_id": turn_id}).decode()
                 )
-                continue
+            wait = None if cancel_at is None else cancel_at - loop.time()
+            try:
+                message = await self.ws.receive(timeout=wait)
+            except TimeoutError:
+                continue  # the cancel is due: sent at the top of the loop
             arrival = now_us()
             if message.type != aiohttp.WSMsgType.TEXT:
                 result.outcome = f"failed:{message.type.name.lower()}"
