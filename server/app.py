@@ -17,6 +17,7 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
+from server import diagnostics
 from server.auth import Authenticator, auth_middleware
 from server.cluster.cluster import open_cluster
 from server.config import Settings
@@ -91,6 +92,7 @@ def build_app(settings: Settings) -> web.Application:
         health_interval=settings.mcp_health_check_seconds,
     )
     # MCP servers first: up before the engine runs a turn, closed after its last turn ends.
+    app.cleanup_ctx.append(diagnostics.on_sigusr1)
     app.cleanup_ctx.append(_mcp_servers)
     app.cleanup_ctx.append(_services)
     app.on_shutdown.append(_drain)
