@@ -19,14 +19,12 @@ from server.config import Settings
 from server.errors import (
     Conflict,
     DomainError,
-    InputTooLong,
     InternalError,
     Limited,
     NotFound,
     ShuttingDown,
     TurnNotRunning,
     UpstreamFailure,
-    ValidationFailed,
 )
 from server.events import TurnEvent
 from server.identity import Identity
@@ -34,7 +32,7 @@ from server.limits import Limits
 from server.metrics import Metrics
 from server.model.base import Model
 from server.schemas import TurnStart
-from server.storage.conversations import Store, conversation_document, public_message
+from server.storage.conversations import Store, public_message
 from server.storage.turns import (
     INTERRUPTED,
     RUNNING,
@@ -48,23 +46,22 @@ from server.turns import endings
 from server.turns.active import ActiveTurn
 from server.turns.answer import Answer
 from server.turns.checkpoints import Checkpointer
-from server.turns.choices import choose_model, thinking_setting
-from server.turns.context import build_context, check_fits
+from server.turns.context import build_context
 from server.turns.elsewhere import cancel_elsewhere, follow_elsewhere
 from server.turns.failures import guarded, log_failure
 from server.turns.held import HeldTurns
 from server.turns.log import TurnLog
+from server.turns.refusals import RefusedStarts
 from server.turns.replay import StoredTurns
 from server.turns.rounds import Rounds
+from server.turns.shutdown import drain_turns
+from server.turns.starting import check_message, plan_start
 from server.turns.storing import store_ending
 from server.turns.titles import Titler
 
 log = logging.getLogger(__name__)
 
 HISTORY_LIMIT = 200
-# At shutdown, how long the turns stopped after the drain may take to store their
-# endings (the database may be slow or away) before the engine stops retrying.
-ENDING_GRACE_SECONDS = 5.0
 FAILED = Outcome("error", error=InternalError().describe())
 
 
@@ -87,6 +84,7 @@ class TurnEngine:
         self._store = store
         self._turns = turns
         self._stored_turns = StoredTurns(turns, interval=settings.checkpoint_interval_seconds)
+        self._refusals = RefusedStarts(limits, turns, self._stored_turns)
         self._model = model
         self._metrics = metrics
         self._held = HeldTurns(
@@ -123,55 +121,30 @@ class TurnEngine:
         """
         if self._draining:
             raise ShuttingDown()
-        if len(request.content) > self._settings.max_message_chars:
-            raise InputTooLong(
-                f"The message has {len(request.content)} characters; the limit is "
-                f"{self._settings.max_message_chars}."
-            )
-        if not request.content.strip():
-            raise ValidationFailed(
-                "The message is blank.", [{"field": "content", "message": "must not be blank"}]
-            )
+        check_message(self._settings, request)
         active = self._held.get(identity, request.turn_id)
         if active is not None and not active.done.is_set():
             raise Conflict(f"Turn {request.turn_id!r} is still running; resume it instead")
         # No read first: claiming the turn id (in `begin`) returns the stored turn if
         # there is one, and a replay is served from that. A user its limits would
         # refuse is the exception: told from memory, looked up one start at a time.
-        refused = await self._refused_replay(identity, request.turn_id)
+        refused = await self._refusals.replay_if_refused(identity, request.turn_id)
         if refused is not None:
             return refused
-        if request.conversation_id is not None:
-            conversation = await self._store.get_conversation(identity, request.conversation_id)
-            new = False
-            model = choose_model(self._settings, request.model, conversation.get("model"))
-        else:
-            model = choose_model(self._settings, request.model)
-            conversation = conversation_document(
-                identity, title="", model=model, system_prompt=None, running_turn_id=request.turn_id
-            )
-            new = True
-        system_prompt = conversation.get("system_prompt")
-        assert system_prompt is None or isinstance(system_prompt, str)
-        thinking = (
-            thinking_setting(self._settings, request.thinking)
-            if request.thinking is not None
-            else conversation.get("thinking")
-        )
-        check_fits(request.content, system_prompt, self._settings.context_token_budget)
+        plan = await plan_start(self._settings, self._store, identity, request)
         # Taken last: a replay, a refusal or a conflict costs the user nothing.
         try:
             slot = await self._limits.admit_turn(identity)
         except Limited as refusal:  # the limits filled meanwhile: as if refused at first
-            return await self._replay_or_refuse(refusal, identity, request.turn_id)
+            return await self._refusals.replay_or_refuse(refusal, identity, request.turn_id)
         try:
             record = await self._turns.begin(
                 identity,
                 request.turn_id,
-                conversation=conversation,
+                conversation=plan.conversation,
                 content=request.content,
-                model=model,
-                new_conversation=new,
+                model=plan.model,
+                new_conversation=plan.new_conversation,
             )
         except TurnExists as taken:
             await slot.refund()
@@ -191,8 +164,9 @@ class TurnEngine:
                 else None
             ),
         )
-        budget = int(thinking["budget_tokens"]) if thinking else None
-        active = ActiveTurn(record, request.content, system_prompt, budget, answer, turn_log)
+        active = ActiveTurn(
+            record, request.content, plan.system_prompt, plan.thinking_budget, answer, turn_log
+        )
         active.slot = slot
         self._held.add(active)
         active.log.publish("turn.started", endings.started(record.turn_document()))
@@ -207,33 +181,6 @@ class TurnEngine:
         )
         active.task.add_done_callback(slot.release_soon)
         return self._follow(active, 0)
-
-    async def _refused_replay(
-        self, identity: Identity, turn_id: str
-    ) -> AsyncIterator[TurnEvent] | None:
-        """For a user its limits would refuse now: a replay if `turn_id` is stored, else the
-        refusal. None when the limits have room.
-
-        A replay counts against no limit, so even a user at its limits is looked
-        up, but one start at a time, however many sockets it floods from, a few a
-        second (`Limits.may_look_up`), and a new turn is refused without a write:
-        such a user slows only itself, never the others' turn starts
-        (`python -m bench --only fairness`)."""
-        refusal = await self._limits.refusal(identity)
-        if refusal is None:
-            return None
-        return await self._replay_or_refuse(refusal, identity, turn_id)
-
-    async def _replay_or_refuse(
-        self, refusal: DomainError, identity: Identity, turn_id: str
-    ) -> AsyncIterator[TurnEvent]:
-        if not self._limits.may_look_up(identity):
-            raise refusal
-        async with self._limits.one_at_a_time(identity):
-            existing = await self._turns.find(identity, turn_id)
-        if existing is None:
-            raise refusal
-        return await self._stored_turns.replay(existing)
 
     async def resume(
         self, identity: Identity, turn_id: str, after_seq: int
@@ -322,21 +269,7 @@ class TurnEngine:
         has its final event before the transports close their connections."""
         self._draining = True
         running = self._held.running()
-        if not running:
-            return
-        log.info("draining %d running turn(s) for up to %g s", len(running), seconds)
-        waits = [asyncio.ensure_future(a.done.wait()) for a in running]
-        _, pending = await asyncio.wait(waits, timeout=seconds)
-        if not pending:
-            return
-        left = [a for a in running if not a.done.is_set()]
-        log.warning("stopping %d turn(s) still running after the drain", len(left))
-        for active in left:
-            self._stop(active, requested=False)
-        _, pending = await asyncio.wait(pending, timeout=ENDING_GRACE_SECONDS)
-        if pending:
-            self._closing.set()  # the database is away: stop retrying the endings
-            await asyncio.wait(pending)
+        await drain_turns(running, seconds, stop=self._interrupt, closing=self._closing)
 
     async def close(self) -> None:
         """Shutdown: stop running turns (stored as `interrupted`), then background work.
@@ -346,7 +279,7 @@ class TurnEngine:
         self._closing.set()
         actives = [a for a in self._held.all() if a.task is not None]
         for active in actives:
-            self._stop(active, requested=False)
+            self._interrupt(active)
         # `done`, not the tasks: a task cancelled in its ending returns before the
         # shielded ending has written the outcome.
         await asyncio.gather(*(a.done.wait() for a in actives))
@@ -430,10 +363,14 @@ class TurnEngine:
         elif state == "lost":
             turn_id = active.record.turn_id
             log.warning("turn %s was recovered by another process; stopping it", turn_id)
-            self._stop(active, requested=False)
+            self._interrupt(active)
 
     def _follow(self, active: ActiveTurn, after_seq: int) -> AsyncIterator[TurnEvent]:
         return guarded(active.record.turn_id, active.log.follow(after_seq))
+
+    def _interrupt(self, active: ActiveTurn) -> None:
+        """Stop a turn no one asked to stop (shutdown, its lease lost): `interrupted`."""
+        self._stop(active, requested=False)
 
     def _cancel(self, active: ActiveTurn) -> None:
         self._stop(active, requested=True)
