@@ -16,6 +16,8 @@ import aiohttp
 import pytest
 from redis.asyncio import Redis
 
+from server.cluster.streams import stream_key
+from server.identity import Identity
 from tests.cluster_client import (
     AUTH,
     ENDINGS,
@@ -152,3 +154,39 @@ async def test_a_process_starts_and_answers_while_redis_is_unreachable(
         assert frames[-1]["type"] == "turn.done"
         assert frames[-1]["message"]["content"] == "Without Redis."
         assert log_lines(a, "is unavailable") == 1
+
+
+async def test_a_turns_stream_outlives_it_by_the_retention_then_expires(
+    mongo_uri: str,
+    fake: FakeAnthropic,
+    redis_server: RedisServer,
+    tmp_path: Path,
+    session: aiohttp.ClientSession,
+) -> None:
+    """The expiry is renewed while the turn runs (it outlasts its 2 s TTL here), set to
+    the retention at the end, and the stream then goes."""
+    retention = 2
+    fake.script(Reply.text(WORDS, delay=0.04))  # 3.2 s: longer than the TTL
+    async with several(
+        ("a",),
+        fake.base_url,
+        tmp_path,
+        mongo_uri,
+        start=True,
+        REDIS_URL=redis_server.url,
+        TURN_RETENTION_SECONDS=str(retention),
+    ) as (a,):
+        ws = await connect(session, a, AUTH)
+        frames = await ws.turn("Count slowly")
+        await ws.close()
+    turn_id = frames[0]["turn_id"]
+    key = stream_key(Identity("default", "alice"), turn_id)
+    assert frames[-1]["type"] == "turn.done"
+    async with Redis.from_url(redis_server.url) as redis:
+        assert await redis.xlen(key) == frames[-1]["seq"], "every event, none lost to expiry"
+        assert 0 < await redis.pttl(key) <= retention * 1000
+
+        async def gone() -> bool:
+            return not await redis.exists(key)
+
+        assert await eventually(gone, timeout=retention + 3)

@@ -3,7 +3,7 @@
 `append` is on the per-token path: it only queues the event (no await, no
 round trip). One writer task sends everything queued, for every turn of the
 process, as one command: a small Lua script that runs the `XADD`s (with
-`MAXLEN ~`) and one `EXPIRE` a stream, the events packed into one argument.
+`MAXLEN ~`) and the `EXPIRE`s due, the events packed into one argument.
 Commands leave at most every `LINGER_SECONDS` (5 ms): the events of that
 interval gather into one, so a quiet turn's event leaves at once and a busy
 process sends ~200 commands a second, however many turns run. (A pipeline of
@@ -48,9 +48,10 @@ BATCH_MAX = 1000
 # The least time between two commands: what a follower elsewhere may wait at most
 # for an event, for far fewer (larger) commands than one per round trip.
 LINGER_SECONDS = 0.005
-# KEYS: each stream of the batch, once. ARGV: MAXLEN, TTL, and the batch's events
-# as one string, each a header line `<key index> <seq> <type> <payload bytes>` and
-# then its JSON payload: one argument to pack and parse, not three an event.
+# KEYS: each stream of the batch, once. ARGV: MAXLEN, TTL, the batch's events as one
+# string, each a header line `<key index> <seq> <type> <payload bytes>` and then its
+# JSON payload (one argument to pack and parse, not three an event), and the indexes
+# of the streams whose expiry is renewed.
 # `pcall`: an event refused (none should be) is a hole readers handle, not a lost batch.
 APPEND_SCRIPT = """
 local maxlen, ttl, events = ARGV[1], ARGV[2], ARGV[3]
@@ -66,8 +67,8 @@ while at <= #events do
   at = payload_end + 1
   count = count + 1
 end
-for _, key in ipairs(KEYS) do
-  redis.pcall('EXPIRE', key, ttl)
+for index in string.gmatch(ARGV[4], '%d+') do
+  redis.pcall('EXPIRE', KEYS[tonumber(index)], ttl)
 end
 return count
 """
@@ -98,6 +99,11 @@ class StreamPublisher:
         self._closing = False
         self._task: asyncio.Task[None] | None = None
         self._append = link.client.register_script(APPEND_SCRIPT)
+        # When each stream's expiry was last renewed. Renewed when a stream starts, at
+        # its turn's end, and every third of the TTL between: an `EXPIRE` a stream every
+        # few seconds rather than one an event (a stream then outlives its turn by the
+        # retention, as the owner holds the turn in memory).
+        self._renewed: dict[str, float] = {}
 
     def mirror(self, identity: Identity, turn_id: str) -> Callable[[TurnEvent], None]:
         """The `TurnLog` mirror of one turn: each event it publishes is queued for its stream."""
@@ -108,6 +114,8 @@ class StreamPublisher:
             if self._link.available:
                 self._queued.append((key, event))
                 self._wake.set()
+            elif event.terminal:
+                self._renewed.pop(key, None)
 
         return append
 
@@ -140,15 +148,25 @@ class StreamPublisher:
     async def _send(self, batch: list[tuple[str, TurnEvent]]) -> None:
         keys: dict[str, int] = {}  # each stream once, numbered from 1 as Lua counts
         parts: list[bytes] = []
+        renew: dict[int, None] = {}
+        now, renew_every = asyncio.get_running_loop().time(), self._ttl / 3
         for key, event in batch:
             index = keys.setdefault(key, len(keys) + 1)
             payload = orjson.dumps(event.payload)
             parts.append(b"%d %d %s %d\n" % (index, event.seq, event.type.encode(), len(payload)))
             parts.append(payload)
-        args: list[EncodableT] = [STREAM_MAX_EVENTS, self._ttl, b"".join(parts)]
+            if event.terminal:
+                renew[index] = None
+                self._renewed.pop(key, None)
+            elif now - self._renewed.get(key, -math.inf) >= renew_every:
+                renew[index] = None
+                self._renewed[key] = now
+        renewals = b" ".join(b"%d" % index for index in renew)
+        args: list[EncodableT] = [STREAM_MAX_EVENTS, self._ttl, b"".join(parts), renewals]
         try:
             await self._append(keys=list(keys), args=args)
         except RedisError as error:  # lost: the hole sends readers to MongoDB
             self._link.failed(error)
+            self._renewed.clear()  # Redis may have lost its streams too: renew all anew
         except Exception:  # a bug of ours: this batch is lost, never the writer
             log.exception("writing %d event(s) to Redis failed", len(batch))
