@@ -15,7 +15,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
 from server.identity import Identity
-from server.storage.turns import turn_key
+from server.storage.turn_records import turn_key
 
 log = logging.getLogger(__name__)
 

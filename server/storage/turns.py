@@ -1,9 +1,10 @@
-"""A turn's records: its idempotency claim, its two messages, checkpoints, the end.
+"""A turn's storage: its idempotency claim, its two messages, checkpoints, the end.
 
 The `turns` collection carries what the messages cannot: the per-user unique
 `turn_id`, the owning process's lease (so a crashed process's turns can be
 told from a live one's, even with many processes on one cluster), a
 cancel request from another process, and the terminal outcome for replays.
+The values these operations take and give back are in `turn_records.py`.
 """
 
 from __future__ import annotations
@@ -11,134 +12,36 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
-from typing import Any, Literal
+from dataclasses import replace
+from datetime import timedelta
+from typing import Any
 
-import orjson
 from pymongo import ReturnDocument, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError, PyMongoError
 
-from server.errors import Conflict, Interrupted, NotFound, StorageUnavailable
+from server.errors import Conflict, NotFound, StorageUnavailable
 from server.identity import Identity
 from server.storage.client import Document
 from server.storage.conversations import new_id, now
 from server.storage.inserts import insert_new, upsert_new
+from server.storage.turn_records import (
+    INTERRUPTED,
+    RECOVERED,
+    RUNNING,
+    STREAMING,
+    Ending,
+    Lease,
+    Outcome,
+    Progress,
+    TurnExists,
+    TurnRecord,
+    turn_key,
+)
 
 log = logging.getLogger(__name__)
 
-RUNNING = "running"
-STREAMING = "streaming"
-RECOVERED = "recovered"  # the owner of a turn taken over by recovery
-INTERRUPTED = Interrupted().describe()
 CHECKPOINT_SLICE = 100  # turns whose leases one checkpoint operation renews
-
-
-def turn_key(identity: Identity, turn_id: str) -> str:
-    """A turn's `_id`: its owner and `turn_id`, so that the primary key is the idempotency claim.
-
-    A JSON array, so that no tenant, user or turn id can make two keys equal.
-    """
-    return orjson.dumps([identity.tenant_id, identity.user_id, turn_id]).decode()
-
-
-class TurnExists(Conflict):
-    """The turn id is taken: `stored` is that turn, to replay or to refuse while it runs."""
-
-    def __init__(self, stored: Document) -> None:
-        super().__init__(f"Turn {stored['turn_id']!r} already exists")
-        self.stored = stored
-
-
-@dataclass(frozen=True, slots=True)
-class TurnRecord:
-    """The ids a running turn needs, fixed when it begins."""
-
-    id: str
-    turn_id: str
-    identity: Identity
-    conversation_id: str
-    user_message_id: str
-    assistant_message_id: str
-    assistant_seq: int
-    model: str
-    created_at: datetime
-    new_conversation: bool
-
-    def assistant_document(
-        self,
-        text: str,
-        status: str = STREAMING,
-        blocks: list[Document] | None = None,
-        **fields: Any,
-    ) -> Document:
-        """The answer as stored: inserted by `begin`, and stood in for when it cannot be read."""
-        return {
-            "_id": self.assistant_message_id,
-            "conversation_id": self.conversation_id,
-            **self.identity.scope,
-            "seq": self.assistant_seq,
-            "role": "assistant",
-            "content": text,
-            "blocks": blocks if blocks is not None else [],
-            "status": status,
-            "turn_id": self.turn_id,
-            "model": self.model,
-            "usage": None,
-            "stop_reason": None,
-            "error": None,
-            "created_at": self.created_at,
-            "updated_at": self.created_at,
-            **fields,
-        }
-
-    def turn_document(self, **fields: Any) -> Document:
-        """The turn as stored when it begins."""
-        return {
-            "_id": self.id,
-            **self.identity.scope,
-            "turn_id": self.turn_id,
-            "conversation_id": self.conversation_id,
-            "status": RUNNING,
-            "model": self.model,
-            "user_message_id": self.user_message_id,
-            "assistant_message_id": self.assistant_message_id,
-            "created_at": self.created_at,
-            "updated_at": self.created_at,
-            **fields,
-        }
-
-
-@dataclass(frozen=True, slots=True)
-class Outcome:
-    """How a turn ended: what the finaliser writes, once."""
-
-    status: str  # complete, cancelled, interrupted, error
-    usage: dict[str, int] | None = None
-    stop_reason: str | None = None
-    error: dict[str, Any] | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Progress:
-    """An answer as far as it got: its plain text and its content blocks."""
-
-    text: str
-    blocks: list[Document]
-
-
-@dataclass(frozen=True, slots=True)
-class Ending:
-    """A turn as it ended in storage, whoever wrote the ending, with its answer."""
-
-    turn: Document
-    message: Document
-    ours: bool  # False: another process (the sweep) had ended it first
-
-
-# `ended`: ended by this process since the batch was taken (its own finaliser).
-Lease = Literal["held", "cancel_requested", "lost", "ended"]
 
 
 class TurnStore:

@@ -7,7 +7,7 @@ import time
 from dataclasses import dataclass, field
 
 from server.limits import TurnSlot
-from server.storage.turns import Progress, TurnRecord
+from server.storage.turn_records import Progress, TurnRecord
 from server.turns.answer import Answer
 from server.turns.log import TurnLog
 

@@ -16,7 +16,8 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from server.storage.turns import Lease, Progress, TurnStore
+from server.storage.turn_records import Lease, Progress
+from server.storage.turns import TurnStore
 
 if TYPE_CHECKING:
     from server.turns.active import ActiveTurn

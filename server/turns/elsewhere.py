@@ -18,7 +18,8 @@ from server.errors import TurnNotRunning
 from server.events import TurnEvent
 from server.identity import Identity
 from server.storage.client import Document
-from server.storage.turns import RUNNING, TurnStore
+from server.storage.turn_records import RUNNING
+from server.storage.turns import TurnStore
 
 # The follow from storage, from a `seq` on (the turn read again, as it is now).
 FromStorage = Callable[[int], Awaitable[AsyncIterator[TurnEvent]]]

@@ -14,7 +14,7 @@ from server.events import EventType
 from server.model.assembler import SERVER_RESULT_SUFFIX
 from server.storage.client import Document
 from server.storage.conversations import public_message
-from server.storage.turns import INTERRUPTED
+from server.storage.turn_records import INTERRUPTED
 
 PREVIEW_CHARS = 200
 # What a client is told of a citation; the rest (`encrypted_index`) is for the model only.

@@ -33,14 +33,8 @@ from server.metrics import Metrics
 from server.model.base import Model
 from server.schemas import TurnStart
 from server.storage.conversations import Store, public_message
-from server.storage.turns import (
-    INTERRUPTED,
-    RUNNING,
-    Lease,
-    Outcome,
-    TurnExists,
-    TurnStore,
-)
+from server.storage.turn_records import INTERRUPTED, RUNNING, Lease, Outcome, TurnExists
+from server.storage.turns import TurnStore
 from server.tools.toolbox import ToolBox
 from server.turns import endings
 from server.turns.active import ActiveTurn

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 
 from server.errors import DomainError, InternalError, UpstreamFailure
 from server.events import TurnEvent
-from server.storage.turns import TurnRecord
+from server.storage.turn_records import TurnRecord
 
 log = logging.getLogger("server.turns.engine")  # the name operators already filter on
 

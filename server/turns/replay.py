@@ -17,7 +17,8 @@ from server.events import EventType, TurnEvent
 from server.identity import Identity
 from server.storage.client import Document
 from server.storage.conversations import public_message
-from server.storage.turns import RUNNING, TurnStore
+from server.storage.turn_records import RUNNING
+from server.storage.turns import TurnStore
 from server.turns import endings
 from server.turns.failures import guarded
 

@@ -7,7 +7,8 @@ import contextlib
 import logging
 
 from server.errors import StorageUnavailable
-from server.storage.turns import Ending, Outcome, Progress, TurnRecord, TurnStore
+from server.storage.turn_records import Ending, Outcome, Progress, TurnRecord
+from server.storage.turns import TurnStore
 
 log = logging.getLogger(__name__)
 
