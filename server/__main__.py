@@ -6,9 +6,10 @@ import argparse
 import sys
 
 from server.auth import Authenticator
-from server.config import ConfigError, Settings, StartupError, load_settings
+from server.config import Settings, load_settings
 from server.listen import bind
 from server.logs import configure_logging
+from server.startup_errors import ConfigError, StartupError
 
 
 def main(argv: list[str] | None = None) -> int:

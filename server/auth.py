@@ -21,9 +21,10 @@ from aiohttp.typedefs import Handler, Middleware
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 
-from server.config import ConfigError, Settings
+from server.config import Settings
 from server.errors import Unauthorized
 from server.identity import Identity
+from server.startup_errors import ConfigError
 from server.typedefs import identity_key
 
 ASYMMETRIC_ALGORITHMS = ["RS256", "ES256"]

@@ -1,44 +1,27 @@
 """Settings from the environment, with the few command-line flags layered on top.
 
-Every setting is read and checked here, once, at start-up: a bad value stops the
-process with one line naming the setting, instead of failing on first use.
+Every setting is read and checked here, once, at start-up (parsed by `env.py`'s
+`EnvReader`): a bad value stops the process with one line naming the setting,
+instead of failing on first use.
 """
 
 from __future__ import annotations
 
-import ipaddress
 import os
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from server.origins import is_loopback, normalize_origin
-
-IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+from server.env import EnvReader, IPNetwork
+from server.origins import is_loopback
+from server.startup_errors import ConfigError
 
 DEFAULT_MODEL = "claude-sonnet-4-5"
 DEFAULT_MODELS = ("claude-sonnet-4-5", "claude-haiku-4-5", "claude-opus-4-1")
 OFFLINE_MODEL = "offline"
 # WEB_CONCURRENCY's ceiling: far above any machine's cores, low enough to catch a typo.
 MAX_WORKERS = 256
-
-
-class StartupError(Exception):
-    """The service cannot start; the message names the cause and the fix, in one line.
-
-    `python -m server` prints it as `<kind>: <message>` and exits with code 2, no
-    traceback: an operator can act on it without reading the code.
-    """
-
-    kind = "cannot start"
-
-
-class ConfigError(StartupError):
-    """A setting is missing or malformed; the message names it."""
-
-    kind = "configuration error"
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,7 +133,7 @@ def load_settings(
 ) -> Settings:
     """Build settings from `env` (default: os.environ); flags win over the environment."""
     env = os.environ if env is None else env
-    reader = _Reader(env)
+    reader = EnvReader(env)
     models = tuple(
         m.strip() for m in reader.text("CHAT_MODELS", ",".join(DEFAULT_MODELS)).split(",")
     )
@@ -246,8 +229,8 @@ def load_settings(
             "MCP_RESULT_MAX_CHARS", 20_000, minimum=100, maximum=1_000_000
         ),
         mcp_health_check_seconds=reader.number("MCP_HEALTH_CHECK_SECONDS", 15.0, minimum=0.1),
-        web_search=reader.web_tool("WEB_SEARCH"),
-        web_fetch=reader.web_tool("WEB_FETCH"),
+        web_search=_web_tool(reader, "WEB_SEARCH"),
+        web_fetch=_web_tool(reader, "WEB_FETCH"),
     )
     if not settings.jwt_configured and not is_loopback(settings.host):
         raise ConfigError(
@@ -257,133 +240,16 @@ def load_settings(
     return settings
 
 
-class _Reader:
-    """Typed access to the environment, each failure naming its variable."""
-
-    def __init__(self, env: Mapping[str, str]) -> None:
-        self._env = env
-
-    def optional(self, name: str) -> str | None:
-        value = self._env.get(name, "").strip()
-        return value or None
-
-    def redis_url(self, name: str) -> str | None:
-        """A Redis URL (`redis://`, `rediss://`, `unix://`); None when unset."""
-        raw = self.optional(name)
-        if raw is not None and not re.match(r"(rediss?|unix)://\S+$", raw):
-            raise ConfigError(f"{name}: not a URL like redis://host:6379/0 (or rediss://, unix://)")
-        return raw
-
-    def text(self, name: str, default: str) -> str:
-        return self.optional(name) or default
-
-    def integer(self, name: str, default: int, *, minimum: int, maximum: int) -> int:
-        raw = self.optional(name)
-        if raw is None:
-            return default
-        try:
-            value = int(raw)
-        except ValueError:
-            raise ConfigError(f"{name}={raw!r}: not an integer") from None
-        if not minimum <= value <= maximum:
-            raise ConfigError(f"{name}={value}: must be between {minimum} and {maximum}")
-        return value
-
-    def number(self, name: str, default: float, *, minimum: float) -> float:
-        raw = self.optional(name)
-        if raw is None:
-            return default
-        try:
-            value = float(raw)
-        except ValueError:
-            raise ConfigError(f"{name}={raw!r}: not a number") from None
-        if not value >= minimum:
-            raise ConfigError(f"{name}={value}: must be at least {minimum}")
-        return value
-
-    def flag(self, name: str, default: bool) -> bool:
-        raw = self.optional(name)
-        if raw is None:
-            return default
-        lowered = raw.lower()
-        if lowered in {"1", "true", "yes", "on"}:
-            return True
-        if lowered in {"0", "false", "no", "off"}:
-            return False
-        raise ConfigError(f"{name}={raw!r}: expected on/off")
-
-    def networks(self, name: str) -> tuple[IPNetwork, ...]:
-        """Comma-separated IP addresses or CIDR blocks; empty when unset."""
-        items = [item.strip() for item in (self.optional(name) or "").split(",")]
-        try:
-            return tuple(ipaddress.ip_network(item, strict=False) for item in items if item)
-        except ValueError as error:
-            raise ConfigError(f"{name}: {error}") from None
-
-    def origins(self, name: str) -> tuple[str, ...]:
-        """Comma-separated web origins (`https://app.example.com`), normalized; empty when unset."""
-        items = [item.strip() for item in (self.optional(name) or "").split(",")]
-        origins = []
-        for item in filter(None, items):
-            origin = normalize_origin(item)
-            if origin is None:
-                raise ConfigError(f"{name}: {item!r} is not an origin like https://app.example.com")
-            origins.append(origin)
-        return tuple(origins)
-
-    def module_paths(self, name: str) -> tuple[str, ...]:
-        """Comma-separated dotted module paths (`package.module`); empty when unset."""
-        items = [item.strip() for item in (self.optional(name) or "").split(",")]
-        paths = tuple(item for item in items if item)
-        for path in paths:
-            if not all(part.isidentifier() for part in path.split(".")):
-                raise ConfigError(f"{name}={path!r}: not a module path like package.module")
-        return paths
-
-    def names(self, name: str) -> tuple[str, ...] | None:
-        """Comma-separated names; None when unset, () for `none`."""
-        raw = self.optional(name)
-        if raw is None:
-            return None
-        if raw.lower() == "none":
-            return ()
-        items = tuple(item.strip() for item in raw.split(",") if item.strip())
-        bad = [item for item in items if not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", item)]
-        if bad or not items:
-            raise ConfigError(f"{name}={raw!r}: expected tool names separated by commas, or none")
-        return items
-
-    def web_tool(self, prefix: str) -> WebTool | None:
-        """`{prefix}` on/off, with `_MAX_USES` and one of `_ALLOWED_DOMAINS`/`_BLOCKED_DOMAINS`."""
-        if not self.flag(prefix, False):
-            return None
-        allowed = self.domains(f"{prefix}_ALLOWED_DOMAINS")
-        blocked = self.domains(f"{prefix}_BLOCKED_DOMAINS")
-        if allowed and blocked:
-            raise ConfigError(
-                f"{prefix}_ALLOWED_DOMAINS and {prefix}_BLOCKED_DOMAINS: set one or the other, "
-                "not both (the API refuses both)"
-            )
-        max_uses = self.integer(f"{prefix}_MAX_USES", 5, minimum=1, maximum=100)
-        return WebTool(max_uses, allowed, blocked)
-
-    def domains(self, name: str) -> tuple[str, ...]:
-        """Comma-separated domains (`example.com`, `docs.example.com/api`); no scheme."""
-        items = tuple(item.strip() for item in (self.optional(name) or "").split(","))
-        for item in filter(None, items):
-            if not re.fullmatch(r"[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+(/\S*)?", item):
-                raise ConfigError(
-                    f"{name}: {item!r} is not a domain like example.com (no https://)"
-                )
-        return tuple(filter(None, items))
-
-    def choice(
-        self, name: str, default: str, choices: tuple[str, ...], *, upper: bool = False
-    ) -> str:
-        raw = self.optional(name)
-        if raw is None:
-            return default
-        value = raw.upper() if upper else raw.lower()
-        if value not in choices:
-            raise ConfigError(f"{name}={raw!r}: expected one of {', '.join(choices)}")
-        return value
+def _web_tool(reader: EnvReader, prefix: str) -> WebTool | None:
+    """`{prefix}` on/off, with `_MAX_USES` and one of `_ALLOWED_DOMAINS`/`_BLOCKED_DOMAINS`."""
+    if not reader.flag(prefix, False):
+        return None
+    allowed = reader.domains(f"{prefix}_ALLOWED_DOMAINS")
+    blocked = reader.domains(f"{prefix}_BLOCKED_DOMAINS")
+    if allowed and blocked:
+        raise ConfigError(
+            f"{prefix}_ALLOWED_DOMAINS and {prefix}_BLOCKED_DOMAINS: set one or the other, "
+            "not both (the API refuses both)"
+        )
+    max_uses = reader.integer(f"{prefix}_MAX_USES", 5, minimum=1, maximum=100)
+    return WebTool(max_uses, allowed, blocked)

@@ -14,7 +14,7 @@ import socket
 from collections.abc import Sequence
 from typing import Any
 
-from server.config import StartupError
+from server.startup_errors import StartupError
 
 # An address family and a socket address as `bind` takes it (IPv6: four items).
 Place = tuple[socket.AddressFamily, Any]

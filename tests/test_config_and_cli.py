@@ -14,7 +14,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from server.__main__ import main
-from server.config import ConfigError, load_settings
+from server.config import load_settings
+from server.startup_errors import ConfigError
 from tests.conftest import Service
 from tests.live_server import free_port, run_cli, server_env, spawn
 

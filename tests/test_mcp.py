@@ -21,10 +21,10 @@ from typing import Any
 
 import pytest
 
-from server.config import ConfigError
 from server.identity import Identity
 from server.mcp.config import HttpServer, StdioServer, load_servers
 from server.mcp.hub import McpHub
+from server.startup_errors import ConfigError
 from tests.conftest import Service, eventually
 from tests.fake_anthropic import FakeAnthropic, Reply, ToolUse
 from tests.live_server import free_port, run_cli, server_env

@@ -14,8 +14,9 @@ from typing import Annotated, Any
 import pytest
 from pydantic import Field
 
-from server.config import ConfigError, Settings, load_settings
+from server.config import Settings, load_settings
 from server.identity import Identity
+from server.startup_errors import ConfigError
 from server.tools.builtin import calculate
 from server.tools.loader import load_registry
 from server.tools.registry import ToolContext, ToolInputError, tool

@@ -13,7 +13,8 @@ from typing import Any
 
 import pytest
 
-from server.config import ConfigError, load_settings
+from server.config import load_settings
+from server.startup_errors import ConfigError
 from tests.conftest import Service, frame_types, new_turn_id, text_of
 from tests.fake_anthropic import (
     CitedText,

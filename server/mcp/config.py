@@ -28,8 +28,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from server.config import ConfigError
 from server.identity import Identity
+from server.startup_errors import ConfigError
 
 # A server's name prefixes its tools (`tracker__create_task`); "__" is the separator,
 # so a name may not contain it, and the joined name must fit Anthropic's tool-name rule.

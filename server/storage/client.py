@@ -19,7 +19,8 @@ from pymongo import AsyncMongoClient, monitoring
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import ConnectionFailure, PyMongoError
 
-from server.config import Settings, StartupError
+from server.config import Settings
+from server.startup_errors import StartupError
 from server.storage.embedded import EmbeddedMongo
 from server.storage.indexes import ensure_indexes
 

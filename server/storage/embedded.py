@@ -27,7 +27,7 @@ from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import TextIO
 
-from server.config import StartupError
+from server.startup_errors import StartupError
 
 log = logging.getLogger(__name__)
 

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import importlib
 
-from server.config import ConfigError, Settings
+from server.config import Settings
+from server.startup_errors import ConfigError
 from server.tools.builtin import BUILTIN_TOOLS
 from server.tools.registry import Tool, ToolRegistry
 

@@ -26,8 +26,9 @@ from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 
 from server.auth import Authenticator
-from server.config import Settings, StartupError
+from server.config import Settings
 from server.listen import places
+from server.startup_errors import StartupError
 from server.storage.client import open_database
 from server.storage.embedded import EmbeddedMongo
 from server.storage.turns import TurnStore

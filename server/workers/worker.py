@@ -19,9 +19,10 @@ from multiprocessing.connection import Connection
 
 import uvloop
 
-from server.config import Settings, StartupError
+from server.config import Settings
 from server.listen import Place, bind_shared
 from server.logs import configure_logging
+from server.startup_errors import StartupError
 from server.workers.service import run_service
 
 
