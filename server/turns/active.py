@@ -38,6 +38,17 @@ class ActiveTurn:
         identity = self.record.identity
         return (identity.tenant_id, identity.user_id, self.record.turn_id)
 
+    def stop(self, *, requested: bool) -> None:
+        """Cancel the task, once: a second cancel would cut short its clean-up.
+
+        `requested`: the user asked (stored `cancelled`); otherwise shutdown or a
+        lost lease stopped it (stored `interrupted`)."""
+        if self.task is None or self.ending is not None or self.stopping:
+            return
+        self.stopping = True
+        self.cancel_requested = requested
+        self.task.cancel()
+
     def progress(self) -> Progress:
         """The answer so far: every round's blocks, and the text still streaming."""
         text = self.log.text

@@ -204,7 +204,7 @@ class TurnEngine:
         socket is not an abandonment."""
         active = self._held.get(identity, turn_id)
         if active is not None and self._settings.on_disconnect == "cancel":
-            self._cancel(active)
+            active.stop(requested=True)
 
     async def cancel(self, identity: Identity, turn_id: str) -> None:
         """Stop a running turn at once, keeping its partial answer."""
@@ -212,7 +212,7 @@ class TurnEngine:
         if active is not None:
             if active.done.is_set():
                 raise TurnNotRunning(f"Turn {turn_id!r} has already ended")
-            self._cancel(active)
+            active.stop(requested=True)
             return
         if self._cluster is not None and await cancel_elsewhere(
             self._cluster, self._turns, identity, turn_id
@@ -245,7 +245,7 @@ class TurnEngine:
                 active.record.conversation_id == conversation_id
                 and active.record.identity == identity
             ):
-                self._cancel(active)
+                active.stop(requested=True)
                 await active.done.wait()
         await self._store.delete_conversation(identity, conversation_id)
 
@@ -263,7 +263,7 @@ class TurnEngine:
         has its final event before the transports close their connections."""
         self._draining = True
         running = self._held.running()
-        await drain_turns(running, seconds, stop=self._interrupt, closing=self._closing)
+        await drain_turns(running, seconds, closing=self._closing)
 
     async def close(self) -> None:
         """Shutdown: stop running turns (stored as `interrupted`), then background work.
@@ -273,7 +273,7 @@ class TurnEngine:
         self._closing.set()
         actives = [a for a in self._held.all() if a.task is not None]
         for active in actives:
-            self._interrupt(active)
+            active.stop(requested=False)
         # `done`, not the tasks: a task cancelled in its ending returns before the
         # shielded ending has written the outcome.
         await asyncio.gather(*(a.done.wait() for a in actives))
@@ -349,30 +349,15 @@ class TurnEngine:
         """Another process relayed a cancel of one of our turns (Redis Pub/Sub)."""
         active = self._held.get(identity, turn_id)
         if active is not None and not active.done.is_set():
-            self._cancel(active)
+            active.stop(requested=True)
 
     def _lease_changed(self, active: ActiveTurn, state: Lease) -> None:
         if state == "cancel_requested":
-            self._cancel(active)
+            active.stop(requested=True)
         elif state == "lost":
             turn_id = active.record.turn_id
             log.warning("turn %s was recovered by another process; stopping it", turn_id)
-            self._interrupt(active)
+            active.stop(requested=False)
 
     def _follow(self, active: ActiveTurn, after_seq: int) -> AsyncIterator[TurnEvent]:
         return guarded(active.record.turn_id, active.log.follow(after_seq))
-
-    def _interrupt(self, active: ActiveTurn) -> None:
-        """Stop a turn no one asked to stop (shutdown, its lease lost): `interrupted`."""
-        self._stop(active, requested=False)
-
-    def _cancel(self, active: ActiveTurn) -> None:
-        self._stop(active, requested=True)
-
-    def _stop(self, active: ActiveTurn, *, requested: bool) -> None:
-        """Cancel the turn's task, once: a second cancel would cut short its clean-up."""
-        if active.task is None or active.ending is not None or active.stopping:
-            return
-        active.stopping = True
-        active.cancel_requested = requested
-        active.task.cancel()

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
 
 from server.turns.active import ActiveTurn
 
@@ -24,10 +23,9 @@ async def drain_turns(
     running: list[ActiveTurn],
     seconds: float,
     *,
-    stop: Callable[[ActiveTurn], None],
     closing: asyncio.Event,
 ) -> None:
-    """Let `running` finish for `seconds`, then `stop` the rest and wait for their endings;
+    """Let `running` finish for `seconds`, then stop the rest and wait for their endings;
     past the grace period, set `closing` so that endings stop waiting for the database."""
     if not running:
         return
@@ -39,7 +37,7 @@ async def drain_turns(
     left = [active for active in running if not active.done.is_set()]
     log.warning("stopping %d turn(s) still running after the drain", len(left))
     for active in left:
-        stop(active)
+        active.stop(requested=False)  # stored `interrupted`
     _, pending = await asyncio.wait(pending, timeout=ENDING_GRACE_SECONDS)
     if pending:
         closing.set()  # the database is away: stop retrying the endings
