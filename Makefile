@@ -5,17 +5,31 @@ BASE_PYTHON := $(if $(wildcard $(PYENV_PYTHON)),$(PYENV_PYTHON),python3.13)
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+# uv installs from uv.lock, exactly (hashes checked); it lives in a venv of its own
+# so that `uv sync`, which removes what the lock does not name, never removes itself.
+UV_VERSION := 0.13.9
+TOOLS := .tools
+UV := $(TOOLS)/bin/uv
+UV_ENV := UV_PROJECT_ENVIRONMENT=$(VENV) UV_PYTHON=$(BASE_PYTHON) UV_PYTHON_DOWNLOADS=never
 
-.PHONY: install run test screenshots lint typecheck bench bench-quick clean
+.PHONY: install lock run test screenshots lint typecheck bench bench-quick clean
 
 install: $(STAMP)
 
-# Re-install only when the dependency list changes: quick and idempotent.
-$(STAMP): pyproject.toml .python-version
-	test -x $(PY) || $(BASE_PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
-	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+$(UV):
+	$(BASE_PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+# Re-install only when the lock changes: quick and idempotent. --frozen: the lock
+# is used as it is, never re-resolved; --extra dev: the tests' tools too.
+$(STAMP): uv.lock pyproject.toml .python-version | $(UV)
+	$(UV_ENV) $(UV) sync --frozen --extra dev --quiet
 	touch $(STAMP)
+
+# Re-resolve within pyproject.toml's ranges. To move one dependency only:
+# `$(UV) lock --upgrade-package NAME`. Then `make test` before committing uv.lock.
+lock: $(UV)
+	$(UV_ENV) $(UV) lock --upgrade
 
 run: install
 	$(PY) -m server
@@ -40,4 +54,4 @@ bench-quick: install
 	$(PY) -m bench --quick
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(TOOLS) .pytest_cache .mypy_cache .ruff_cache
