@@ -51,7 +51,6 @@ import asyncio
 import contextlib
 import itertools
 import json
-import os
 import re
 import threading
 import time
@@ -65,7 +64,8 @@ from aiohttp import web
 
 TITLE_MARKER = "conversation title"
 TITLE_TEXT = "Fake title"
-STREAMS_ENV = "FAKE_ANTHROPIC_STREAMS"
+# Real provider streams, recorded by the SDK's authors (README.md there says where from).
+RECORDED_STREAMS = Path(__file__).resolve().parent / "data" / "anthropic-streams"
 
 # A paused stream wakes this often to notice that its client left: cancel tests
 # assert that the upstream request is closed promptly, not after the pause.
@@ -442,7 +442,7 @@ class Reply:
 
         The file is read now, so a wrong name fails in the test, not in the server.
         """
-        data = (_streams_dir() / f"{name}.sse").read_bytes()
+        data = (RECORDED_STREAMS / f"{name}.sse").read_bytes()
 
         async def play(exchange: _Exchange) -> None:
             await exchange.open()
@@ -646,14 +646,6 @@ def _error_response(
     return web.json_response(
         body, status=status, headers={"request-id": request_id, **(headers or {})}
     )
-
-
-def _streams_dir() -> Path:
-    """The recordings beside the repository, else where the environment says."""
-    beside_repo = Path(__file__).resolve().parents[2] / "shared" / "anthropic-streams"
-    if beside_repo.is_dir() or STREAMS_ENV not in os.environ:
-        return beside_repo
-    return Path(os.environ[STREAMS_ENV])
 
 
 def _split_events(data: bytes) -> list[bytes]:

@@ -9,18 +9,17 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import aiohttp
 import anthropic
-import httpx2
 import pytest
 from anthropic.types import Message
 
-from tests.fake_anthropic import FakeAnthropic, Reply
+from server.errors import UpstreamTimeout, UpstreamUnavailable
+from server.model.claude import upstream_failure
+from tests.fake_anthropic import RECORDED_STREAMS, FakeAnthropic, Reply
 
-STREAMS = Path(__file__).resolve().parents[2] / "shared" / "anthropic-streams"
 MODEL = "claude-test-model"
 
 
@@ -191,7 +190,7 @@ async def test_recorded_stream_is_replayed_with_the_file_bytes(fake: FakeAnthrop
     assert response.content_type == "text/event-stream"
     assert response.headers["request-id"]
     # The file ends its last event with one newline; the fake restores the blank line.
-    assert received == (STREAMS / "basic.sse").read_bytes() + b"\n"
+    assert received == (RECORDED_STREAMS / "basic.sse").read_bytes() + b"\n"
 
 
 async def test_message_stop_of_a_recording_reaches_the_sdk(
@@ -261,17 +260,20 @@ async def test_overloaded_is_an_internal_server_error(
     await stream_until_error(client, anthropic.InternalServerError)
 
 
-async def test_drop_mid_stream_is_a_raw_httpx2_protocol_error(
+async def test_drop_mid_stream_is_a_lost_connection_whatever_the_sdk_raises(
     fake: FakeAnthropic, client: anthropic.AsyncAnthropic
 ) -> None:
-    """The SDK does not wrap transport errors raised while a stream is read:
-    they are not ``anthropic.APIConnectionError``, so the service catches
-    ``httpx2.TransportError`` too."""
+    """anthropic 2.16 let httpx2's ``RemoteProtocolError`` through raw; 2.17
+    wraps it in ``APIConnectionError``. Which class is the SDK's business: the
+    service's reading of it (a lost connection, worth retrying) must not move."""
     fake.script(Reply.drop_after(["par", "tial"]))
 
-    deltas, _ = await stream_until_error(client, httpx2.RemoteProtocolError)
+    deltas, raised = await stream_until_error(client, Exception)
 
     assert deltas == ["par", "tial"]
+    failure = upstream_failure(raised.value)
+    assert isinstance(failure, UpstreamUnavailable), repr(raised.value)
+    assert failure.retryable
 
 
 async def test_error_event_mid_stream_is_a_bare_api_status_error(
@@ -300,15 +302,20 @@ async def test_stall_ends_normally_with_no_text(
     assert message.stop_reason == "end_turn"
 
 
-async def test_stall_beyond_the_read_timeout_is_a_raw_httpx2_read_timeout(
+async def test_stall_beyond_the_read_timeout_is_a_timeout_whatever_the_sdk_raises(
     fake: FakeAnthropic, client: anthropic.AsyncAnthropic
 ) -> None:
-    """Headers came, so this is not ``anthropic.APITimeoutError``."""
+    """Headers came, then nothing: 2.16 raised httpx2's ``ReadTimeout``, 2.17
+    its own ``APITimeoutError``. Either way the service calls it a time-out
+    and the connection is closed."""
     fake.script(Reply.stall(5))
 
-    with pytest.raises(httpx2.ReadTimeout):
+    with pytest.raises(Exception) as raised:  # the class is the SDK's choice
         await stream(client, timeout=0.2)
 
+    failure = upstream_failure(raised.value)
+    assert isinstance(failure, UpstreamTimeout), repr(raised.value)
+    assert failure.retryable
     [request] = fake.requests
     assert await request.wait_finished(within=2)
     assert request.closed_by_client.is_set()

@@ -8,7 +8,6 @@ oracle is the official SDK's `accumulate_event` folding the same events.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import orjson
@@ -19,8 +18,8 @@ from server.errors import UpstreamUnavailable
 from server.model.assembler import MessageAssembler
 from server.model.base import TextChunk
 from server.model.sse import SSEFramer
+from tests.fake_anthropic import RECORDED_STREAMS
 
-STREAMS = Path(__file__).resolve().parents[2] / "shared" / "anthropic-streams"
 RECORDED = ["basic", "tool_use", "refusal", "extra_fields"]
 CHUNK_SIZES = [1, 3, 17, 64, 1 << 20]
 
@@ -84,7 +83,7 @@ THINKING = sse(
 
 
 def stream_bytes(name: str) -> bytes:
-    return THINKING if name == "thinking" else (STREAMS / f"{name}.sse").read_bytes()
+    return THINKING if name == "thinking" else (RECORDED_STREAMS / f"{name}.sse").read_bytes()
 
 
 def fold(raw: bytes, size: int) -> tuple[str, MessageAssembler]:
