@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from server.auth import Authenticator
-from server.config import Settings, load_settings
+from server.config import Settings, load_settings, prepare_data_dir
 from server.listen import bind
 from server.logs import configure_logging
 from server.startup_errors import ConfigError, StartupError
@@ -14,18 +14,29 @@ from server.startup_errors import ConfigError, StartupError
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m server", description=__doc__)
-    parser.add_argument("--host", help="listen address (env HOST, default 127.0.0.1)")
-    parser.add_argument("--port", help="listen port (env PORT, default 8080)")
+    flags = [
+        parser.add_argument("--host", help="listen address (env HOST, default 127.0.0.1)"),
+        parser.add_argument("--port", help="listen port (env PORT, default 8080)"),
+    ]
     commands = parser.add_subparsers(dest="command")
     token = commands.add_parser("token", help="print a token signed with the configured secret")
-    token.add_argument("--user", required=True)
-    token.add_argument("--tenant")
-    token.add_argument("--ttl", type=int, default=12 * 3600, help="lifetime in seconds")
+    flags += [
+        token.add_argument("--user", required=True),
+        token.add_argument("--tenant"),
+        token.add_argument("--ttl", type=int, default=12 * 3600, help="lifetime in seconds"),
+    ]
+    argv = sys.argv[1:] if argv is None else argv
+    known = {name for flag in flags for name in flag.option_strings} | {"-h", "--help"}
+    for word in argv:
+        # Else argparse takes `--prot 8092` for the command `8092` and names that instead.
+        if word[:1] == "-" and not word[1:2].isdigit() and word.split("=", 1)[0] not in known:
+            parser.error(f"unknown option {word.split('=', 1)[0]} (see --help)")
     args = parser.parse_args(argv)
     try:
         port = _port(args.port)
         settings = load_settings(host=args.host, port=port)
         if args.command == "token":
+            prepare_data_dir(settings)
             authenticator = Authenticator(settings)
             if not authenticator.can_sign:
                 raise ConfigError(
@@ -43,6 +54,7 @@ def main(argv: list[str] | None = None) -> int:
 def serve(settings: Settings) -> None:
     """Run until SIGINT/SIGTERM; a cause the operator can fix is raised as `StartupError`."""
     sockets = bind(settings.host, settings.port)
+    prepare_data_dir(settings)  # after the port: a refused start-up writes nothing
     port = sockets[0].getsockname()[1]
     configure_logging(settings)
     workers = settings.web_concurrency

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from server.env import EnvReader, IPNetwork
-from server.origins import is_loopback
+from server.addresses import IPNetwork, is_loopback
+from server.env import EnvReader
 from server.startup_errors import ConfigError
 
 DEFAULT_MODEL = "claude-sonnet-4-5"
@@ -152,7 +152,7 @@ def load_settings(
         port=port if port is not None else reader.integer("PORT", 8080, minimum=0, maximum=65535),
         web_concurrency=reader.integer("WEB_CONCURRENCY", 1, minimum=1, maximum=MAX_WORKERS),
         data_dir=Path(reader.text("DATA_DIR", "data")),
-        mongodb_uri=reader.optional("MONGODB_URI"),
+        mongodb_uri=reader.mongodb_uri("MONGODB_URI"),
         redis_url=reader.redis_url("REDIS_URL"),
         jwt_secret=reader.optional("JWT_SECRET"),
         jwt_public_key_file=Path(key_file) if key_file else None,
@@ -238,6 +238,26 @@ def load_settings(
             "sign-in; set JWT_SECRET, JWT_PUBLIC_KEY_FILE or JWT_JWKS_URL"
         )
     return settings
+
+
+def prepare_data_dir(settings: Settings) -> None:
+    """Create DATA_DIR at start-up when something will write there, or say why not.
+
+    The embedded database and the dev sign-in secret live there; found unusable
+    on first write, it was a traceback from deep inside either."""
+    if settings.mongodb_uri is not None and settings.jwt_configured:
+        return
+    path = settings.data_dir
+    try:
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    except OSError as error:
+        reason = error.strerror or type(error).__name__
+        raise ConfigError(
+            f"DATA_DIR={path}: cannot be created ({reason}); set DATA_DIR to a folder "
+            "this user can write"
+        ) from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise ConfigError(f"DATA_DIR={path}: not writable by this user; set DATA_DIR elsewhere")
 
 
 def _web_tool(reader: EnvReader, prefix: str) -> WebTool | None:

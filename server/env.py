@@ -10,10 +10,8 @@ import ipaddress
 import re
 from collections.abc import Mapping
 
-from server.origins import normalize_origin
+from server.addresses import IPNetwork, normalize_origin
 from server.startup_errors import ConfigError
-
-IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 class EnvReader:
@@ -36,6 +34,20 @@ class EnvReader:
         raw = self.optional(name)
         if raw is not None and not re.match(r"(rediss?|unix)://\S+$", raw):
             raise ConfigError(f"{name}: not a URL like redis://host:6379/0 (or rediss://, unix://)")
+        return raw
+
+    def mongodb_uri(self, name: str) -> str | None:
+        """A MongoDB connection string; None when unset (the embedded database).
+
+        The driver would read `notauri` as a host name and spend its whole
+        server-selection time looking for it: a typo is told at once instead."""
+        raw = self.optional(name)
+        if raw is not None and not re.match(r"mongodb(\+srv)?://\S+$", raw):
+            # The value is not echoed: it may hold a password.
+            raise ConfigError(
+                f"{name}: not a MongoDB URI; it must look like mongodb://host:27017/chat "
+                "(or mongodb+srv://...)"
+            )
         return raw
 
     def text(self, name: str, default: str) -> str:

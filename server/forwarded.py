@@ -22,7 +22,7 @@ from aiohttp.typedefs import Handler, Middleware
 from server.typedefs import client_address_key
 
 if TYPE_CHECKING:
-    from server.env import IPNetwork
+    from server.addresses import IPNetwork
 
 
 def forwarded_middleware(trusted: tuple[IPNetwork, ...]) -> Middleware:

@@ -13,48 +13,17 @@ so only the name the browser asked for gives it away.
 
 from __future__ import annotations
 
-import ipaddress
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from aiohttp import hdrs, web
 
+from server.addresses import DEFAULT_PORTS, is_loopback, normalize_origin
 from server.errors import HostNotAllowed, OriginNotAllowed
 from server.forwarded import client_host
 
 if TYPE_CHECKING:
     from server.config import Settings
-
-DEFAULT_PORTS = {"http": 80, "https": 443, "ws": 80, "wss": 443}
-
-
-def is_loopback(host: str) -> bool:
-    """`localhost` or a loopback address (brackets of an IPv6 literal allowed)."""
-    host = host.lower().rstrip(".").removeprefix("[").removesuffix("]")
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def normalize_origin(value: str) -> str | None:
-    """`scheme://host[:port]` lower-cased, the scheme's default port left out; None if not one."""
-    try:
-        parts = urlsplit(value.strip())
-        port = parts.port
-    except ValueError:
-        return None
-    if not parts.scheme or not parts.hostname or parts.path not in ("", "/"):
-        return None
-    if parts.query or parts.fragment or parts.username is not None:
-        return None
-    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
-    scheme = parts.scheme.lower()
-    if port is None or port == DEFAULT_PORTS.get(scheme):
-        return f"{scheme}://{host}"
-    return f"{scheme}://{host}:{port}"
 
 
 def same_origin(origin: str, host: str | None) -> bool:

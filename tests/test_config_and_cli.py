@@ -119,6 +119,16 @@ def test_a_bad_port_flag_is_one_clear_line(capsys: pytest.CaptureFixture[str]) -
     assert captured.err.splitlines() == ["configuration error: --port='http': not an integer"]
 
 
+@pytest.mark.parametrize("argv", [["--prot", "8092"], ["token", "--user", "a", "--tll=5"]])
+def test_an_unknown_flag_is_named(capsys: pytest.CaptureFixture[str], argv: list[str]) -> None:
+    """Not "invalid choice: '8092'": argparse would read the flag's value as a command."""
+    with pytest.raises(SystemExit) as exited:
+        main(argv)
+    assert exited.value.code == 2
+    flag = argv[-2] if argv[-1].isdigit() else argv[-1].split("=")[0]
+    assert f"error: unknown option {flag} (see --help)" in capsys.readouterr().err
+
+
 async def test_the_token_command_prints_a_token_the_service_accepts(
     service: Service, tmp_path: Path
 ) -> None:

@@ -126,6 +126,24 @@ async def test_a_malformed_mongodb_uri_is_one_line(tmp_path: Path) -> None:
     assert "p@ss" not in line, "the password is not repeated"
 
 
+async def test_a_uri_that_is_not_a_mongodb_uri_is_told_at_once(tmp_path: Path) -> None:
+    """The driver would read `notauri` as a host and look for it for seconds."""
+    env = server_env(MONGODB_URI="notauri", PORT=str(free_port()), DATA_DIR=str(tmp_path / "d"))
+    line = one_line(*await run_cli(env=env, timeout=5))
+    assert line.startswith("configuration error: MONGODB_URI: not a MongoDB URI"), line
+    assert "mongodb://" in line
+
+
+@pytest.mark.parametrize("where", ["/proc/nope", "a-file"])
+async def test_a_data_dir_that_cannot_be_made_is_one_line(tmp_path: Path, where: str) -> None:
+    (tmp_path / "a-file").write_text("not a folder")
+    data_dir = where if where.startswith("/") else str(tmp_path / where / "data")
+    env = server_env(DATA_DIR=data_dir, PORT=str(free_port()))
+    line = one_line(*await run_cli(env=env))
+    assert line.startswith(f"configuration error: DATA_DIR={data_dir}: cannot be created ("), line
+    assert "set DATA_DIR to a folder this user can write" in line
+
+
 async def test_workers_that_cannot_start_are_one_line_from_the_supervisor(tmp_path: Path) -> None:
     nobody = free_port()
     env = server_env(
