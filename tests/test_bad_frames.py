@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import aiohttp
 import pytest
 
 from tests.conftest import WS, Service, eventually, new_turn_id
@@ -113,6 +114,42 @@ async def test_frame_over_the_size_limit(service: Service, fake: FakeAnthropic) 
     await assert_still_usable(ws)
     assert await service.db.messages.count_documents({}) == 0
     await ws.close()
+
+
+@pytest.mark.parametrize("attempt", range(3))
+async def test_a_frame_over_the_hard_limit_closes_cleanly_with_1009(
+    service: Service, attempt: int
+) -> None:
+    """The refused frame is still arriving when the server closes: the client must
+    still read the error frame and the close frame, never a reset (issue 18)."""
+    raw = await service.http.ws_connect("/ws", headers=service.headers(), max_msg_size=0)
+    assert (await raw.receive_json())["type"] == "ready"
+
+    await raw.send_str("x" * (5 * 1024 * 1024))
+
+    error = await raw.receive_json(timeout=10)
+    assert (error["type"], error["code"]) == ("error", "payload_too_large")
+    closing = await raw.receive(timeout=10)
+    assert (closing.type, closing.data, closing.extra) == (
+        aiohttp.WSMsgType.CLOSE,
+        1009,
+        "payload_too_large",
+    )
+    await raw.close()
+    ws = await service.ws()  # the service lives on
+    await assert_still_usable(ws)
+    await ws.close()
+
+
+async def test_invalid_utf8_closes_cleanly_with_1007(service: Service) -> None:
+    raw = await service.http.ws_connect("/ws", headers=service.headers())
+    assert (await raw.receive_json())["type"] == "ready"
+
+    await raw._writer.send_frame(b"\xff\xfe" * 100_000, aiohttp.WSMsgType.TEXT)
+
+    closing = await raw.receive(timeout=10)
+    assert (closing.type, closing.data) == (aiohttp.WSMsgType.CLOSE, 1007)
+    await raw.close()
 
 
 async def test_binary_frame(service: Service) -> None:

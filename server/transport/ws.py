@@ -34,6 +34,7 @@ from server.identity import Identity
 from server.limits import TokenBucket
 from server.origins import check_origin
 from server.schemas import AuthFrame, TurnCancel, TurnResume, TurnStart, parse_json, parse_object
+from server.transport.lingering import LingeringWebSocket
 from server.transport.problems import domain_error, error_frame
 from server.turns.engine import TurnEngine
 from server.typedefs import (
@@ -63,17 +64,20 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
     settings = request.app[settings_key]
     # Before the upgrade: a refusal is an ordinary 403 problem+json, not a frame.
     check_origin(request, settings)
-    ws = web.WebSocketResponse(heartbeat=HEARTBEAT_SECONDS, max_msg_size=HARD_FRAME_LIMIT)
+    ws = LingeringWebSocket(heartbeat=HEARTBEAT_SECONDS, frame_limit=HARD_FRAME_LIMIT)
     await ws.prepare(request)
-    identity = await _authenticate(request, ws, settings)
-    if identity is None:
-        return ws
-    request[identity_key] = identity  # for the access log
     try:
-        async with request.app[limits_key].connection(identity):
-            await _serve(request, ws, identity, settings)
-    except TooManyConnections as error:
-        await _refuse(ws, error, CLOSE_TRY_AGAIN_LATER)
+        identity = await _authenticate(request, ws, settings)
+        if identity is None:
+            return ws
+        request[identity_key] = identity  # for the access log
+        try:
+            async with request.app[limits_key].connection(identity):
+                await _serve(request, ws, identity, settings)
+        except TooManyConnections as error:
+            await _refuse(ws, error, CLOSE_TRY_AGAIN_LATER)
+    finally:
+        await ws.linger()  # after a refused frame: until the client has read our close
     return ws
 
 
