@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-from tests.conftest import Service, new_turn_id
+import asyncio
+import json
+import logging
+
+import pytest
+
+from tests.conftest import Service, eventually, new_turn_id
 from tests.fake_anthropic import FakeAnthropic, Reply
 from tests.sse_client import SseReader, sse_text
 
@@ -89,3 +95,42 @@ async def test_sse_replays_a_finished_turn_id(service: Service, fake: FakeAnthro
     assert [e.id for e in again] == ["1", "2", "3"]
     assert sse_text(again) == sse_text(first) == "Streamed over SSE."
     assert len(fake.requests) == 1
+
+
+async def test_a_client_gone_before_the_stream_opens_is_an_ordinary_departure(
+    service: Service, fake: FakeAnthropic, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Seen under load: a client that asks and leaves at once was logged as an
+    unhandled error with a traceback, and a 500. It is a 499 in the access log.
+    A start cancelled halfway (aiohttp cancels the handler of a client gone) is
+    undone whole: it had left a turn `running` with nothing running it."""
+    caplog.set_level(logging.INFO)
+    server = service.http.server
+    turn_ids = [new_turn_id() for _ in range(5)]
+    for turn_id in turn_ids:
+        fake.script(Reply.text(["Nobody ", "reads ", "this."], delay=0.01))
+        body = json.dumps({"turn_id": turn_id, "content": "Ask and leave"}).encode()
+        _, writer = await asyncio.open_connection(server.host, server.port)
+        writer.write(
+            b"POST /api/turns HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
+            + f"Authorization: {service.headers()['Authorization']}\r\n".encode()
+            + f"Content-Length: {len(body)}\r\n\r\n".encode()
+            + body
+        )
+        await writer.drain()
+        writer.transport.abort()  # gone before any answer
+
+    async def none_running() -> bool:
+        for turn_id in turn_ids:  # not started at all (404) is fine: the client left first
+            async with service.http.get(
+                f"/api/turns/{turn_id}", headers=service.headers()
+            ) as response:
+                if response.status == 200 and (await response.json())["status"] == "running":
+                    return False
+        return True
+
+    assert await eventually(none_running, timeout=10)
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert errors == [], [r.getMessage() for r in errors]
+    statuses = [getattr(r, "status", None) for r in caplog.records if r.name == "aiohttp.access"]
+    assert 500 not in statuses, statuses

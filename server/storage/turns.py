@@ -10,6 +10,7 @@ The values these operations take and give back are in `turn_records.py`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
@@ -86,8 +87,15 @@ class TurnStore:
             new_conversation=new_conversation,
         )
         undo: list[Callable[[], Awaitable[object]]] = []
+        begun = asyncio.ensure_future(self._begin(record, conversation, content, undo))
         try:
-            return await self._begin(record, conversation, content, undo)
+            return await asyncio.shield(begun)
+        except asyncio.CancelledError:
+            # The caller was cancelled (its client left mid-request). A write in
+            # flight may still land after the cancel, with its undo not yet noted:
+            # so the start finishes first, then all of it is undone.
+            await asyncio.shield(self._settle_then_undo(begun, undo, turn_id))
+            raise
         except BaseException as error:
             await asyncio.shield(self._undo(undo, turn_id))
             if isinstance(error, PyMongoError):
@@ -144,7 +152,19 @@ class TurnStore:
             "blocks": None,  # a user's message is its plain text
         }
         await insert_new(self.messages, [user, record.assistant_document("")])
+        messages = [record.user_message_id, record.assistant_message_id]
+        undo.append(lambda: self.messages.delete_many({"_id": {"$in": messages}}))
         return record
+
+    async def _settle_then_undo(
+        self,
+        begun: asyncio.Future[TurnRecord],
+        steps: list[Callable[[], Awaitable[object]]],
+        turn_id: str,
+    ) -> None:
+        with contextlib.suppress(Exception):
+            await begun
+        await self._undo(steps, turn_id)
 
     async def _undo(self, steps: list[Callable[[], Awaitable[object]]], turn_id: str) -> None:
         for step in reversed(steps):

@@ -22,6 +22,8 @@ from server.transport.rest import path_id, read_body
 from server.typedefs import engine_key, limits_key, metrics_key, settings_key
 
 routes = web.RouteTableDef()
+# nginx's status for a client gone before its answer: what the access log shows for one.
+CLIENT_CLOSED_REQUEST = 499
 
 
 @routes.post("/api/turns")
@@ -68,24 +70,25 @@ async def turn_status(request: web.Request) -> web.Response:
 async def stream(
     request: web.Request, turn_id: str, events: AsyncIterator[TurnEvent], *, started_here: bool
 ) -> web.StreamResponse:
-    """Relay events as SSE until the terminal one; a client that leaves only detaches."""
-    if request.transport is None:
-        # Gone before the stream opened (aiohttp-sse would fail an assertion on it).
-        if started_here:
-            request.app[engine_key].abandon(identity_of(request), turn_id)
-        raise ConnectionResetError("the client left before the stream opened")
+    """Relay events as SSE until the terminal one; a client that leaves only detaches.
+
+    A client may leave at any moment, before the stream opens included: that is an
+    ordinary departure (the access log says 499, as nginx does), not a server error.
+    """
     gone = True  # until the stream reaches its end
-    async with (
-        contextlib.aclosing(events),  # type: ignore[type-var]
-        sse_response(
-            request,
-            ping_interval=request.app[settings_key].sse_ping_seconds,
-            allow_all_methods=True,
-        ) as response,
-    ):
-        metrics = request.app[metrics_key]
-        metrics.sse_streams += 1
-        try:
+    metrics = request.app[metrics_key]
+    try:
+        if request.transport is None:
+            raise ConnectionResetError  # aiohttp-sse would fail an assertion on it
+        async with (
+            contextlib.aclosing(events),  # type: ignore[type-var]
+            sse_response(
+                request,
+                ping_interval=request.app[settings_key].sse_ping_seconds,
+                allow_all_methods=True,
+            ) as response,
+        ):
+            metrics.sse_streams += 1
             try:
                 async for event in events:
                     await response.send(dumps(event.to_wire()), id=str(event.seq), event=event.type)
@@ -93,10 +96,12 @@ async def stream(
             except DomainError as error:  # following failed; the turn itself may run on
                 await response.send(dumps(error_frame(error, turn_id)), event="error")
                 gone = False
-        except (ConnectionError, TimeoutError):
-            pass  # the client left, or stalled past the send time-out
-        finally:
-            metrics.sse_streams -= 1
-            if gone and started_here:
-                request.app[engine_key].abandon(identity_of(request), turn_id)
+            finally:
+                metrics.sse_streams -= 1
+    except (ConnectionError, TimeoutError):
+        # The client left, or stalled past the send time-out. Nobody reads this answer.
+        return web.Response(status=CLIENT_CLOSED_REQUEST, reason="Client Closed Request")
+    finally:
+        if gone and started_here:
+            request.app[engine_key].abandon(identity_of(request), turn_id)
     return response
