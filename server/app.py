@@ -31,7 +31,7 @@ from server.metrics import Metrics
 from server.model import build_model
 from server.storage.client import open_database
 from server.storage.conversations import Store
-from server.storage.migrations import migrate
+from server.storage.migrations import link_all, migrate
 from server.storage.turns import TurnStore
 from server.storage.usage import UsageStore
 from server.tools.loader import load_registry
@@ -155,14 +155,17 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
         app[store_key] = store
         app[engine_key] = engine
         sweeper = asyncio.create_task(_sweep(engine, settings.turn_lease_seconds))
+        # Conversations of before the tree; any one a request touches is linked at once.
+        linking = asyncio.create_task(link_all(db), name="link-stored-conversations")
         if counters is not None:
             counters.start()
         try:
             yield
         finally:
-            sweeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await sweeper
+            for task in (sweeper, linking):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             await engine.close()
             await model.close()
             if counters is not None:

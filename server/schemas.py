@@ -50,6 +50,20 @@ class UpdateConversation(Request):
     model: ModelName | None = None
     system_prompt: SystemPrompt | None = None
     thinking: Thinking | None = None
+    current_leaf: Id | None = Field(
+        default=None,
+        description=(
+            "Switch branches: a message of this conversation; the branch shown becomes "
+            "the newest one through it"
+        ),
+    )
+
+
+class RateMessage(Request):
+    """A rating of an answer, with an optional reason."""
+
+    rating: Literal["up", "down"]
+    comment: Annotated[str, StringConstraints(max_length=2_000)] | None = None
 
 
 class TurnStart(Request):
@@ -59,11 +73,43 @@ class TurnStart(Request):
     conversation_id: Id | None = None
     # The configured MAX_MESSAGE_CHARS is checked by the engine; this bound only
     # stops absurd payloads before they are copied around.
-    content: Annotated[str, StringConstraints(min_length=1, max_length=1_000_000)]
+    content: Annotated[str, StringConstraints(min_length=1, max_length=1_000_000)] | None = Field(
+        default=None, description="The question; required, except on a regenerate"
+    )
     model: ModelName | None = None
     thinking: Thinking | None = Field(
         default=None, description="For this turn only, instead of the conversation's setting"
     )
+    parent_message_id: Id | None = Field(
+        default=None,
+        description=(
+            "The answer the new question follows (null: it starts the conversation anew). "
+            "Absent: the conversation's `current_leaf`. Edit a question by following its parent."
+        ),
+    )
+    regenerate_message_id: Id | None = Field(
+        default=None,
+        description="An answer to write again: the new answer is its sibling; no `content`",
+    )
+
+    @model_validator(mode="after")
+    def _one_way_to_place_it(self) -> TurnStart:
+        placed = "parent_message_id" in self.model_fields_set
+        if self.regenerate_message_id is not None:
+            if self.content is not None:
+                raise ValueError("a regenerate answers the same question again: omit content")
+            if placed:
+                raise ValueError("give parent_message_id or regenerate_message_id, not both")
+        elif self.content is None:
+            raise ValueError("content is required (except with regenerate_message_id)")
+        if (placed or self.regenerate_message_id) and self.conversation_id is None:
+            raise ValueError("parent_message_id and regenerate_message_id need conversation_id")
+        return self
+
+    @property
+    def parent_given(self) -> bool:
+        """`parent_message_id` was sent (null included): the client chose the branch."""
+        return "parent_message_id" in self.model_fields_set
 
 
 class TurnCancel(Request):

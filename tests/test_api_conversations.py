@@ -20,6 +20,7 @@ CONVERSATION_FIELDS = {
     "system_prompt",
     "thinking",
     "archived",
+    "current_leaf",
     "created_at",
     "updated_at",
 }

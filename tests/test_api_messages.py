@@ -51,7 +51,11 @@ async def test_a_turn_leaves_the_question_and_the_answer_in_the_history(service:
     assert page["next_cursor"] is None
     question, answer = page["items"]
     # `error` is ours beyond the contract's fields: why an answer failed, else null.
-    assert question.keys() == answer.keys() == {*MESSAGE_FIELDS, "error"}
+    assert (
+        question.keys()
+        == answer.keys()
+        == {*MESSAGE_FIELDS, "error", "parent_id", "feedback", "siblings"}
+    )
     assert answer["error"] is None
     assert (question["seq"], question["role"], question["content"], question["status"]) == (
         1,
@@ -72,7 +76,10 @@ async def test_a_turn_leaves_the_question_and_the_answer_in_the_history(service:
     assert set(answer["usage"]) == {"input_tokens", "output_tokens"}
     assert answer["id"] == events[0]["assistant_message_id"]
     assert question["id"] == events[0]["user_message_id"]
+    # In lists a message carries its siblings; the frame's message is the same without.
+    assert answer.pop("siblings") == {"index": 0, "count": 1, "ids": [answer["id"]]}
     assert events[-1]["message"] == answer
+    assert (question["parent_id"], answer["parent_id"]) == (None, question["id"])
 
     stored = await service.db.messages.find({"conversation_id": conversation_id}).to_list()
     assert sorted((m["seq"], m["role"], m["content"], m["status"]) for m in stored) == [

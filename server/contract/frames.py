@@ -87,8 +87,12 @@ class TurnStartedFrame(TurnFrame):
     type: Literal["turn.started"]
     seq: Literal[1] = Field(description="A turn's first event")
     conversation_id: str
-    user_message_id: str
+    user_message_id: str = Field(description="The question (an existing one on a regenerate)")
     assistant_message_id: str
+    parent_message_id: str | None = Field(description="The question's parent; null: a root")
+    regenerate_message_id: str | None = Field(
+        description="On a regenerate, the answer this one is a new sibling of; else null"
+    )
     model: str
 
 

@@ -17,13 +17,20 @@ from server.contract.shapes import (
     Document,
     Health,
     Me,
+    MessageFeedback,
     MessagePage,
     Models,
     Problem,
     SearchPage,
     TurnStatus,
 )
-from server.schemas import CreateConversation, DevTokenRequest, TurnStart, UpdateConversation
+from server.schemas import (
+    CreateConversation,
+    DevTokenRequest,
+    RateMessage,
+    TurnStart,
+    UpdateConversation,
+)
 
 ID = {"name": "id", "in": "path", "required": True, "schema": {"type": "string", "maxLength": 64}}
 TURN_ID = ID | {"name": "turn_id"}
@@ -127,7 +134,7 @@ OPERATIONS = (
     Operation(
         "patch",
         "/api/conversations/{id}",
-        "Rename, archive, change model or system prompt",
+        "Rename, archive, change model or system prompt, or switch branches (`current_leaf`)",
         reply=Conversation,
         body=UpdateConversation,
         errors=(400, 404, 413, 422),
@@ -144,14 +151,36 @@ OPERATIONS = (
     Operation(
         "get",
         "/api/conversations/{id}/messages",
-        "Messages: the latest page first",
+        "One branch's messages, the latest page first: the current branch, or `leaf`'s",
         reply=MessagePage,
         errors=(404, 422),
         parameters=(
             ID,
             _query("limit", LIMIT | {"maximum": 200, "default": 50}, "Page size"),
             _query("before", {"type": "integer", "minimum": 1}, "`next_cursor` of a page"),
+            _query(
+                "leaf",
+                {"type": "string", "maxLength": 64},
+                "The branch ending at this message instead of `current_leaf`",
+            ),
         ),
+    ),
+    Operation(
+        "put",
+        "/api/messages/{id}/feedback",
+        "Rate one of your answers (an assistant message), with an optional reason",
+        reply=MessageFeedback,
+        body=RateMessage,
+        errors=(400, 404, 413, 422),
+        parameters=(ID,),
+    ),
+    Operation(
+        "delete",
+        "/api/messages/{id}/feedback",
+        "Clear your rating of an answer",
+        status=204,
+        errors=(404, 422),
+        parameters=(ID,),
     ),
     Operation(
         "get",

@@ -140,10 +140,33 @@ ContentBlock = (
 )
 
 
+class Siblings(Shape):
+    """A message among its parent's children, oldest first: enough to draw "< 2/3 >"."""
+
+    index: int = Field(ge=0, description="This message's place in `ids`")
+    count: int = Field(ge=1)
+    ids: list[str] = Field(description="The parent's children in the order they were written")
+
+
+class Feedback(Shape):
+    rating: Literal["up", "down"]
+    comment: str | SkipJsonSchema[None] = omittable("The reason given, if any")
+    updated_at: datetime
+
+
 class Message(Shape):
     id: str
     conversation_id: str
-    seq: int = Field(ge=1, description="Position in the conversation, 1, 2, 3 ...")
+    seq: int = Field(
+        ge=1,
+        description=(
+            "Unique in the conversation and increasing along every branch (a reply's seq is "
+            "above its parent's): sort a branch by it. Siblings and other branches interleave"
+        ),
+    )
+    parent_id: str | None = Field(
+        description="The message this one follows; null: a first question (a root)"
+    )
     role: Literal["user", "assistant"]
     content: str = Field(description="The plain text: the answer's text blocks, concatenated")
     blocks: list[ContentBlock] | None = Field(
@@ -156,7 +179,11 @@ class Message(Shape):
     usage: Usage | None = Field(description="Set on a complete answer; null otherwise")
     stop_reason: str | None = Field(description="The model's, on a complete answer (`end_turn`...)")
     error: ErrorInfo | None = Field(description="Why an answer failed or was interrupted")
+    feedback: Feedback | None = Field(description="The owner's rating of an answer; null: none")
     created_at: datetime
+    siblings: Siblings | SkipJsonSchema[None] = omittable(
+        "In message lists: this message among its parent's children (edits, regenerates)"
+    )
 
 
 class ThinkingSetting(Shape):
@@ -171,6 +198,9 @@ class Conversation(Shape):
     system_prompt: str | None
     thinking: ThinkingSetting | None = Field(description="Extended thinking; null: off")
     archived: bool
+    current_leaf: str | None = Field(
+        description="The last message of the branch clients show (null: no messages yet)"
+    )
     created_at: datetime
     updated_at: datetime = Field(description="Last activity; the list is ordered by it")
 
@@ -185,6 +215,11 @@ class MessagePage(Shape):
     next_cursor: int | None = Field(
         description="The `seq` to pass as `before` for the page before. Null: the first page"
     )
+
+
+class MessageFeedback(Shape):
+    message_id: str
+    feedback: Feedback
 
 
 class SearchHit(Shape):

@@ -21,10 +21,13 @@ from pymongo.asynchronous.database import AsyncDatabase
 from server.errors import NotFound, ValidationFailed
 from server.identity import Identity
 from server.storage.client import Document
+from server.storage.migrations import linked
+from server.storage.tree import MessageTree
 
 MESSAGE_FIELDS = (
     "conversation_id",
     "seq",
+    "parent_id",
     "role",
     "content",
     "blocks",
@@ -34,6 +37,7 @@ MESSAGE_FIELDS = (
     "usage",
     "stop_reason",
     "error",
+    "feedback",
     "created_at",
 )
 
@@ -56,6 +60,7 @@ def public_conversation(doc: Document) -> dict[str, Any]:
         "system_prompt": doc.get("system_prompt"),
         "thinking": doc.get("thinking"),
         "archived": doc.get("archived", False),
+        "current_leaf": doc.get("current_leaf"),
         "created_at": doc["created_at"],
         "updated_at": doc["updated_at"],
     }
@@ -98,6 +103,7 @@ class Store:
         self.db = db
         self.conversations = db["conversations"]
         self.messages = db["messages"]
+        self.tree = MessageTree(self.messages)
 
     async def ping(self) -> None:
         await self.db.command("ping")
@@ -178,27 +184,62 @@ class Store:
     # Messages
 
     async def list_messages(
-        self, identity: Identity, conversation_id: str, *, limit: int, before: int | None
-    ) -> tuple[list[Document], int | None]:
-        """The latest `limit` messages before seq `before`, oldest first within the page."""
-        await self.get_conversation(identity, conversation_id)
-        query: dict[str, Any] = {"conversation_id": conversation_id}
-        if before is not None:
-            query["seq"] = {"$lt": before}
-        docs = await self.messages.find(query).sort("seq", DESCENDING).limit(limit + 1).to_list()
-        more = len(docs) > limit
-        page = list(reversed(docs[:limit]))
-        return page, (int(page[0]["seq"]) if more and page else None)
+        self,
+        identity: Identity,
+        conversation_id: str,
+        *,
+        limit: int,
+        before: int | None,
+        leaf: str | None = None,
+    ) -> tuple[list[dict[str, Any]], int | None]:
+        """A page of one branch, oldest first within the page, each message with its
+        `siblings`: the current branch, or the one ending at `leaf`."""
+        conversation = await linked(self.db, await self.get_conversation(identity, conversation_id))
+        leaf_id = leaf if leaf is not None else conversation.get("current_leaf")
+        end = None
+        if leaf_id is not None:
+            end = await self.tree.message_in(conversation_id, str(leaf_id), field="leaf")
+        page, cursor = await self.tree.branch_page(conversation_id, end, limit=limit, before=before)
+        siblings = await self.tree.siblings(conversation_id, page)
+        items = [{**public_message(doc), "siblings": siblings[doc["_id"]]} for doc in page]
+        return items, cursor
 
-    async def history(self, conversation_id: str, *, before_seq: int, limit: int) -> list[Document]:
-        """The newest `limit` messages before `before_seq`, oldest first: the model's context."""
-        docs = await (
-            self.messages.find({"conversation_id": conversation_id, "seq": {"$lt": before_seq}})
-            .sort("seq", DESCENDING)
-            .limit(limit)
-            .to_list()
+    async def switch_branch(
+        self, identity: Identity, conversation_id: str, message_id: str
+    ) -> Document:
+        """Show the newest branch through `message_id` (a message of this conversation)."""
+        conversation = await linked(self.db, await self.get_conversation(identity, conversation_id))
+        message = await self.tree.message_in(conversation_id, message_id, field="current_leaf")
+        leaf = await self.tree.newest_leaf(conversation_id, message)
+        doc = await self.conversations.find_one_and_update(
+            {"_id": conversation["_id"], **identity.scope},
+            {"$set": {"current_leaf": leaf["_id"]}},
+            return_document=ReturnDocument.AFTER,
         )
-        return list(reversed(docs))
+        if doc is None:
+            raise NotFound(f"No conversation {conversation_id!r}")
+        return doc
+
+    async def rate(
+        self, identity: Identity, message_id: str, feedback: dict[str, Any] | None
+    ) -> Document:
+        """Store (or with None, clear) the caller's rating of one of its answers."""
+        mine = {"_id": message_id, **identity.scope}
+        doc = await self.messages.find_one(mine, {"role": 1})
+        if doc is None:
+            raise NotFound(f"No message {message_id!r}")
+        if doc.get("role") != "assistant":
+            raise ValidationFailed(
+                "Only answers (assistant messages) can be rated",
+                [{"field": "id", "message": "must be an assistant message"}],
+            )
+        stored = None if feedback is None else {**feedback, "updated_at": now()}
+        updated = await self.messages.find_one_and_update(
+            mine, {"$set": {"feedback": stored}}, return_document=ReturnDocument.AFTER
+        )
+        if updated is None:  # deleted meanwhile
+            raise NotFound(f"No message {message_id!r}")
+        return updated
 
     async def get_message(self, message_id: str) -> Document | None:
         return await self.messages.find_one({"_id": message_id})

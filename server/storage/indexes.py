@@ -34,6 +34,11 @@ INDEXES: dict[str, list[IndexModel]] = {
     ],
     "messages": [
         IndexModel(CONVERSATION_SEQ, unique=True, name="conversation_seq"),
+        # A page's siblings: the children of its messages' parents.
+        IndexModel(
+            [("conversation_id", ASCENDING), ("parent_id", ASCENDING), ("seq", ASCENDING)],
+            name="conversation_parent",
+        ),
         IndexModel([("status", ASCENDING)], name="status"),
         IndexModel(
             [("tenant_id", ASCENDING), ("user_id", ASCENDING), ("created_at", ASCENDING)],

@@ -1,24 +1,37 @@
-"""Stored documents of earlier versions brought to today's shape, once, at start-up.
+"""Stored documents of earlier versions brought to today's shape.
 
 Each step is idempotent (a second run finds nothing to do) and safe with
 several processes starting at once: they may each copy a document, and the
 unique `_id` keeps one.
+
+Conversations stored before messages formed a tree are read as the one chain
+they were. Such a conversation has no `current_leaf`; its messages have no
+`parent_id`, and each followed the one before it in `seq`. It is linked up the
+first time a turn, a branch read or a branch switch touches it (`linked`), and
+a background pass links the rest after start-up (`link_all`): no downtime and
+no migration step. Two processes linking the same conversation write the same
+values, and a message that already has a parent is never rewritten.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from typing import Any
 
+from pymongo import ASCENDING, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import DuplicateKeyError, PyMongoError
 
 from server.identity import Identity
+from server.storage.client import Document
 from server.storage.turn_records import turn_key
 
 log = logging.getLogger(__name__)
 
+BATCH = 100  # conversations a pass of the background linking reads at a time
+PAUSE_SECONDS = 0.05  # between batches: live requests come first
 # Earlier turns had a random 24-hex `_id` (`new_id`); today's is a JSON array.
 EARLIER_TURN_ID = {"_id": {"$regex": "^[0-9a-f]{24}$"}}
 
@@ -41,3 +54,67 @@ async def rekey_turns(db: AsyncDatabase[dict[str, Any]]) -> int:
         await turns.delete_one({"_id": turn["_id"]})
         moved += 1
     return moved
+
+
+def is_linked(conversation: Document) -> bool:
+    return "current_leaf" in conversation
+
+
+async def linked(db: AsyncDatabase[Document], conversation: Document) -> Document:
+    """`conversation` with its messages linked as a chain, if they were not yet."""
+    if is_linked(conversation):
+        return conversation
+    await link(db, str(conversation["_id"]))
+    return await db["conversations"].find_one({"_id": conversation["_id"]}) or conversation
+
+
+async def link(db: AsyncDatabase[Document], conversation_id: str) -> None:
+    """Give each message of the chain its parent and ancestors; the last one is the leaf."""
+    messages = db["messages"]
+    chain = await (
+        messages.find({"conversation_id": conversation_id}, {"_id": 1, "parent_id": 1})
+        .sort("seq", ASCENDING)
+        .to_list()
+    )
+    ancestors: list[str] = []
+    updates = []
+    for message in chain:
+        if "parent_id" not in message:
+            parent = ancestors[-1] if ancestors else None
+            updates.append(
+                UpdateOne(
+                    {"_id": message["_id"], "parent_id": {"$exists": False}},
+                    {"$set": {"parent_id": parent, "ancestors": list(ancestors)}},
+                )
+            )
+        ancestors.append(str(message["_id"]))
+    if updates:
+        await messages.bulk_write(updates, ordered=True)
+    await db["conversations"].update_one(
+        {"_id": conversation_id, "current_leaf": {"$exists": False}},
+        {"$set": {"current_leaf": ancestors[-1] if ancestors else None}},
+    )
+
+
+async def link_all(db: AsyncDatabase[Document]) -> int:
+    """Link every conversation stored before the tree; returns how many it linked."""
+    count = 0
+    while True:
+        try:
+            batch = await (
+                db["conversations"]
+                .find({"current_leaf": {"$exists": False}}, {"_id": 1})
+                .limit(BATCH)
+                .to_list()
+            )
+            for conversation in batch:
+                await link(db, str(conversation["_id"]))
+        except PyMongoError as error:  # tried again at the next start; touched ones link anyway
+            log.warning("linking stored conversations as trees stopped: %s", error)
+            return count
+        count += len(batch)
+        if len(batch) < BATCH:
+            if count:
+                log.info("linked %d conversation(s) stored before branches", count)
+            return count
+        await asyncio.sleep(PAUSE_SECONDS)

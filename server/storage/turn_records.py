@@ -55,6 +55,16 @@ class TurnRecord:
     model: str
     created_at: datetime
     new_conversation: bool
+    # Where the turn sits in the conversation's tree: the question's parent (None:
+    # the root) and the question's ancestors, root first. The answer's parent is
+    # the question; on a regenerate the question is an existing message.
+    parent_id: str | None = None
+    ancestors: tuple[str, ...] = ()
+    regenerate_of: str | None = None  # the answer this one is a new sibling of
+
+    @property
+    def answer_ancestors(self) -> list[str]:
+        return [*self.ancestors, self.user_message_id]
 
     def assistant_document(
         self,
@@ -69,6 +79,8 @@ class TurnRecord:
             "conversation_id": self.conversation_id,
             **self.identity.scope,
             "seq": self.assistant_seq,
+            "parent_id": self.user_message_id,
+            "ancestors": self.answer_ancestors,
             "role": "assistant",
             "content": text,
             "blocks": blocks if blocks is not None else [],
@@ -78,9 +90,22 @@ class TurnRecord:
             "usage": None,
             "stop_reason": None,
             "error": None,
+            "feedback": None,
             "created_at": self.created_at,
             "updated_at": self.created_at,
             **fields,
+        }
+
+    def question_document(self, content: str, seq: int) -> Document:
+        """The user's message of a turn that asks anew (not of a regenerate)."""
+        return {
+            **self.assistant_document(content, "complete"),
+            "_id": self.user_message_id,
+            "seq": seq,
+            "parent_id": self.parent_id,
+            "ancestors": list(self.ancestors),
+            "role": "user",
+            "blocks": None,  # a user's message is its plain text
         }
 
     def turn_document(self, **fields: Any) -> Document:
@@ -94,10 +119,39 @@ class TurnRecord:
             "model": self.model,
             "user_message_id": self.user_message_id,
             "assistant_message_id": self.assistant_message_id,
+            "parent_message_id": self.parent_id,
+            "regenerate_message_id": self.regenerate_of,
             "created_at": self.created_at,
             "updated_at": self.created_at,
             **fields,
         }
+
+
+@dataclass(frozen=True, slots=True)
+class Placement:
+    """Where a new turn goes in its conversation's tree, resolved before anything is written.
+
+    A new question follows `parent_id` (None: it starts the conversation); a
+    regenerate answers the existing `question` again, beside `regenerate_of`."""
+
+    parent_id: str | None = None
+    ancestors: tuple[str, ...] = ()  # the question's, root first
+    question: Document | None = None
+    regenerate_of: str | None = None
+
+    @staticmethod
+    def after(parent: Document | None) -> Placement:
+        """A new question following `parent` (None: the root)."""
+        if parent is None:
+            return Placement()
+        return Placement(str(parent["_id"]), (*parent.get("ancestors", ()), str(parent["_id"])))
+
+    @staticmethod
+    def again(question: Document, answer_id: str) -> Placement:
+        """A new answer to `question`, beside the answer `answer_id`."""
+        parent = question.get("parent_id")
+        ancestors = tuple(question.get("ancestors", ()))
+        return Placement(parent, ancestors, question, answer_id)
 
 
 @dataclass(frozen=True, slots=True)

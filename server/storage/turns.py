@@ -34,6 +34,7 @@ from server.storage.turn_records import (
     Ending,
     Lease,
     Outcome,
+    Placement,
     Progress,
     TurnExists,
     TurnRecord,
@@ -65,6 +66,7 @@ class TurnStore:
         content: str,
         model: str,
         new_conversation: bool,
+        placement: Placement,
     ) -> TurnRecord:
         """Claim the turn id and the conversation's slot, then store both messages.
 
@@ -79,12 +81,17 @@ class TurnStore:
             turn_id=turn_id,
             identity=identity,
             conversation_id=str(conversation["_id"]),
-            user_message_id=new_id(),
+            user_message_id=(
+                str(placement.question["_id"]) if placement.question is not None else new_id()
+            ),
             assistant_message_id=new_id(),
             assistant_seq=0,  # known once the slot is claimed
             model=model,
             created_at=now(),
             new_conversation=new_conversation,
+            parent_id=placement.parent_id,
+            ancestors=placement.ancestors,
+            regenerate_of=placement.regenerate_of,
         )
         undo: list[Callable[[], Awaitable[object]]] = []
         begun = asyncio.ensure_future(self._begin(record, conversation, content, undo))
@@ -124,14 +131,22 @@ class TurnStore:
             raise TurnExists(stored)
         undo.append(lambda: self.turns.delete_one({"_id": record.id, "status": RUNNING}))
         if record.new_conversation:  # built by the engine with the slot already held
-            await insert_new(self.conversations, [conversation])
+            await insert_new(
+                self.conversations, [{**conversation, "current_leaf": record.assistant_message_id}]
+            )
             undo.append(lambda: self.conversations.delete_one({"_id": conversation["_id"]}))
             user_seq = 1
         else:
+            # The slot, two seqs (a regenerate leaves one unused: seqs stay unique,
+            # not dense) and the branch: the new answer is what clients see next.
             claimed = await self.conversations.find_one_and_update(
                 {"_id": conversation["_id"], **identity.scope, "running_turn_id": None},
                 {
-                    "$set": {"running_turn_id": turn_id, "updated_at": moment},
+                    "$set": {
+                        "running_turn_id": turn_id,
+                        "current_leaf": record.assistant_message_id,
+                        "updated_at": moment,
+                    },
                     "$inc": {"next_seq": 2},
                 },
                 return_document=ReturnDocument.BEFORE,
@@ -141,19 +156,16 @@ class TurnStore:
                 if not exists:
                     raise NotFound(f"No conversation {conversation['_id']!r}")
                 raise Conflict("This conversation is already answering another message")
-            undo.append(lambda: self._free(str(conversation["_id"]), turn_id))
+            leaf = claimed.get("current_leaf")
+            undo.append(lambda: self._unclaim(str(conversation["_id"]), turn_id, leaf))
             user_seq = int(claimed["next_seq"])
         record = replace(record, assistant_seq=user_seq + 1)
-        user = {
-            **record.assistant_document(content, "complete"),
-            "_id": record.user_message_id,
-            "seq": user_seq,
-            "role": "user",
-            "blocks": None,  # a user's message is its plain text
-        }
-        await insert_new(self.messages, [user, record.assistant_document("")])
-        messages = [record.user_message_id, record.assistant_message_id]
-        undo.append(lambda: self.messages.delete_many({"_id": {"$in": messages}}))
+        written = [record.assistant_document("")]
+        if record.regenerate_of is None:
+            written.insert(0, record.question_document(content, user_seq))
+        await insert_new(self.messages, written)
+        ids = [doc["_id"] for doc in written]
+        undo.append(lambda: self.messages.delete_many({"_id": {"$in": ids}}))
         return record
 
     async def _settle_then_undo(
@@ -177,6 +189,13 @@ class TurnStore:
         await self.conversations.update_one(
             {"_id": conversation_id, "running_turn_id": turn_id},
             {"$set": {"running_turn_id": None, "updated_at": now()}},
+        )
+
+    async def _unclaim(self, conversation_id: str, turn_id: str, leaf: str | None) -> None:
+        """Undo a start's claim: free the slot and put back the branch clients saw."""
+        await self.conversations.update_one(
+            {"_id": conversation_id, "running_turn_id": turn_id},
+            {"$set": {"running_turn_id": None, "current_leaf": leaf, "updated_at": now()}},
         )
 
     async def checkpoint_many(

@@ -20,8 +20,14 @@ from server.errors import (
 )
 from server.metrics import CONTENT_TYPE
 from server.origins import check_dev_signin
-from server.schemas import CreateConversation, DevTokenRequest, UpdateConversation, parse_json
-from server.storage.conversations import public_conversation, public_message
+from server.schemas import (
+    CreateConversation,
+    DevTokenRequest,
+    RateMessage,
+    UpdateConversation,
+    parse_json,
+)
+from server.storage.conversations import public_conversation
 from server.turns.choices import choose_model, thinking_setting
 from server.typedefs import (
     authenticator_key,
@@ -144,12 +150,14 @@ async def update_conversation(request: web.Request) -> web.Response:
         changes["model"] = choose_model(request.app[settings_key], changes["model"])
     if "thinking" in changes:  # null or `disabled` turns it off
         changes["thinking"] = thinking_setting(request.app[settings_key], body.thinking)
-    for field in ("title", "archived", "model"):
+    for field in ("title", "archived", "model", "current_leaf"):
         if field in changes and changes[field] is None:
             raise invalid_body(field, "may be omitted but not null")
-    doc = await request.app[store_key].update_conversation(
-        identity_of(request), path_id(request), changes
-    )
+    store, identity = request.app[store_key], identity_of(request)
+    leaf = changes.pop("current_leaf", None)
+    if leaf is not None:  # a branch switch is not activity: the list order stays
+        await store.switch_branch(identity, path_id(request), leaf)
+    doc = await store.update_conversation(identity, path_id(request), changes)
     return json_response(public_conversation(doc))
 
 
@@ -163,10 +171,28 @@ async def delete_conversation(request: web.Request) -> web.Response:
 async def list_messages(request: web.Request) -> web.Response:
     limit = query_int(request, "limit", default=50, minimum=1, maximum=200)
     before = query_int(request, "before", default=None, minimum=1, maximum=2**53)
-    docs, next_cursor = await request.app[store_key].list_messages(
-        identity_of(request), path_id(request), limit=limit, before=before
+    leaf = request.query.get("leaf") or None
+    if leaf is not None and len(leaf) > MAX_ID_LENGTH:
+        raise NotFound(f"No message {leaf[:MAX_ID_LENGTH]!r}…")
+    items, next_cursor = await request.app[store_key].list_messages(
+        identity_of(request), path_id(request), limit=limit, before=before, leaf=leaf
     )
-    return json_response({"items": [public_message(d) for d in docs], "next_cursor": next_cursor})
+    return json_response({"items": items, "next_cursor": next_cursor})
+
+
+@routes.put("/api/messages/{id}/feedback")
+async def rate_message(request: web.Request) -> web.Response:
+    body = parse_json(RateMessage, await read_body(request))
+    doc = await request.app[store_key].rate(
+        identity_of(request), path_id(request), body.model_dump(exclude_none=True)
+    )
+    return json_response({"message_id": doc["_id"], "feedback": doc.get("feedback")})
+
+
+@routes.delete("/api/messages/{id}/feedback")
+async def clear_rating(request: web.Request) -> web.Response:
+    await request.app[store_key].rate(identity_of(request), path_id(request), None)
+    return web.Response(status=204)
 
 
 @routes.get("/api/search")

@@ -27,6 +27,8 @@ def started(turn: Document) -> dict[str, Any]:
         "conversation_id": turn["conversation_id"],
         "user_message_id": turn.get("user_message_id"),
         "assistant_message_id": turn.get("assistant_message_id"),
+        "parent_message_id": turn.get("parent_message_id"),
+        "regenerate_message_id": turn.get("regenerate_message_id"),
         "model": turn.get("model"),
     }
 

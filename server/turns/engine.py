@@ -136,9 +136,10 @@ class TurnEngine:
                 identity,
                 request.turn_id,
                 conversation=plan.conversation,
-                content=request.content,
+                content=plan.content,
                 model=plan.model,
                 new_conversation=plan.new_conversation,
+                placement=plan.placement,
             )
         except TurnExists as taken:
             await slot.refund()
@@ -159,7 +160,7 @@ class TurnEngine:
             ),
         )
         active = ActiveTurn(
-            record, request.content, plan.system_prompt, plan.thinking_budget, answer, turn_log
+            record, plan.content, plan.system_prompt, plan.thinking_budget, answer, turn_log
         )
         active.slot = slot
         self._held.add(active)
@@ -287,15 +288,9 @@ class TurnEngine:
         outcome = FAILED  # until the turn says otherwise
         self._checkpoints.track(active)
         try:
-            history = (
-                []  # a new conversation has none: one read fewer per first turn
-                if record.new_conversation
-                else await self._store.history(
-                    record.conversation_id,
-                    before_seq=record.assistant_seq - 1,
-                    limit=HISTORY_LIMIT,
-                )
-            )
+            # The branch above the question, never a sibling: one read by `_id`s
+            # (none for a first question), however many branches the conversation has.
+            history = await self._store.tree.by_ids(record.ancestors[-HISTORY_LIMIT:])
             messages = build_context(
                 history, active.content, active.system_prompt, self._settings.context_token_budget
             )

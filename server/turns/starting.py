@@ -16,6 +16,9 @@ from server.identity import Identity
 from server.schemas import TurnStart
 from server.storage.client import Document
 from server.storage.conversations import Store, conversation_document
+from server.storage.migrations import linked
+from server.storage.tree import MessageTree
+from server.storage.turn_records import Placement
 from server.turns.choices import choose_model, thinking_setting
 from server.turns.context import check_fits
 
@@ -29,6 +32,8 @@ class StartPlan:
     model: str
     system_prompt: str | None
     thinking: dict[str, Any] | None  # as stored; None: off
+    placement: Placement  # where it goes in the conversation's tree
+    content: str  # the question: the request's, or the one a regenerate answers again
 
     @property
     def thinking_budget(self) -> int | None:
@@ -37,6 +42,8 @@ class StartPlan:
 
 def check_message(settings: Settings, request: TurnStart) -> None:
     """Refuse a message too long or blank, before any lookup."""
+    if request.content is None:  # a regenerate: the question is stored already
+        return
     if len(request.content) > settings.max_message_chars:
         raise InputTooLong(
             f"The message has {len(request.content)} characters; the limit is "
@@ -53,10 +60,13 @@ async def plan_start(
 ) -> StartPlan:
     """The conversation the turn goes to (read, or a new one built), its model, system
     prompt and thinking; raises if the model is not offered or the message cannot fit."""
+    placement = Placement()
     if request.conversation_id is not None:
         conversation = await store.get_conversation(identity, request.conversation_id)
+        conversation = await linked(store.db, conversation)
         new = False
         model = choose_model(settings, request.model, conversation.get("model"))
+        placement = await place(store.tree, conversation, request)
     else:
         model = choose_model(settings, request.model)
         conversation = conversation_document(
@@ -70,5 +80,33 @@ async def plan_start(
         if request.thinking is not None
         else conversation.get("thinking")
     )
-    check_fits(request.content, system_prompt, settings.context_token_budget)
-    return StartPlan(conversation, new, model, system_prompt, thinking)
+    question = placement.question
+    content = str(question["content"]) if question is not None else request.content
+    assert content is not None  # the request's shape: content unless a regenerate
+    check_fits(content, system_prompt, settings.context_token_budget)
+    return StartPlan(conversation, new, model, system_prompt, thinking, placement, content)
+
+
+async def place(tree: MessageTree, conversation: Document, request: TurnStart) -> Placement:
+    """Where the turn goes: after the answer the client named, again beside one, or after
+    the branch clients see. An id of another conversation is a 404, as is another user's."""
+    conversation_id = str(conversation["_id"])
+    if request.regenerate_message_id is not None:
+        answer = await tree.answer_in(
+            conversation_id, request.regenerate_message_id, field="regenerate_message_id"
+        )
+        question = await tree.message_in(
+            conversation_id, str(answer["parent_id"]), field="regenerate_message_id"
+        )
+        return Placement.again(question, str(answer["_id"]))
+    if request.parent_given:
+        if request.parent_message_id is None:
+            return Placement()  # a new first question: a sibling of the root
+        parent = await tree.answer_in(
+            conversation_id, request.parent_message_id, field="parent_message_id"
+        )
+        return Placement.after(parent)
+    leaf = conversation.get("current_leaf")
+    if leaf is None:
+        return Placement()
+    return Placement.after(await tree.message_in(conversation_id, str(leaf), field="current_leaf"))
