@@ -38,6 +38,7 @@ from server.tools.loader import load_registry
 from server.tools.provider import provider_tools
 from server.tools.toolbox import ToolBox
 from server.transport import page, rest, specs, sse, ws
+from server.transport.deadlines import deadline_middleware
 from server.transport.headers import add_security_headers
 from server.transport.problems import problem_middleware
 from server.turns.engine import TurnEngine
@@ -68,6 +69,7 @@ def build_app(settings: Settings) -> web.Application:
             forwarded_middleware(settings.trusted_proxies),
             problem_middleware,
             auth_middleware(lambda r: r.app[authenticator_key], public=specs.PUBLIC_PATHS),
+            deadline_middleware,
         ],
     )
     app[settings_key] = settings

@@ -30,6 +30,8 @@ from tests.server_process import ServerProcess, embedded_database_pid, process_e
 AUTH = {"Authorization": f"Bearer {make_token('alice')}"}
 # Generous: the point is "seconds, not the driver's old 10 s and a 500".
 PROMPT_SECONDS = 5.0
+# The request deadline is 2.5 s; what the issue asked is "within 3 s", with room for CI.
+HUNG_SECONDS = 3.5
 
 
 @pytest.fixture
@@ -152,3 +154,77 @@ async def test_a_killed_embedded_database_is_restarted_and_nothing_sent_is_lost(
 
 async def _deltas(frames: list[dict[str, Any]], count: int) -> bool:
     return sum(1 for f in frames if f["type"] == "turn.delta") >= count
+
+
+async def test_a_hung_database_is_answered_within_seconds_and_a_running_turn_still_ends_stored(
+    server: ServerProcess, session: aiohttp.ClientSession, fake: FakeAnthropic
+) -> None:
+    """SIGSTOP: the database's process alive, its sockets open, nothing answered. Every
+    request still answers (503 `storage_unavailable`) within a few seconds, not the
+    24 s it took; once it resumes, the turn that ran meanwhile is stored whole."""
+    await server.start(session)
+    assert server.process is not None
+    words = [f"w{index} " for index in range(100)]
+    fake.script(Reply.text(words, delay=0.05))  # about 5 s of answer
+    ws = await session.ws_connect(f"{server.base_url}/ws", headers=AUTH)
+    assert (await ws.receive_json(timeout=10))["type"] == "ready"
+    await ws.send_json({"type": "turn.start", "turn_id": new_turn_id(), "content": "Talk"})
+    frames: list[dict[str, Any]] = []
+
+    async def read_turn() -> None:
+        while not frames or frames[-1]["type"] not in ("turn.done", "turn.error"):
+            frames.append(await ws.receive_json(timeout=60))
+
+    reader = asyncio.create_task(read_turn())
+    await eventually(lambda: _deltas(frames, 5))
+
+    database = embedded_database_pid(server.process.pid)
+    os.kill(database, signal.SIGSTOP)
+    try:
+        for path in ("/api/conversations", "/api/search?q=soup", f"/api/turns/{new_turn_id()}"):
+            status, body, elapsed = await timed_get(session, f"{server.base_url}{path}")
+            assert (status, body["code"]) == (503, "storage_unavailable"), (path, body)
+            assert elapsed < HUNG_SECONDS, (path, elapsed)
+        refused_id = new_turn_id()
+        started = time.monotonic()
+        async with session.post(
+            f"{server.base_url}/api/turns",
+            json={"turn_id": refused_id, "content": "Now?"},
+            headers=AUTH,
+        ) as response:
+            assert response.status == 503, await response.text()
+            assert (await response.json(content_type=None))["code"] == "storage_unavailable"
+        assert time.monotonic() - started < HUNG_SECONDS
+        other = await session.ws_connect(f"{server.base_url}/ws", headers=AUTH)
+        assert (await other.receive_json(timeout=10))["type"] == "ready"
+        started = time.monotonic()
+        await other.send_json({"type": "turn.start", "turn_id": new_turn_id(), "content": "Hm?"})
+        refusal = await other.receive_json(timeout=10)
+        assert (refusal["type"], refusal["code"]) == ("error", "storage_unavailable"), refusal
+        assert time.monotonic() - started < HUNG_SECONDS
+        await other.close()
+    finally:
+        os.kill(database, signal.SIGCONT)
+
+    await asyncio.wait_for(reader, 60)
+    await ws.close()
+    done = frames[-1]
+    assert done["type"] == "turn.done", done
+    received = "".join(f["text"] for f in frames if f["type"] == "turn.delta")
+    assert received == "".join(words)
+    conversation_id = frames[0]["conversation_id"]
+    async with session.get(
+        f"{server.base_url}/api/conversations/{conversation_id}/messages", headers=AUTH
+    ) as response:
+        assert response.status == 200, await response.text()
+        stored = (await response.json())["items"]
+    assert [(m["role"], m["status"], m["content"]) for m in stored] == [
+        ("user", "complete", "Talk"),
+        ("assistant", "complete", received),
+    ]
+
+    async def nothing_left_of(turn_id: str) -> bool:
+        async with session.get(f"{server.base_url}/api/turns/{turn_id}", headers=AUTH) as r:
+            return r.status == 404  # a refused start was undone once the database answered
+
+    assert await eventually(lambda: nothing_left_of(refused_id), timeout=10)

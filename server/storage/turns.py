@@ -53,6 +53,7 @@ class TurnStore:
         self.conversations = db["conversations"]
         self.owner = owner  # this process, for leases
         self._lease = timedelta(seconds=lease_seconds)
+        self._undoing: set[asyncio.Task[None]] = set()  # starts being undone (strong refs)
 
     async def find(self, identity: Identity, turn_id: str) -> Document | None:
         return await self.turns.find_one({"_id": turn_key(identity, turn_id)})
@@ -98,10 +99,13 @@ class TurnStore:
         try:
             return await asyncio.shield(begun)
         except asyncio.CancelledError:
-            # The caller was cancelled (its client left mid-request). A write in
-            # flight may still land after the cancel, with its undo not yet noted:
-            # so the start finishes first, then all of it is undone.
-            await asyncio.shield(self._settle_then_undo(begun, undo, turn_id))
+            # The caller was cancelled: its client left, or the database did not
+            # answer in time. A write in flight may still land after the cancel, with
+            # its undo not yet noted: so the start finishes first, then all of it is
+            # undone, in the background (a hung database must not hold the answer).
+            undoing = asyncio.create_task(self._settle_then_undo(begun, undo, turn_id))
+            self._undoing.add(undoing)
+            undoing.add_done_callback(self._undoing.discard)
             raise
         except BaseException as error:
             await asyncio.shield(self._undo(undo, turn_id))

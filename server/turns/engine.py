@@ -33,6 +33,7 @@ from server.metrics import Metrics
 from server.model.base import Model
 from server.schemas import TurnStart
 from server.storage.conversations import Store, public_message
+from server.storage.deadline import storage_deadline
 from server.storage.turn_records import INTERRUPTED, RUNNING, Lease, Outcome, TurnExists
 from server.storage.turns import TurnStore
 from server.tools.toolbox import ToolBox
@@ -122,31 +123,32 @@ class TurnEngine:
         # No read first: claiming the turn id (in `begin`) returns the stored turn if
         # there is one, and a replay is served from that. A user its limits would
         # refuse is the exception: told from memory, looked up one start at a time.
-        refused = await self._refusals.replay_if_refused(identity, request.turn_id)
-        if refused is not None:
-            return refused
-        plan = await plan_start(self._settings, self._store, identity, request)
-        # Taken last: a replay, a refusal or a conflict costs the user nothing.
-        try:
-            slot = await self._limits.admit_turn(identity)
-        except Limited as refusal:  # the limits filled meanwhile: as if refused at first
-            return await self._refusals.replay_or_refuse(refusal, identity, request.turn_id)
-        try:
-            record = await self._turns.begin(
-                identity,
-                request.turn_id,
-                conversation=plan.conversation,
-                content=plan.content,
-                model=plan.model,
-                new_conversation=plan.new_conversation,
-                placement=plan.placement,
-            )
-        except TurnExists as taken:
-            await slot.refund()
-            return await self._stored_turns.replay(taken.stored)
-        except BaseException:
-            await slot.refund()
-            raise
+        async with storage_deadline():  # the start's reads and claims; the turn's are its own
+            refused = await self._refusals.replay_if_refused(identity, request.turn_id)
+            if refused is not None:
+                return refused
+            plan = await plan_start(self._settings, self._store, identity, request)
+            # Taken last: a replay, a refusal or a conflict costs the user nothing.
+            try:
+                slot = await self._limits.admit_turn(identity)
+            except Limited as refusal:  # the limits filled meanwhile: as if refused at first
+                return await self._refusals.replay_or_refuse(refusal, identity, request.turn_id)
+            try:
+                record = await self._turns.begin(
+                    identity,
+                    request.turn_id,
+                    conversation=plan.conversation,
+                    content=plan.content,
+                    model=plan.model,
+                    new_conversation=plan.new_conversation,
+                    placement=plan.placement,
+                )
+            except TurnExists as taken:
+                await slot.refund()
+                return await self._stored_turns.replay(taken.stored)
+            except BaseException:
+                await asyncio.shield(slot.refund())
+                raise
         answer = Answer()
         turn_log = TurnLog(
             record.turn_id,
@@ -184,7 +186,8 @@ class TurnEngine:
         active = self._held.get(identity, turn_id)
         if active is not None:
             return self._follow(active, after_seq)
-        doc = await self._turns.find(identity, turn_id)
+        async with storage_deadline():
+            doc = await self._turns.find(identity, turn_id)
         if doc is None:
             raise NotFound(f"No turn {turn_id!r}")
         if self._cluster is not None and self._cluster.available:
@@ -196,7 +199,8 @@ class TurnEngine:
                 from_storage=lambda seq: self._stored_turns.from_storage(identity, turn_id, seq),
             )
             return guarded(turn_id, events)
-        return await self._stored_turns.follow(doc, after_seq=after_seq, replay=False)
+        async with storage_deadline():
+            return await self._stored_turns.follow(doc, after_seq=after_seq, replay=False)
 
     def abandon(self, identity: Identity, turn_id: str) -> None:
         """The client that started this turn is gone (its socket closed, its stream broke).
@@ -215,17 +219,18 @@ class TurnEngine:
                 raise TurnNotRunning(f"Turn {turn_id!r} has already ended")
             active.stop(requested=True)
             return
-        if self._cluster is not None and await cancel_elsewhere(
-            self._cluster, self._turns, identity, turn_id
-        ):
-            return
-        doc = await self._turns.find(identity, turn_id)
-        if doc is None:
-            raise NotFound(f"No turn {turn_id!r}")
-        if doc["status"] == RUNNING and await self._turns.request_cancel(identity, turn_id):
-            if self._cluster is not None:  # running elsewhere without a stream: tell it too
-                await self._cluster.cancels.send(identity, turn_id)
-            return
+        async with storage_deadline():
+            if self._cluster is not None and await cancel_elsewhere(
+                self._cluster, self._turns, identity, turn_id
+            ):
+                return
+            doc = await self._turns.find(identity, turn_id)
+            if doc is None:
+                raise NotFound(f"No turn {turn_id!r}")
+            if doc["status"] == RUNNING and await self._turns.request_cancel(identity, turn_id):
+                if self._cluster is not None:  # running elsewhere without a stream: tell it too
+                    await self._cluster.cancels.send(identity, turn_id)
+                return
         raise TurnNotRunning(f"Turn {turn_id!r} has already ended")
 
     async def status(self, identity: Identity, turn_id: str) -> dict[str, Any]:

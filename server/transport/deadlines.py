@@ -1,0 +1,24 @@
+"""Every request's database work within `REQUEST_STORAGE_SECONDS`, at the HTTP edge.
+
+The streaming routes are left out: a turn outlives its request, and its start
+is bounded inside the engine, around the reads and claims only.
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+from aiohttp.typedefs import Handler
+
+from server.storage.deadline import storage_deadline
+
+STREAMING = {("POST", "/api/turns"), ("GET", "/api/turns/{turn_id}/events")}
+
+
+@web.middleware
+async def deadline_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    resource = request.match_info.route.resource
+    route = (request.method, resource.canonical if resource is not None else "")
+    if not request.path.startswith("/api/") or route in STREAMING:
+        return await handler(request)
+    async with storage_deadline():
+        return await handler(request)
