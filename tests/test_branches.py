@@ -443,3 +443,18 @@ async def database_commands(service: Service) -> Counter[str]:
             command = labels.split('command="', 1)[1].split('"', 1)[0]
             counts[command] += int(float(value))
     return counts
+
+
+async def test_a_new_conversation_is_a_tree_already_and_reading_it_writes_nothing(
+    service: Service,
+) -> None:
+    async with service.http.post(
+        "/api/conversations", json={"title": "Empty"}, headers=service.headers()
+    ) as response:
+        conversation_id = (await response.json())["id"]
+    stored = await service.db.conversations.find_one({"_id": conversation_id})
+    assert "current_leaf" in stored and stored["current_leaf"] is None
+
+    assert await branch(service, conversation_id) == []
+
+    assert await service.db.conversations.find_one({"_id": conversation_id}) == stored

@@ -89,6 +89,7 @@ def conversation_document(
         "system_prompt": system_prompt,
         "thinking": thinking,
         "archived": False,
+        "current_leaf": None,  # present: a conversation of the tree, never linked again
         "next_seq": 3 if running_turn_id else 1,
         "running_turn_id": running_turn_id,
         "created_at": moment,
