@@ -21,6 +21,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from server.errors import NotFound, ValidationFailed
 from server.identity import Identity
 from server.storage.client import Document
+from server.storage.inserts import insert_new
 from server.storage.migrations import linked
 from server.storage.tree import MessageTree
 
@@ -123,7 +124,7 @@ class Store:
         doc = conversation_document(
             identity, title=title, model=model, system_prompt=system_prompt, thinking=thinking
         )
-        await self.conversations.insert_one(doc)
+        await insert_new(self.conversations, [doc])  # not insert_one: see inserts.py
         return doc
 
     async def get_conversation(self, identity: Identity, conversation_id: str) -> Document:
