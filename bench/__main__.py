@@ -16,10 +16,11 @@ from pathlib import Path
 from typing import Any
 
 from bench import floor
+from bench.growth import growth
 from bench.idle import raise_open_file_limit
 from bench.machine import describe_machine
 from bench.procfs import load_average
-from bench.profiles import FULL, MANY, QUICK, Workload
+from bench.profiles import FULL, GROWTH, MANY, QUICK, Workload
 from bench.profiling import PySpyRecording
 from bench.report import render_table, write_json
 from bench.service import ROOT, RunningService, running_service
@@ -30,7 +31,7 @@ RESULTS = ROOT / "bench" / "results"
 
 
 def main(argv: list[str] | None = None) -> int:
-    names = sorted({w.name for w in FULL + QUICK + MANY})
+    names = sorted({w.name for w in FULL + QUICK + MANY + GROWTH})
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="smaller sizes, one service (< 2 min)")
     parser.add_argument("--only", action="append", choices=names, help="run this workload only")
@@ -39,12 +40,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--py-spy-seconds", type=int, default=20)
     parser.add_argument("--json", type=Path, help="also write the results here")
     parser.add_argument(
+        "--growth-sizes",
+        help="stored turns at which growth measures, comma-separated (default 0,1000,5000,20000)",
+    )
+    parser.add_argument(
         "--workers", type=int, default=1, help="the service's WEB_CONCURRENCY (default 1)"
     )
     args = parser.parse_args(argv)
     profile = QUICK if args.quick else FULL
     if args.only:
-        pool = {w.name: w for w in QUICK + FULL + MANY}
+        pool = {w.name: w for w in QUICK + FULL + MANY + GROWTH}
         profile = [pool[name] for name in args.only]
     shared = args.quick
     limit = raise_open_file_limit()
@@ -63,6 +68,8 @@ def main(argv: list[str] | None = None) -> int:
         "workloads": {},
     }
     extra: dict[str, Any] = {"tokens": args.tokens} if args.tokens else {}
+    if args.growth_sizes:
+        extra["sizes"] = tuple(int(size) for size in args.growth_sizes.split(","))
     py_spy = (args.py_spy, args.py_spy_seconds) if args.py_spy else None
     asyncio.run(
         _run(profile, report, shared=shared, extra=extra, py_spy=py_spy, workers=args.workers)
@@ -104,10 +111,18 @@ async def _run(
         for group in groups:
             service: RunningService | None = None
             try:
-                async with running_service(upstream.base_url, upstream.pid, workers) as service:
+                env = {k: v for workload in group for k, v in workload.service_env.items()}
+                async with running_service(
+                    upstream.base_url, upstream.pid, workers, env=env
+                ) as service:
                     for workload in group:
                         print(f"running {workload.name} {workload.params} ...", flush=True)
-                        kwargs = dict(extra) if workload.run is streams else {}
+                        kwargs = {
+                            key: value
+                            for key, value in extra.items()
+                            if (key == "sizes") == (workload.run is growth)
+                            and (key != "tokens" or workload.run is streams)
+                        }
                         recording = None
                         if py_spy is not None and workload.run is streams:
                             recording = PySpyRecording(service.target.pid, *py_spy)

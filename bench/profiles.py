@@ -11,6 +11,8 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from bench.fairness import fairness
+from bench.growth import SERVICE_ENV as GROWTH_ENV
+from bench.growth import growth
 from bench.idle import idle
 from bench.rest import rest_list
 from bench.target import Target
@@ -25,6 +27,7 @@ class Workload:
     run: Run
     params: dict[str, Any] = field(default_factory=dict)
     budget_seconds: float = 240.0
+    service_env: dict[str, str] = field(default_factory=dict)  # settings its service runs with
 
     def renamed(self, name: str) -> Workload:
         return replace(self, name=name)
@@ -80,6 +83,8 @@ FULL = _profile(
 )
 # Beyond the full run, for several workers with Redis (issue 12): `--only ws-2000 --workers 2`.
 MANY = [_streams("ws", 2000), _streams("sse", 2000)]
+# Beyond the full run too: it fills the store to 20,000 turns (`--only growth`, tens of minutes).
+GROWTH = [Workload("growth", growth, budget_seconds=4 * 3600, service_env=GROWTH_ENV)]
 QUICK = _profile(
     (("ws", 50), ("sse", 50), ("ws", 200)),
     unpaced=(20, 1000),

@@ -138,6 +138,8 @@ def _other_line(name: str, result: dict[str, Any]) -> str:
             for length, row in result[label].items()
         ]
         return f"{name}: DB writes per turn: {'; '.join(parts)}"
+    if "levels" in result:  # growth: the table, one row per size
+        return f"{name} (ms; p50 unless p50/p99):\n{result['table']}"
     if "page_ms" in result:
         return (
             f"{name}: page {_pp(result['page_ms'])}, first/last page p50 "

@@ -71,6 +71,7 @@ async def running_service(
     workers: int = 1,
     *,
     shared_database: str | None = None,
+    env: dict[str, str] | None = None,
 ) -> AsyncIterator[RunningService]:
     """`python -m server` on a free port with a fresh database, ready to serve.
 
@@ -83,7 +84,8 @@ async def running_service(
     fresh = _with_database(external, f"bench_{uuid.uuid4().hex[:12]}") if external else None
     database_uri = shared_database or fresh
     with tempfile.TemporaryDirectory(prefix="chat-bench-") as tmp:
-        env = _service_env(upstream_url, Path(tmp) / "data", database_uri)
+        settings = env or {}
+        env = {**_service_env(upstream_url, Path(tmp) / "data", database_uri), **settings}
         env["WEB_CONCURRENCY"] = str(workers)
         log_path = Path(tmp) / "server.log"
         spawned = time.perf_counter()

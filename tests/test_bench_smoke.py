@@ -19,6 +19,8 @@ import orjson
 import pytest
 
 from bench.fairness import fairness
+from bench.growth import SERVICE_ENV as GROWTH_ENV
+from bench.growth import growth
 from bench.target import Target
 from bench.upstream import StampingUpstream
 from bench.workloads import burst, cancel_under_load, streams
@@ -107,3 +109,21 @@ async def test_floor_reports_the_kernels_cost_of_a_token() -> None:
         result["send_cpu_us_per_message"] + result["recv_cpu_us_per_message"], abs=0.02
     )
     assert result["reads_per_message"] <= 1.0  # every message read, none twice
+
+
+async def test_growth_measures_each_size_on_the_users_own_data(
+    target: Target, service: Service
+) -> None:
+    await service.reconfigure(**GROWTH_ENV)  # restarted: on a port of its own
+    base_url = str(service.http.make_url("/")).rstrip("/")
+    result = await growth(replace(target, base_url=base_url), sizes=(0, 12), probes=2)
+
+    # Filled up to each size (the first level's probe turns count), probed after.
+    assert [level["stored_turns"] for level in result["levels"]] == [0, 12]
+    assert [level["filled"] for level in result["levels"]] == [0, 10]
+    for level in result["levels"]:
+        for key in ("turn_started_ms", "whole_turn_ms", "list_ms", "search_ms", "resume_ms"):
+            assert _is_distribution(level[key], 2), (key, level[key])
+    # Stored as the table says: every turn's question and answer, nothing else.
+    assert await service.db.messages.count_documents({}) == 2 * (12 + 2)
+    assert result["table"].splitlines()[0].split()[:2] == ["turns", "started"]
