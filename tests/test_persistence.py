@@ -13,11 +13,11 @@ import pytest
 from pymongo import AsyncMongoClient
 
 from server.identity import Identity
-from server.storage.conversations import new_id, now
 from server.storage.embedded import EmbeddedMongo
 from server.storage.indexes import CONVERSATION_SEQ, ensure_indexes
 from server.storage.turn_records import TurnRecord, turn_key
 from server.storage.turns import TurnStore
+from server.storage.values import new_id, now
 from tests.api_client import expect_problem, sse_turn
 from tests.conftest import Service, new_turn_id, text_of, with_database
 from tests.fake_anthropic import FakeAnthropic

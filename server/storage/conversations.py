@@ -14,7 +14,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from bson import ObjectId
 from pymongo import DESCENDING, ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
 
@@ -24,6 +23,7 @@ from server.storage.client import Document
 from server.storage.inserts import insert_new
 from server.storage.migrations import linked
 from server.storage.tree import MessageTree
+from server.storage.values import new_id, now
 
 MESSAGE_FIELDS = (
     "conversation_id",
@@ -41,16 +41,6 @@ MESSAGE_FIELDS = (
     "feedback",
     "created_at",
 )
-
-
-def now() -> datetime:
-    # Millisecond precision: what BSON stores, so a value compares equal after a round trip.
-    moment = datetime.now(UTC)
-    return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
-
-
-def new_id() -> str:
-    return str(ObjectId())
 
 
 def public_conversation(doc: Document) -> dict[str, Any]:

@@ -18,6 +18,7 @@ import orjson
 from server.errors import Conflict, Interrupted
 from server.identity import Identity
 from server.storage.client import Document
+from server.storage.values import new_id, now
 
 RUNNING = "running"
 STREAMING = "streaming"
@@ -61,6 +62,33 @@ class TurnRecord:
     parent_id: str | None = None
     ancestors: tuple[str, ...] = ()
     regenerate_of: str | None = None  # the answer this one is a new sibling of
+
+    @staticmethod
+    def starting(
+        identity: Identity,
+        turn_id: str,
+        conversation_id: str,
+        model: str,
+        new_conversation: bool,
+        placement: Placement,
+    ) -> TurnRecord:
+        """A turn about to begin: new ids, its place in the tree; its seq once claimed."""
+        question = placement.question
+        return TurnRecord(
+            id=turn_key(identity, turn_id),
+            turn_id=turn_id,
+            identity=identity,
+            conversation_id=conversation_id,
+            user_message_id=str(question["_id"]) if question is not None else new_id(),
+            assistant_message_id=new_id(),
+            assistant_seq=0,
+            model=model,
+            created_at=now(),
+            new_conversation=new_conversation,
+            parent_id=placement.parent_id,
+            ancestors=placement.ancestors,
+            regenerate_of=placement.regenerate_of,
+        )
 
     @property
     def answer_ancestors(self) -> list[str]:

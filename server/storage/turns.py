@@ -10,9 +10,7 @@ The values these operations take and give back are in `turn_records.py`.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from datetime import timedelta
 from typing import Any
@@ -24,7 +22,6 @@ from pymongo.errors import DuplicateKeyError, PyMongoError
 from server.errors import Conflict, NotFound, StorageUnavailable
 from server.identity import Identity
 from server.storage.client import Document
-from server.storage.conversations import new_id, now
 from server.storage.inserts import insert_new, upsert_new
 from server.storage.turn_records import (
     INTERRUPTED,
@@ -40,6 +37,8 @@ from server.storage.turn_records import (
     TurnRecord,
     turn_key,
 )
+from server.storage.undo import StartUndo
+from server.storage.values import now
 
 log = logging.getLogger(__name__)
 
@@ -77,38 +76,22 @@ class TurnStore:
         failed start never leaves a `running` turn holding the conversation
         with nothing running it.
         """
-        record = TurnRecord(
-            id=turn_key(identity, turn_id),
-            turn_id=turn_id,
-            identity=identity,
-            conversation_id=str(conversation["_id"]),
-            user_message_id=(
-                str(placement.question["_id"]) if placement.question is not None else new_id()
-            ),
-            assistant_message_id=new_id(),
-            assistant_seq=0,  # known once the slot is claimed
-            model=model,
-            created_at=now(),
-            new_conversation=new_conversation,
-            parent_id=placement.parent_id,
-            ancestors=placement.ancestors,
-            regenerate_of=placement.regenerate_of,
+        record = TurnRecord.starting(
+            identity, turn_id, str(conversation["_id"]), model, new_conversation, placement
         )
-        undo: list[Callable[[], Awaitable[object]]] = []
+        undo = StartUndo(turn_id)
         begun = asyncio.ensure_future(self._begin(record, conversation, content, undo))
         try:
             return await asyncio.shield(begun)
         except asyncio.CancelledError:
-            # The caller was cancelled: its client left, or the database did not
-            # answer in time. A write in flight may still land after the cancel, with
-            # its undo not yet noted: so the start finishes first, then all of it is
-            # undone, in the background (a hung database must not hold the answer).
-            undoing = asyncio.create_task(self._settle_then_undo(begun, undo, turn_id))
+            # The caller was cancelled: its client left, or the database did not answer
+            # in time. Undone in the background: a hung database must not hold the answer.
+            undoing = asyncio.create_task(undo.after(begun))
             self._undoing.add(undoing)
             undoing.add_done_callback(self._undoing.discard)
             raise
         except BaseException as error:
-            await asyncio.shield(self._undo(undo, turn_id))
+            await asyncio.shield(undo.run())
             if isinstance(error, PyMongoError):
                 raise StorageUnavailable(
                     "The message could not be saved, and nothing was kept. Try again."
@@ -120,7 +103,7 @@ class TurnStore:
         record: TurnRecord,
         conversation: Document,
         content: str,
-        undo: list[Callable[[], Awaitable[object]]],
+        undo: StartUndo,
     ) -> TurnRecord:
         moment, identity, turn_id = record.created_at, record.identity, record.turn_id
         turn = record.turn_document(owner=self.owner, lease_expires_at=moment + self._lease)
@@ -133,12 +116,12 @@ class TurnStore:
             raise Conflict(f"Turn {turn_id!r} already exists") from None
         if stored is not None:
             raise TurnExists(stored)
-        undo.append(lambda: self.turns.delete_one({"_id": record.id, "status": RUNNING}))
+        undo.note(lambda: self.turns.delete_one({"_id": record.id, "status": RUNNING}))
         if record.new_conversation:  # built by the engine with the slot already held
             await insert_new(
                 self.conversations, [{**conversation, "current_leaf": record.assistant_message_id}]
             )
-            undo.append(lambda: self.conversations.delete_one({"_id": conversation["_id"]}))
+            undo.note(lambda: self.conversations.delete_one({"_id": conversation["_id"]}))
             user_seq = 1
         else:
             # The slot, two seqs (a regenerate leaves one unused: seqs stay unique,
@@ -161,7 +144,7 @@ class TurnStore:
                     raise NotFound(f"No conversation {conversation['_id']!r}")
                 raise Conflict("This conversation is already answering another message")
             leaf = claimed.get("current_leaf")
-            undo.append(lambda: self._unclaim(str(conversation["_id"]), turn_id, leaf))
+            undo.note(lambda: self._unclaim(str(conversation["_id"]), turn_id, leaf))
             user_seq = int(claimed["next_seq"])
         record = replace(record, assistant_seq=user_seq + 1)
         written = [record.assistant_document("")]
@@ -169,25 +152,8 @@ class TurnStore:
             written.insert(0, record.question_document(content, user_seq))
         await insert_new(self.messages, written)
         ids = [doc["_id"] for doc in written]
-        undo.append(lambda: self.messages.delete_many({"_id": {"$in": ids}}))
+        undo.note(lambda: self.messages.delete_many({"_id": {"$in": ids}}))
         return record
-
-    async def _settle_then_undo(
-        self,
-        begun: asyncio.Future[TurnRecord],
-        steps: list[Callable[[], Awaitable[object]]],
-        turn_id: str,
-    ) -> None:
-        with contextlib.suppress(Exception):
-            await begun
-        await self._undo(steps, turn_id)
-
-    async def _undo(self, steps: list[Callable[[], Awaitable[object]]], turn_id: str) -> None:
-        for step in reversed(steps):
-            try:
-                await step()
-            except PyMongoError as error:  # the sweep frees what is left once the lease expires
-                log.warning("could not undo a failed start of turn %s: %s", turn_id, error)
 
     async def _free(self, conversation_id: str, turn_id: str) -> None:
         await self.conversations.update_one(
