@@ -68,5 +68,7 @@ export function createApi({ getToken, onUnauthorized }) {
     search: (q, signal) => json("GET", `/api/search?${new URLSearchParams({ q, limit: "20" })}`, { signal }),
     listMessages: (id, before) =>
       json("GET", `${conv(id)}/messages?${new URLSearchParams({ limit: "50", ...(before ? { before } : {}) })}`),
+    rate: (messageId, body) => json("PUT", `/api/messages/${encodeURIComponent(messageId)}/feedback`, { body }),
+    clearRating: (messageId) => json("DELETE", `/api/messages/${encodeURIComponent(messageId)}/feedback`),
   };
 }

@@ -39,11 +39,22 @@ export class Chat {
       scroller: parts.scroller, list: parts.messages, jumpButton: parts.jump, topSentinel: parts.topSentinel,
       onRetry: (node) => this.#retry(node), onNearTop: () => this.#loadOlder(),
       onContinue: () => this.#startTurn("Continue"),
+      tools: {
+        onEdit: (node) => this.#edit(node),
+        onRegenerate: (node) => this.#regenerate(node),
+        onSwitch: (node, id) => this.#switchTo(id),
+        onRate: (node, rating, comment) => this.#rate(node, rating, comment),
+      },
     });
     parts.form.addEventListener("submit", (e) => { e.preventDefault(); this.#send(); });
     parts.input.addEventListener("keydown", (e) => {
       // Enter sends, Shift+Enter is a new line; never mid-composition (IME).
       if (e.key === "Enter" && !e.shiftKey && !e.isComposing) { e.preventDefault(); this.#send(); }
+      // ↑ in an empty composer edits the last question, as in other chat apps.
+      if (e.key === "ArrowUp" && !parts.input.value && !e.isComposing) {
+        const last = this.#messages.lastUserNode();
+        if (last) { e.preventDefault(); this.#edit(last); }
+      }
     });
     parts.input.addEventListener("input", () => this.#fitInput());
     parts.stop.addEventListener("click", () => { for (const t of this.#liveHere()) this.#turns.cancel(t.turnId); });
@@ -120,19 +131,89 @@ export class Chat {
     this.#startTurn(content);
   }
 
-  /** Start a turn in the open conversation (or a new one); false if refused here. */
-  #startTurn(content) {
-    if (!content || !this.#turns) return false;
-    // One turn at a time per conversation: say so rather than send a sure conflict.
-    if (this.#liveHere().length) { this.notice(describeError({ code: "conflict" })); return false; }
+  /**
+   * Start a turn in the open conversation (or a new one); false if refused here.
+   * `place`: {parentMessageId} (an edit: null for a first question) or
+   * {regenerateMessageId, userNode} (a new answer to the question shown in userNode).
+   */
+  #startTurn(content, place = {}) {
+    const regenerating = Boolean(place.regenerateMessageId);
+    if ((!content && !regenerating) || !this.#turns) return false;
+    if (this.#busy()) return false;
     this.notice("");
     const turn = this.#turns.start({
-      content, conversationId: this.#currentId, model: this.#models.selected(), thinking: this.#thinking.forNewChat(), origin: this.#view,
+      content: regenerating ? null : content, conversationId: this.#currentId, model: this.#models.selected(),
+      thinking: this.#thinking.forNewChat(), origin: this.#view,
+      parentMessageId: place.parentMessageId, regenerateMessageId: place.regenerateMessageId,
     });
-    turn.userNode = this.#messages.append({ role: "user", content, status: "pending", turn_id: turn.turnId });
+    turn.branching = "parentMessageId" in place || regenerating;
+    turn.userNode = regenerating ? place.userNode
+      : this.#messages.append({ role: "user", content, status: "pending", turn_id: turn.turnId });
     turn.node = this.#messages.append({ role: "assistant", content: "", parts: turn.parts, status: "streaming", turn_id: turn.turnId });
     this.#updateControls();
     return true;
+  }
+
+  // One turn at a time per conversation: say so rather than send a sure conflict.
+  #busy() {
+    if (!this.#liveHere().length) return false;
+    this.notice(describeError({ code: "conflict" }));
+    return true;
+  }
+
+  // Edit = a new question beside this one (the same parent), answered anew; the
+  // original stays, a "‹ 1/2 ›" away.
+  #edit(node) {
+    if (this.#busy() || !this.#currentId) return;
+    const { parentId = null } = this.#messages.placeOf(node);
+    this.#messages.edit(node, (text) => {
+      if (this.#busy()) return;
+      this.#messages.removeFrom(node);
+      this.#startTurn(text, { parentMessageId: parentId });
+    });
+  }
+
+  // Regenerate = a new answer to the same question, beside this one.
+  #regenerate(node) {
+    const answerId = node.dataset.messageId;
+    const userNode = this.#messages.userNodeBefore(node);
+    if (this.#busy() || !answerId || !userNode || !this.#currentId) return;
+    this.#messages.removeFrom(node);
+    this.#startTurn(null, { regenerateMessageId: answerId, userNode });
+  }
+
+  // "‹ 2/3 ›": show the newest branch through that sibling, as the service keeps it.
+  async #switchTo(messageId) {
+    const id = this.#currentId;
+    if (this.#busy() || !id || !messageId) return;
+    try {
+      await this.#api.updateConversation(id, { current_leaf: messageId });
+      await this.#reloadBranch(id);
+    } catch (err) {
+      if (id === this.#currentId) this.notice(describeError(err));
+    }
+  }
+
+  async #rate(node, rating, comment) {
+    const id = node.dataset.messageId;
+    if (!id) return;
+    try {
+      const feedback = rating ? (await this.#api.rate(id, { rating, ...(comment ? { comment } : {}) })).feedback : null;
+      if (!rating) await this.#api.clearRating(id);
+      this.#messages.setFeedback(node, feedback);
+    } catch (err) {
+      this.notice(describeError(err));
+    }
+  }
+
+  // Redraw the branch shown, with its siblings' counts, keeping the reader's place.
+  async #reloadBranch(id) {
+    const view = this.#view;
+    const page = await this.#api.listMessages(id);
+    if (view !== this.#view || id !== this.#currentId) return;
+    this.#messages.replace(page.items);
+    this.#older = page.next_cursor ?? null;
+    this.#bindLive(page.items);
   }
 
   #onTurn(turn, type) {
@@ -149,13 +230,19 @@ export class Chat {
       if (turn.status === "error" && !turn.started) this.#unsent.add(node);
     }
     const userNode = this.#nodeOf(turn, "user");
-    if (userNode && type === "turn.started") this.#messages.update(userNode, { status: "complete", messageId: turn.userMessageId });
+    if (userNode && type === "turn.started") {
+      this.#messages.update(userNode, { status: "complete", messageId: turn.userMessageId, parentId: turn.parentMessageId });
+    }
     if (userNode && turn.status === "error" && !turn.started) this.#messages.update(userNode, { status: "error" });
     if (turn.status === "streaming") return;
     // The turn is over.
     this.#updateControls();
     if (turn.lost) { this.#lost.add(turn.turnId); if (turn.conversationId === this.#currentId) this.open(this.#currentId); }
     if (turn.isNew && turn.started) this.#watchTitle(turn.conversationId);
+    // An edit or a regenerate made siblings: redraw the branch with its "‹ 2/2 ›".
+    if (turn.branching && turn.started && turn.conversationId === this.#currentId) {
+      this.#reloadBranch(turn.conversationId).catch(() => { /* the next open draws it */ });
+    }
   }
 
   // The first answer of a new chat names its conversation: show it in the

@@ -91,7 +91,7 @@ function copyButton(text) {
 
 // navigator.clipboard exists only in secure contexts; plain http on a LAN
 // address is not one, so fall back to the older selection-based copy.
-async function copyText(text) {
+export async function copyText(text) {
   try {
     if (navigator.clipboard) { await navigator.clipboard.writeText(text); return true; }
   } catch { /* fall through */ }

@@ -7,6 +7,7 @@
 import { drawAnswer } from "./answer.js";
 import { el } from "./inline.js";
 import { describeError } from "./errors.js";
+import { drawTools, openEditor } from "./message-tools.js";
 import { partsFromBlocks } from "./parts.js";
 
 const STATE_LABELS = {
@@ -34,19 +35,25 @@ export class MessageList {
   #jump;
   #onRetry;
   #onContinue;
+  #tools;
   #stick = true;
   #content = new WeakMap(); // element -> its text (for Copy, Retry)
   #parts = new WeakMap(); // answer element -> its parts (parts.js)
+  #meta = new WeakMap(); // element -> its place in the tree: {id, parentId, siblings, feedback}
   #dirty = new Set();
   #frame = 0;
 
-  /** parts: scroller, list, jumpButton, topSentinel; onRetry(el), onContinue(el), onNearTop(). */
-  constructor({ scroller, list, jumpButton, topSentinel, onRetry, onContinue, onNearTop }) {
+  /**
+   * parts: scroller, list, jumpButton, topSentinel; onRetry(el), onContinue(el), onNearTop();
+   * tools: the handlers of message-tools.js (onEdit, onRegenerate, onSwitch, onRate).
+   */
+  constructor({ scroller, list, jumpButton, topSentinel, onRetry, onContinue, onNearTop, tools }) {
     this.#scroller = scroller;
     this.#list = list;
     this.#jump = jumpButton;
     this.#onRetry = onRetry;
     this.#onContinue = onContinue;
+    this.#tools = tools;
     scroller.addEventListener("scroll", () => this.#onScroll(), { passive: true });
     jumpButton.addEventListener("click", () => this.scrollToEnd(true));
     new IntersectionObserver((entries) => { if (entries.some((e) => e.isIntersecting)) onNearTop(); },
@@ -79,6 +86,43 @@ export class MessageList {
     return [...this.#list.children].find((n) => n.dataset.turnId === turnId && n.dataset.role === role) ?? null;
   }
 
+  /** The last question shown: what ↑ in an empty composer edits. */
+  lastUserNode() {
+    const users = this.#list.querySelectorAll(':scope > [data-role="user"]');
+    return users[users.length - 1] ?? null;
+  }
+
+  /** The question above an answer. */
+  userNodeBefore(node) {
+    for (let n = node.previousElementSibling; n; n = n.previousElementSibling) {
+      if (n.dataset.role === "user") return n;
+    }
+    return null;
+  }
+
+  /** Where `node` sits in the conversation's tree. */
+  placeOf(node) {
+    return this.#meta.get(node) ?? {};
+  }
+
+  /** Edit a question in place; `onSave(text)` once the person saves. */
+  edit(node, onSave) {
+    if (node.classList.contains("editing")) return;
+    openEditor(node, this.#content.get(node) ?? "", { onSave });
+  }
+
+  /** Remove `node` and everything after it: the branch below it is about to change. */
+  removeFrom(node) {
+    while (node.nextElementSibling) this.remove(node.nextElementSibling);
+    this.remove(node);
+  }
+
+  /** The answer's rating changed (stored, or cleared with null). */
+  setFeedback(node, feedback) {
+    this.#meta.set(node, { ...this.placeOf(node), feedback });
+    this.#drawTools(node);
+  }
+
   /** The user message shown before `node`: what a Retry re-sends. */
   previousUserText(node) {
     for (let n = node.previousElementSibling; n; n = n.previousElementSibling) {
@@ -89,12 +133,17 @@ export class MessageList {
 
   /**
    * Change a message: {content, parts, status, error, stopReason, turnId,
-   * messageId}. New text is drawn on the next frame (a stream sends many
+   * messageId, parentId}. New text is drawn on the next frame (a stream sends many
    * small deltas); a status change is drawn at once.
    */
   update(node, change) {
     if (change.turnId) node.dataset.turnId = change.turnId;
-    if (change.messageId) node.dataset.messageId = change.messageId;
+    if (change.parentId !== undefined) this.#meta.set(node, { ...this.placeOf(node), parentId: change.parentId });
+    if (change.messageId && change.messageId !== node.dataset.messageId) {
+      node.dataset.messageId = change.messageId;
+      this.#meta.set(node, { ...this.placeOf(node), id: change.messageId });
+      if (!change.status) this.#drawTools(node);
+    }
     if (change.stopReason) node.dataset.stopReason = change.stopReason;
     if (change.parts) this.#parts.set(node, change.parts);
     if (change.content !== undefined || change.parts) {
@@ -149,8 +198,11 @@ export class MessageList {
     const meta = el("div", "msg-meta");
     meta.append(el("span", "msg-author", message.role === "user" ? "You" : "Assistant"), el("span", "msg-state"));
     const body = el("div", "msg-body");
-    node.append(meta, body, el("p", "msg-error"), el("p", "msg-note"), el("div", "msg-actions"));
+    node.append(meta, body, el("p", "msg-error"), el("p", "msg-note"), el("div", "msg-actions"), el("div", "msg-tools"));
     this.#content.set(node, message.content ?? "");
+    this.#meta.set(node, {
+      id: message.id ?? null, parentId: message.parent_id ?? null, siblings: message.siblings ?? null, feedback: message.feedback ?? null,
+    });
     if (message.role === "assistant") this.#parts.set(node, message.parts ?? partsFromBlocks(message.blocks, message.content ?? ""));
     // The history keeps no reason for a failed answer; a live turn.error does.
     const error = message.error ?? { message: "This answer failed before it was finished." };
@@ -185,6 +237,13 @@ export class MessageList {
     }
     this.#drawEnding(node, status === "complete" ? ENDINGS[node.dataset.stopReason] : null);
     actions.hidden = !actions.childElementCount;
+    this.#drawTools(node);
+  }
+
+  #drawTools(node) {
+    const tools = node.querySelector(".msg-tools");
+    if (!tools || !this.#tools) return;
+    drawTools(tools, node, { ...this.placeOf(node), content: this.#content.get(node) }, this.#tools);
   }
 
   // A cut-short answer offers Continue (a new turn); CSS shows it on the last answer only.

@@ -45,10 +45,16 @@ export class Turns {
    * Start a turn; without conversationId the service makes a new conversation.
    * `thinking`: this turn's extended thinking setting, when it is not the conversation's.
    */
-  start({ content, conversationId = null, model = null, thinking = null, origin = null }) {
+  start({
+    content, conversationId = null, model = null, thinking = null, origin = null, parentMessageId, regenerateMessageId = null,
+  }) {
     const turn = this.#track(crypto.randomUUID(), { content, conversationId, origin, thinking, isNew: !conversationId });
-    const request = { type: "turn.start", turn_id: turn.turnId, content };
+    const request = { type: "turn.start", turn_id: turn.turnId };
+    if (content !== null) request.content = content;
     if (conversationId) request.conversation_id = conversationId;
+    // Where it goes in the tree (protocol.md, Branches): absent, after the branch shown.
+    if (parentMessageId !== undefined) request.parent_message_id = parentMessageId;
+    if (regenerateMessageId) request.regenerate_message_id = regenerateMessageId;
     if (model) request.model = model;
     if (thinking) request.thinking = thinking;
     this.#transport.startTurn(request, (frame) => this.#handle(turn, frame));
@@ -110,7 +116,7 @@ export class Turns {
     const turn = {
       turnId, conversationId: null, content: null, origin: null, isNew: false, thinking: null,
       started: false, seq: 0, text: "", parts: [], status: "streaming", error: null, stopReason: null,
-      userMessageId: null, assistantMessageId: null, stopping: null, lost: false,
+      userMessageId: null, assistantMessageId: null, parentMessageId: null, stopping: null, lost: false,
       ...fields,
     };
     this.#live.set(turnId, turn);
@@ -125,6 +131,7 @@ export class Turns {
         Object.assign(turn, {
           started: true, conversationId: frame.conversation_id,
           userMessageId: frame.user_message_id, assistantMessageId: frame.assistant_message_id,
+          parentMessageId: frame.parent_message_id ?? null,
         });
         if (turn.stopping) this.#sendCancel(turn);
         break;
