@@ -210,6 +210,11 @@ async def exchange(ws: WS, kind: str, data: str | bytes) -> list[dict[str, Any]]
         answers.append(frame)
         if frame["type"] == "pong":
             pongs_due -= 1
+        elif frame["type"] == "error" and sent_ping:
+            # A "ping" the service refuses (over the frame limit, a field too many, JSON
+            # that only Python's parser takes) is answered by that error, not a pong.
+            pongs_due -= 1
+            sent_ping = False
         elif frame["type"] == "turn.started":
             running.add(frame["turn_id"])
         elif frame["type"] in TERMINAL:
