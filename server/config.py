@@ -43,6 +43,8 @@ class Settings:
     web_concurrency: int = 1  # worker processes on the port; 1: this process serves
     data_dir: Path = Path("data")
     mongodb_uri: str | None = None
+    # How long a request may wait for the database before `storage_unavailable`.
+    storage_timeout_seconds: float = 2.5
     redis_url: str | None = None  # None: processes meet only in MongoDB
     jwt_secret: str | None = None
     jwt_public_key_file: Path | None = None
@@ -153,6 +155,7 @@ def load_settings(
         web_concurrency=reader.integer("WEB_CONCURRENCY", 1, minimum=1, maximum=MAX_WORKERS),
         data_dir=Path(reader.text("DATA_DIR", "data")),
         mongodb_uri=reader.mongodb_uri("MONGODB_URI"),
+        storage_timeout_seconds=reader.number("STORAGE_TIMEOUT_SECONDS", 2.5, minimum=0.1),
         redis_url=reader.redis_url("REDIS_URL"),
         jwt_secret=reader.optional("JWT_SECRET"),
         jwt_public_key_file=Path(key_file) if key_file else None,

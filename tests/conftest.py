@@ -105,6 +105,9 @@ def env(mongo_uri: str, fake: FakeAnthropic, tmp_path: Path) -> dict[str, str]:
         "CHAT_TOOLS": "tests.tools_for_tests",
         "TOOL_TIMEOUT_SECONDS": "2",
         "SHUTDOWN_DRAIN_SECONDS": "0",  # a test's service stops its turns at once
+        # Bursts of turns queue on the embedded database of a loaded 2-core machine past
+        # the 2.5 s default; the deadline itself is tested on a hung database.
+        "STORAGE_TIMEOUT_SECONDS": "30",
     }
 
 

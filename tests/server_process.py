@@ -39,6 +39,7 @@ def process_env(upstream_url: str, data_dir: Path, **extra: str) -> dict[str, st
         CHAT_TITLES="off",
         LOG_LEVEL="WARNING",
         SHUTDOWN_DRAIN_SECONDS="1",
+        STORAGE_TIMEOUT_SECONDS="30",  # as in conftest's env: the hung-database test sets 2.5
     )
     env.update(extra)
     return env

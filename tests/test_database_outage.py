@@ -162,6 +162,7 @@ async def test_a_hung_database_is_answered_within_seconds_and_a_running_turn_sti
     """SIGSTOP: the database's process alive, its sockets open, nothing answered. Every
     request still answers (503 `storage_unavailable`) within a few seconds, not the
     24 s it took; once it resumes, the turn that ran meanwhile is stored whole."""
+    server.env["STORAGE_TIMEOUT_SECONDS"] = "2.5"  # the default, which the suite's env raises
     await server.start(session)
     assert server.process is not None
     words = [f"w{index} " for index in range(100)]

@@ -4,8 +4,9 @@ A database that died is noticed at once (no server to select); one that hangs
 (stopped, swapping, a network partition that drops packets) keeps its
 sockets open, and the driver would wait for each reply without end (23-24 s
 per request were measured with the embedded database stopped by SIGSTOP).
-So each request's database work runs under one deadline, and past it the
-client is told `storage_unavailable`, retryable. A deadline, not the driver's
+So each request's database work runs under one deadline
+(`STORAGE_TIMEOUT_SECONDS`, 2.5 s), and past it the client is told
+`storage_unavailable`, retryable. A deadline, not the driver's
 per-operation `timeoutMS`: that would also cut the turn engine's own writes
 (checkpoints, endings), which must wait for the database instead, retrying.
 """
@@ -18,11 +19,9 @@ from contextlib import asynccontextmanager
 
 from server.errors import StorageUnavailable
 
-REQUEST_STORAGE_SECONDS = 2.5
-
 
 @asynccontextmanager
-async def storage_deadline(seconds: float = REQUEST_STORAGE_SECONDS) -> AsyncIterator[None]:
+async def storage_deadline(seconds: float) -> AsyncIterator[None]:
     """Run the block's database work within `seconds`, else `StorageUnavailable`.
 
     Wrap database work only: any `TimeoutError` inside reads as the database's."""

@@ -1,4 +1,4 @@
-"""Every request's database work within `REQUEST_STORAGE_SECONDS`, at the HTTP edge.
+"""Every request's database work within `STORAGE_TIMEOUT_SECONDS`, at the HTTP edge.
 
 The streaming routes are left out: a turn outlives its request, and its start
 is bounded inside the engine, around the reads and claims only.
@@ -10,6 +10,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from server.storage.deadline import storage_deadline
+from server.typedefs import settings_key
 
 STREAMING = {("POST", "/api/turns"), ("GET", "/api/turns/{turn_id}/events")}
 
@@ -20,5 +21,5 @@ async def deadline_middleware(request: web.Request, handler: Handler) -> web.Str
     route = (request.method, resource.canonical if resource is not None else "")
     if not request.path.startswith("/api/") or route in STREAMING:
         return await handler(request)
-    async with storage_deadline():
+    async with storage_deadline(request.app[settings_key].storage_timeout_seconds):
         return await handler(request)

@@ -123,7 +123,9 @@ class TurnEngine:
         # No read first: claiming the turn id (in `begin`) returns the stored turn if
         # there is one, and a replay is served from that. A user its limits would
         # refuse is the exception: told from memory, looked up one start at a time.
-        async with storage_deadline():  # the start's reads and claims; the turn's are its own
+        async with storage_deadline(
+            self._settings.storage_timeout_seconds
+        ):  # the start's reads and claims; the turn's are its own
             refused = await self._refusals.replay_if_refused(identity, request.turn_id)
             if refused is not None:
                 return refused
@@ -186,7 +188,7 @@ class TurnEngine:
         active = self._held.get(identity, turn_id)
         if active is not None:
             return self._follow(active, after_seq)
-        async with storage_deadline():
+        async with storage_deadline(self._settings.storage_timeout_seconds):
             doc = await self._turns.find(identity, turn_id)
         if doc is None:
             raise NotFound(f"No turn {turn_id!r}")
@@ -199,7 +201,7 @@ class TurnEngine:
                 from_storage=lambda seq: self._stored_turns.from_storage(identity, turn_id, seq),
             )
             return guarded(turn_id, events)
-        async with storage_deadline():
+        async with storage_deadline(self._settings.storage_timeout_seconds):
             return await self._stored_turns.follow(doc, after_seq=after_seq, replay=False)
 
     def abandon(self, identity: Identity, turn_id: str) -> None:
@@ -219,7 +221,7 @@ class TurnEngine:
                 raise TurnNotRunning(f"Turn {turn_id!r} has already ended")
             active.stop(requested=True)
             return
-        async with storage_deadline():
+        async with storage_deadline(self._settings.storage_timeout_seconds):
             if self._cluster is not None and await cancel_elsewhere(
                 self._cluster, self._turns, identity, turn_id
             ):
