@@ -25,6 +25,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError, PyMongoError
 
 from server.identity import Identity
+from server.storage.changes import now, stamped
 from server.storage.client import Document
 from server.storage.turn_records import turn_key
 
@@ -90,9 +91,10 @@ async def link(db: AsyncDatabase[Document], conversation_id: str) -> None:
         ancestors.append(str(message["_id"]))
     if updates:
         await messages.bulk_write(updates, ordered=True)
+    # A change devices learn through the feed: the conversation now shows its leaf.
     await db["conversations"].update_one(
         {"_id": conversation_id, "current_leaf": {"$exists": False}},
-        {"$set": {"current_leaf": ancestors[-1] if ancestors else None}},
+        stamped({"$set": {"current_leaf": ancestors[-1] if ancestors else None}}, now()),
     )
 
 
