@@ -12,6 +12,9 @@ from typing import Any
 
 import pytest
 
+from server.identity import Identity
+from server.storage.changes import ChangeStore
+from server.sync.changes import conversation_changed, conversation_deleted
 from server.sync.cursor import MARGIN, SyncCursor
 from server.sync.inbox import Inbox
 from tests.cluster_client import ENDINGS
@@ -271,9 +274,6 @@ async def test_a_turn_started_on_one_socket_is_pushed_to_the_others_with_its_tit
 
 
 def test_a_slow_sockets_pushes_are_coalesced_bounded_and_never_silently_short() -> None:
-    from server.identity import Identity
-    from server.sync.changes import conversation_changed, conversation_deleted
-
     alice = Identity("default", "alice")
     inbox = Inbox("socket-1", backlog=3)
     start = datetime(2025, 6, 1, tzinfo=UTC)
@@ -344,3 +344,22 @@ async def test_pushes_arrive_within_the_generous_bound_on_one_process(service: S
 async def test_sync_needs_a_token(service: Service, field: str) -> None:
     async with service.http.get(f"/api/sync?{field}=x") as response:
         assert response.status == 401
+
+
+async def test_the_change_feeds_reads_are_served_by_indexes_on_mongodb(service: Service) -> None:
+    """Their cost follows what changed, not the user's history: each read is a range of one
+    user's index entries. Checked with MongoDB's planner (MONGODB_URI); mongoeco, the embedded
+    database, plans every find as a scan in SQLite and has no such plan to show."""
+    changes = ChangeStore(service.db)
+    alice, moment = Identity("default", "alice"), datetime.now(UTC)
+    reads = {
+        "owner_changed": changes.changed(alice, moment),
+        "owner_deleted": changes.deleted(alice, moment),
+        "owner_status": changes.running(alice),
+    }
+    for index, cursor in reads.items():
+        plan = await cursor.explain()
+        if "queryPlanner" not in plan:
+            pytest.skip(f"the embedded database's planner: {plan.get('engine')}")
+        winning = str(plan["queryPlanner"]["winningPlan"])
+        assert "IXSCAN" in winning and index in winning and "SORT" not in winning, winning

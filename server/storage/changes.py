@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pymongo import ASCENDING
+from pymongo.asynchronous.cursor import AsyncCursor
 from pymongo.asynchronous.database import AsyncDatabase
 
 from server.identity import Identity
@@ -54,34 +55,40 @@ class ChangeStore:
         self.turns = db["turns"]
         self.messages = db["messages"]
 
-    async def conversations_since(
-        self, identity: Identity, floor: datetime | None
-    ) -> list[Document]:
+    def changed(self, identity: Identity, floor: datetime | None) -> AsyncCursor[Document]:
         """The caller's conversations changed at or after `floor`; None: all of them."""
         query: dict[str, Any] = dict(identity.scope)
         if floor is not None:
             query[CHANGED_AT] = {"$gte": floor}
-        return await (
-            self.conversations.find(query).sort([(CHANGED_AT, ASCENDING), ("_id", ASCENDING)])
-        ).to_list()
+        order = [(CHANGED_AT, ASCENDING), ("_id", ASCENDING)]
+        return self.conversations.find(query).sort(order)
 
-    async def deletions_since(self, identity: Identity, floor: datetime) -> list[Document]:
+    def deleted(self, identity: Identity, floor: datetime) -> AsyncCursor[Document]:
         """The caller's conversations deleted at or after `floor` (tombstones still kept)."""
-        return await (
-            self.tombstones.find({**identity.scope, "deleted_at": {"$gte": floor}}).sort(
-                [("deleted_at", ASCENDING), ("_id", ASCENDING)]
-            )
-        ).to_list()
+        query = {**identity.scope, "deleted_at": {"$gte": floor}}
+        return self.tombstones.find(query).sort([("deleted_at", ASCENDING), ("_id", ASCENDING)])
 
-    async def running_turns(self, identity: Identity) -> list[Document]:
-        """The caller's turns that storage says are running, in any process, oldest first."""
+    def running(self, identity: Identity) -> AsyncCursor[Document]:
+        """The caller's turns that storage says are running, in any process."""
         projection = {
             "turn_id": 1,
             "conversation_id": 1,
             "created_at": 1,
             "assistant_message_id": 1,
         }
-        turns = await self.turns.find({**identity.scope, "status": RUNNING}, projection).to_list()
+        return self.turns.find({**identity.scope, "status": RUNNING}, projection)
+
+    async def conversations_since(
+        self, identity: Identity, floor: datetime | None
+    ) -> list[Document]:
+        return await self.changed(identity, floor).to_list()
+
+    async def deletions_since(self, identity: Identity, floor: datetime) -> list[Document]:
+        return await self.deleted(identity, floor).to_list()
+
+    async def running_turns(self, identity: Identity) -> list[Document]:
+        """Oldest first."""
+        turns = await self.running(identity).to_list()
         return sorted(turns, key=lambda turn: (turn["created_at"], turn["turn_id"]))
 
     async def checkpointed_seqs(self, message_ids: list[str]) -> dict[str, int]:
