@@ -89,6 +89,8 @@ def conversation_document(
         "archived": False,
         "next_seq": 3 if running_turn_id else 1,
         "running_turn_id": running_turn_id,
+        # Linked from birth (a tree with no messages): its first read writes nothing.
+        "current_leaf": None,
         "created_at": moment,
         "updated_at": moment,
         "changed_at": moment,
