@@ -57,6 +57,7 @@ from server.turns.log import TurnLog
 from server.turns.refusals import RefusedStarts
 from server.turns.replay import StoredTurns
 from server.turns.rounds import Rounds
+from server.turns.running import running_turns
 from server.turns.shutdown import drain_turns
 from server.turns.starting import check_message, plan_start
 from server.turns.storing import store_ending
@@ -279,33 +280,8 @@ class TurnEngine:
         self._feed.publish(conversation_deleted(identity, grave))
 
     async def running(self, identity: Identity) -> list[dict[str, Any]]:
-        """The caller's running turns in every process, from storage; how far each got from
-        the process running it, else its Redis stream, else its last checkpoint."""
-        docs = await self._changes.running_turns(identity)
-        seqs: dict[str, int] = {}
-        elsewhere = []
-        for doc in docs:
-            active = self._held.get(identity, str(doc["turn_id"]))
-            if active is not None:
-                seqs[active.record.turn_id] = active.log.last_seq
-            else:
-                elsewhere.append(doc)
-        if elsewhere and self._cluster is not None:
-            seqs |= await self._cluster.last_seqs(identity, [str(d["turn_id"]) for d in elsewhere])
-        unknown = [d for d in elsewhere if d["turn_id"] not in seqs]
-        if unknown:
-            checkpointed = await self._changes.checkpointed_seqs(
-                [str(d["assistant_message_id"]) for d in unknown]
-            )
-            for doc in unknown:
-                # The start's event at least: a turn in storage has published `turn.started`.
-                seqs[doc["turn_id"]] = max(1, checkpointed.get(doc["assistant_message_id"], 0))
-        return [
-            running_turn(
-                doc["turn_id"], doc["conversation_id"], doc["created_at"], seqs[doc["turn_id"]]
-            )
-            for doc in docs
-        ]
+        """The caller's running turns in every process (`turns/running.py`)."""
+        return await running_turns(identity, self._changes, self._held, self._cluster)
 
     async def recover(self, *, everything: bool) -> int:
         count = await self._turns.recover(everything=everything)
