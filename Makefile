@@ -42,8 +42,8 @@ screenshots: install
 	UPDATE_SCREENSHOTS=1 $(PY) -m pytest -q -m screenshot tests/
 
 lint: install
-	$(PY) -m ruff check server tests bench examples
-	$(PY) -m ruff format --check server tests bench examples
+	$(PY) -m ruff check server tests bench examples clients
+	$(PY) -m ruff format --check server tests bench examples clients
 	$(PY) -m mypy
 
 # The relay against the direct baseline; see bench/README.md. bench-quick: < 2 min.

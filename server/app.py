@@ -29,28 +29,33 @@ from server.mcp.config import load_servers
 from server.mcp.hub import McpHub
 from server.metrics import Metrics
 from server.model import build_model
+from server.storage.changes import ChangeStore
 from server.storage.client import open_database
 from server.storage.conversations import Store
 from server.storage.migrations import link_all, migrate
 from server.storage.turns import TurnStore
 from server.storage.usage import UsageStore
+from server.sync.feed import ChangeFeed
 from server.tools.loader import load_registry
 from server.tools.provider import provider_tools
 from server.tools.toolbox import ToolBox
-from server.transport import page, rest, specs, sse, ws
+from server.transport import page, rest, specs, sse, sync, ws
 from server.transport.deadlines import deadline_middleware
 from server.transport.headers import add_security_headers
 from server.transport.problems import problem_middleware
 from server.turns.engine import TurnEngine
 from server.typedefs import (
     authenticator_key,
+    changes_key,
     documents_key,
     engine_key,
+    feed_key,
     limits_key,
     mcp_hub_key,
     metrics_key,
     settings_key,
     store_key,
+    toolbox_key,
     tools_key,
     ws_connections_key,
 )
@@ -101,6 +106,7 @@ def build_app(settings: Settings) -> web.Application:
     app.on_response_prepare.append(add_security_headers)
     app.add_routes(rest.routes)
     app.add_routes(sse.routes)
+    app.add_routes(sync.routes)
     app.add_routes(page.routes)
     app.add_routes(specs.routes)
     app.router.add_get("/ws", ws.websocket)
@@ -142,8 +148,13 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
             else None
         )
         limits = app[limits_key] = Limits(settings, UsageStore(db).output_tokens_since, counters)
-        tools = ToolBox(app[tools_key], app[mcp_hub_key], provider_tools(settings))
-        engine = TurnEngine(settings, store, turns, model, metrics, tools, limits, cluster)
+        tools = app[toolbox_key] = ToolBox(
+            app[tools_key], app[mcp_hub_key], provider_tools(settings)
+        )
+        # Changes pushed to every socket of a user: here, and with Redis in every process.
+        feed = app[feed_key] = ChangeFeed(cluster.changes if cluster is not None else None)
+        app[changes_key] = ChangeStore(db)
+        engine = TurnEngine(settings, store, turns, model, metrics, tools, limits, cluster, feed)
         if cluster is not None:
             metrics.gauge(
                 "chat_redis_available",

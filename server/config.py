@@ -103,11 +103,19 @@ class Settings:
     mcp_health_check_seconds: float = 15.0
     web_search: WebTool | None = None  # None: off (the default)
     web_fetch: WebTool | None = None
+    # The change feed: how long deletions are remembered for `/api/sync` (a cursor older
+    # than that is refused with 410), and how often one user may ask (0: no limit).
+    sync_tombstone_days: int = 30
+    sync_per_minute: int = 120
 
     @property
     def offline(self) -> bool:
         """No API key: the service answers with the built-in offline model."""
         return not self.anthropic_api_key
+
+    @property
+    def sync_tombstone_seconds(self) -> int:
+        return self.sync_tombstone_days * 86_400
 
     @property
     def jwt_configured(self) -> bool:
@@ -234,6 +242,8 @@ def load_settings(
         mcp_health_check_seconds=reader.number("MCP_HEALTH_CHECK_SECONDS", 15.0, minimum=0.1),
         web_search=_web_tool(reader, "WEB_SEARCH"),
         web_fetch=_web_tool(reader, "WEB_FETCH"),
+        sync_tombstone_days=reader.integer("SYNC_TOMBSTONE_DAYS", 30, minimum=1, maximum=3650),
+        sync_per_minute=reader.integer("SYNC_PER_MINUTE", 120, minimum=0, maximum=100_000),
     )
     if not settings.jwt_configured and not is_loopback(settings.host):
         raise ConfigError(

@@ -87,6 +87,14 @@ class ValidationFailed(DomainError):
             self.extra["errors"] = errors
 
 
+class SyncExpired(DomainError):
+    """A sync cursor older than the deletions the service remembers: start over."""
+
+    code = "sync_expired"
+    status = 410
+    title = "Sync cursor expired"
+
+
 class MalformedJson(DomainError):
     code = "malformed_json"
     status = 400

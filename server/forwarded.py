@@ -73,6 +73,17 @@ def client_host(request: web.BaseRequest, trusted: tuple[IPNetwork, ...]) -> str
     return request.headers.get(hdrs.HOST)
 
 
+def client_scheme(request: web.BaseRequest, trusted: tuple[IPNetwork, ...]) -> str:
+    """`http` or `https` as the client used it: behind a trusted proxy the
+    `X-Forwarded-Proto` it wrote (its last value), else this connection's."""
+    if trusted and request.remote is not None and _is_trusted(request.remote, trusted):
+        forwarded = ",".join(request.headers.getall(hdrs.X_FORWARDED_PROTO, ()))
+        last = forwarded.rsplit(",", 1)[-1].strip().lower()
+        if last in ("http", "https"):
+            return last
+    return request.scheme
+
+
 def _is_trusted(address: str, trusted: tuple[IPNetwork, ...]) -> bool:
     try:
         ip = ipaddress.ip_address(address)

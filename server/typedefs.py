@@ -14,8 +14,11 @@ if TYPE_CHECKING:
     from server.limits import Limits
     from server.mcp.hub import McpHub
     from server.metrics import Metrics
+    from server.storage.changes import ChangeStore
     from server.storage.conversations import Store
+    from server.sync.feed import ChangeFeed
     from server.tools.registry import ToolRegistry
+    from server.tools.toolbox import ToolBox
     from server.transport.ws import Connection
     from server.turns.engine import TurnEngine
 
@@ -29,7 +32,12 @@ ws_connections_key: web.AppKey[set[Connection]] = web.AppKey("ws_connections")
 documents_key: web.AppKey[Documents] = web.AppKey("documents")
 metrics_key: web.AppKey[Metrics] = web.AppKey("metrics")
 tools_key: web.AppKey[ToolRegistry] = web.AppKey("tools")
+# Every tool a turn may use (the registry's, the MCP servers', the provider's): `GET /api/tools`.
+toolbox_key: web.AppKey[ToolBox] = web.AppKey("toolbox")
 # The MCP servers' tools; the tool loop offers `definitions()` and routes calls to `call()`.
 mcp_hub_key: web.AppKey[McpHub] = web.AppKey("mcp_hub")
+# The change feed: pushes to every socket of a user (here, and through Redis elsewhere).
+feed_key: web.AppKey[ChangeFeed] = web.AppKey("feed")
+changes_key: web.AppKey[ChangeStore] = web.AppKey("changes")
 identity_key: web.RequestKey[Identity] = web.RequestKey("identity")
 client_address_key: web.RequestKey[str] = web.RequestKey("client_address")

@@ -66,6 +66,7 @@ export function createApi({ getToken, onUnauthorized }) {
     updateConversation: (id, patch) => json("PATCH", conv(id), { body: patch }),
     deleteConversation: (id) => json("DELETE", conv(id)),
     search: (q, signal) => json("GET", `/api/search?${new URLSearchParams({ q, limit: "20" })}`, { signal }),
+    sync: (since) => json("GET", `/api/sync${since ? `?${new URLSearchParams({ since })}` : ""}`),
     listMessages: (id, before) =>
       json("GET", `${conv(id)}/messages?${new URLSearchParams({ limit: "50", ...(before ? { before } : {}) })}`),
     rate: (messageId, body) => json("PUT", `/api/messages/${encodeURIComponent(messageId)}/feedback`, { body }),

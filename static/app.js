@@ -9,6 +9,7 @@ import { Search } from "./search.js";
 import { clearSession, getToken, setToken } from "./session.js";
 import { Sidebar } from "./sidebar.js";
 import { setupSignIn } from "./signin.js";
+import { Sync } from "./sync.js";
 import { ThinkingSetting } from "./thinking-setting.js";
 import { createTransport } from "./transport.js";
 
@@ -52,6 +53,14 @@ const chat = new Chat({
     scroller: $("scroller"), jump: $("jump-latest"), topSentinel: $("history-sentinel"),
   },
 });
+// Changes made on the user's other devices, pushed or caught up after a reconnect.
+const sync = new Sync({
+  api,
+  onChanged: (conv) => { sidebar.changed(conv); chat.conversationChanged(conv); },
+  onDeleted: (id) => sidebar.deleted(id),
+  onRunning: (turn) => chat.turnRunning(turn),
+  onExpired: () => sidebar.reload(),
+});
 const signIn = setupSignIn({
   api,
   parts: { form: $("signin-form"), message: $("signin-message") },
@@ -72,6 +81,8 @@ function start() {
     onStatus: showConnection,
     onUnauthorized: () => signOut(SESSION_EXPIRED),
     onNotice: (frame) => chat.notice(describeError(frame)),
+    onReady: (frame) => sync.ready(frame),
+    onPush: (frame) => sync.push(frame),
   });
   transport.connect();
   chat.begin(transport);
@@ -87,6 +98,7 @@ function signOut(message = "") {
   transport.close();
   transport = null;
   chat.end();
+  sync.reset();
   search.clear();
   clearSession();
   sidebar.setOpen(false);

@@ -24,6 +24,7 @@ export class Chat {
   #loadingOlder = false;
   #unsent = new WeakSet(); // nodes of turns the service refused: not in the history
   #lost = new Set(); // turns a re-attach did not find: do not follow them again
+  #pushedTitle = 0; // the view whose title a push set: newer than a read begun before it
 
   /**
    * parts: title, form, input, stop, notice, history, messages, scroller,
@@ -94,7 +95,7 @@ export class Chat {
       const [page, conv] = await Promise.all([this.#api.listMessages(id), this.#api.getConversation(id)]);
       if (view !== this.#view) return;
       this.#history("");
-      this.#setTitle(conv);
+      if (this.#pushedTitle !== view) this.#setTitle(conv);
       this.#models.remember(conv);
       this.#thinking.remember(conv);
       this.#messages.replace(page.items);
@@ -108,6 +109,23 @@ export class Chat {
   }
 
   focusComposer() { this.#parts.input.focus(); }
+
+  /** A conversation changed on another device: its title here, if it is the one open. */
+  conversationChanged(conv) {
+    if (conv.id !== this.#currentId || conv.archived) return;
+    this.#setTitle(conv);
+    this.#pushedTitle = this.#view;
+  }
+
+  /**
+   * A turn started on another device. In the open conversation it is shown and
+   * followed live: the history read again has its question and the answer
+   * being written, and #bindLive re-attaches to that answer (turn.resume).
+   */
+  turnRunning(turn) {
+    if (!this.#turns || this.#turns.get(turn.turn_id) || this.#lost.has(turn.turn_id)) return;
+    if (turn.conversation_id === this.#currentId) this.open(this.#currentId);
+  }
 
   #send() {
     const content = this.#parts.input.value.trimEnd();

@@ -16,6 +16,7 @@ export class Sidebar {
   #onGone;
   #items = new Map(); // id -> {conv, li}
   #leaving = new Set(); // ids being archived or deleted: no longer to be asked about
+  #deleted = new Set(); // deleted on another device: a late push of a change is stale
   #cursor = null;
   #hasMore = false;
   #loading = false;
@@ -76,6 +77,24 @@ export class Sidebar {
     this.#items.get(id)?.li.remove();
     this.#items.delete(id);
     this.#showEmpty();
+  }
+
+  /**
+   * A conversation as another device changed it: shown as it is now, moved up
+   * when it has new activity (or is new here); an archived one leaves the list.
+   */
+  changed(conv) {
+    if (this.#deleted.has(conv.id) || this.#leaving.has(conv.id)) return;
+    if (conv.archived) { this.remove(conv.id); return; }
+    const known = this.#items.get(conv.id)?.conv;
+    this.upsert(conv, { toTop: !known || (conv.updated_at ?? "") > (known.updated_at ?? "") });
+  }
+
+  /** Deleted on another device: gone from the list (and from view, if it was open). */
+  deleted(id) {
+    this.#deleted.add(id);
+    this.remove(id);
+    if (id === this.#currentId) this.#onGone(id);
   }
 
   /** Mark the open conversation (null: a new chat). */

@@ -12,7 +12,8 @@ import { WsTransport } from "./ws.js";
 const PROBE = { first: 30_000, cap: 5 * 60_000 };
 
 /**
- * opts: api, getToken, onStatus(state), onUnauthorized(), onNotice(errorFrame).
+ * opts: api, getToken, onStatus(state), onUnauthorized(), onNotice(errorFrame),
+ * onReady(readyFrame) and onPush(frame) (the WebSocket only: SSE has no pushes).
  * States: "connecting", "connected", "reconnecting", "offline", "sse".
  */
 export function createTransport(opts) {

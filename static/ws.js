@@ -1,13 +1,16 @@
 // The WebSocket transport: one socket for all turns, authenticated by its
 // first frame. A dropped socket does not stop a turn on the server, so after
 // every reconnect each turn still running is re-attached with turn.resume
-// from the last seq it saw.
+// from the last seq it saw. Changes made on the user's other devices are
+// pushed on the same socket and handed to onPush; onReady says the socket is
+// (again) ready, so the page can catch up on what it missed meanwhile.
 
 import { backoffDelay, endsTurn, seqAfter } from "./protocol.js";
 
 const PING_EVERY_MS = 25_000;
 const PONG_WITHIN_MS = 10_000; // a phone that changed networks keeps a dead socket "open"
 const READY_WITHIN_MS = 10_000;
+const PUSHES = new Set(["conversation.changed", "conversation.deleted", "turn.running"]);
 
 export class WsTransport {
   #opts;
@@ -30,7 +33,10 @@ export class WsTransport {
     else this.#opts.onStatus("offline");
   };
 
-  /** opts: url, getToken, onStatus, onUnauthorized, onNotice, onUnreachable(pendingTurns). */
+  /**
+   * opts: url, getToken, onStatus, onUnauthorized, onNotice, onUnreachable(pendingTurns),
+   * onReady(readyFrame), onPush(frame).
+   */
   constructor(opts) {
     this.#opts = opts;
   }
@@ -112,8 +118,9 @@ export class WsTransport {
     let frame;
     try { frame = JSON.parse(data); } catch { return; }
     clearTimeout(this.#timers.watchdog); // any frame proves the link is alive
-    if (frame.type === "ready") return this.#onReady();
+    if (frame.type === "ready") return this.#onReady(frame);
     if (frame.type === "pong") return;
+    if (PUSHES.has(frame.type)) return this.#opts.onPush?.(frame);
     if (frame.type === "error" && frame.code === "unauthorized") return this.#unauthorized();
     const turn = frame.turn_id ? this.#turns.get(frame.turn_id) : null;
     if (!turn) {
@@ -135,12 +142,13 @@ export class WsTransport {
     turn.onEvent(frame);
   }
 
-  #onReady() {
+  #onReady(frame) {
     this.#ready = true;
     this.#everReady = true;
     this.#attempt = 0;
     this.#opts.onStatus("connected");
     this.#schedulePing();
+    this.#opts.onReady?.(frame);
     for (const [turnId, turn] of this.#turns) this.#attach(turnId, turn);
   }
 

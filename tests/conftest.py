@@ -37,6 +37,8 @@ pytest_plugins = ["tests.faults", "tests.browser_page"]
 
 JWT_SECRET = "test-secret-that-is-long-enough-for-hs256"
 RECV_TIMEOUT = 10.0
+# Frames pushed to every socket of a user when something changes elsewhere (the change feed).
+PUSHES = frozenset({"conversation.changed", "conversation.deleted", "turn.running"})
 
 
 def with_database(uri: str, name: str) -> str:
@@ -164,10 +166,12 @@ class Service:
     def headers(self, user: str = "alice", tenant: str | None = None) -> dict[str, str]:
         return {"Authorization": f"Bearer {make_token(user, tenant)}"}
 
-    async def ws(self, user: str = "alice", tenant: str | None = None) -> WS:
-        """A WebSocket authenticated by header, past its `ready` frame."""
+    async def ws(
+        self, user: str = "alice", tenant: str | None = None, *, pushes: bool = False
+    ) -> WS:
+        """A WebSocket authenticated by header, past its `ready` frame; see `WS` for `pushes`."""
         raw = await self.http.ws_connect("/ws", headers=self.headers(user, tenant))
-        ws = WS(raw)
+        ws = WS(raw, pushes=pushes)
         ws.ready = await ws.recv()
         assert ws.ready["type"] == "ready", ws.ready
         return ws
@@ -179,20 +183,31 @@ class Service:
 
 
 class WS:
-    """A client's view of the socket: JSON frames in and out, with time limits."""
+    """A client's view of the socket: JSON frames in and out, with time limits.
 
-    def __init__(self, raw: aiohttp.ClientWebSocketResponse) -> None:
+    The change feed's pushes (`PUSHES`), which come whenever the user's
+    conversations change, are set aside in `pushed` as a client that does not
+    use them skips them, unless the socket was opened with `pushes=True`: then
+    they are received like any other frame."""
+
+    def __init__(self, raw: aiohttp.ClientWebSocketResponse, *, pushes: bool = False) -> None:
         self.raw = raw
         self.ready: dict[str, Any] = {}
+        self.pushes = pushes
+        self.pushed: list[dict[str, Any]] = []
 
     async def send(self, frame: dict[str, Any]) -> None:
         await self.raw.send_json(frame)
 
     async def recv(self, timeout: float = RECV_TIMEOUT) -> dict[str, Any]:
-        message = await self.raw.receive(timeout=timeout)
-        assert message.type == aiohttp.WSMsgType.TEXT, message
-        frame: dict[str, Any] = message.json()
-        return frame
+        deadline = time.monotonic() + timeout
+        while True:
+            message = await self.raw.receive(timeout=max(0.01, deadline - time.monotonic()))
+            assert message.type == aiohttp.WSMsgType.TEXT, message
+            frame: dict[str, Any] = message.json()
+            if self.pushes or frame.get("type") not in PUSHES:
+                return frame
+            self.pushed.append(frame)
 
     async def until(self, *types: str, timeout: float = RECV_TIMEOUT) -> list[dict[str, Any]]:
         """Frames up to and including the first of one of `types`."""

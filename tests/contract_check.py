@@ -23,8 +23,10 @@ from referencing.jsonschema import DRAFT202012
 from server.contract.asyncapi import build_asyncapi
 from server.contract.openapi import build_openapi
 
-OPENAPI = build_openapi()
-ASYNCAPI = build_asyncapi()
+# Exact: the server must send exactly the documented fields, though the published
+# documents allow more (for clients of later versions).
+OPENAPI = build_openapi(exact=True)
+ASYNCAPI = build_asyncapi(exact=True)
 OPENAPI_URI, ASYNCAPI_URI = "urn:chat:openapi", "urn:chat:asyncapi"
 REGISTRY: Registry[Any] = Registry().with_resources(
     [

@@ -143,10 +143,14 @@ async def several(
 
 
 async def connect(
-    session: aiohttp.ClientSession, process: ServerProcess, headers: dict[str, str]
+    session: aiohttp.ClientSession,
+    process: ServerProcess,
+    headers: dict[str, str],
+    *,
+    pushes: bool = False,
 ) -> WS:
-    """A signed-in WebSocket to one process, its `ready` frame read."""
-    ws = WS(await session.ws_connect(f"{process.base_url}/ws", headers=headers))
+    """A signed-in WebSocket to one process, its `ready` frame read (`WS` says what `pushes` is)."""
+    ws = WS(await session.ws_connect(f"{process.base_url}/ws", headers=headers), pushes=pushes)
     ws.ready = await ws.recv()
     assert ws.ready["type"] == "ready"
     return ws

@@ -12,10 +12,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from jsonschema import Draft7Validator
+from jsonschema import Draft7Validator, Draft202012Validator
 from jsonschema.exceptions import best_match
 from openapi_spec_validator import validate as validate_openapi
+from referencing import Registry
+from referencing.jsonschema import DRAFT202012
 
+from server.contract.asyncapi import build_asyncapi
+from server.contract.openapi import build_openapi
 from tests.conftest import Service
 from tests.contract_check import (
     ASYNCAPI,
@@ -37,22 +41,75 @@ ASYNCAPI_SCHEMA = Path(__file__).parent / "schemas" / "asyncapi-3.0.0.json"
 EXAMPLE = re.compile(r"^```(json[^\n]*)\n(.*?)^```", re.M | re.S)
 
 
-@pytest.mark.parametrize(
-    ("path", "built"), [("/api/openapi.json", OPENAPI), ("/api/asyncapi.json", ASYNCAPI)]
-)
-async def test_documents_are_served_without_a_token(
-    service: Service, path: str, built: dict[str, Any]
-) -> None:
+PUBLISHED = {"/api/openapi.json": build_openapi(), "/api/asyncapi.json": build_asyncapi()}
+
+
+@pytest.mark.parametrize("path", list(PUBLISHED))
+async def test_documents_are_served_without_a_token(service: Service, path: str) -> None:
     async with service.http.get(path) as response:
         assert response.status == 200
         assert response.content_type == "application/json"
-        assert await response.json() == json.loads(json.dumps(built, default=str))
+        served = await response.json()
+    built = json.loads(json.dumps(PUBLISHED[path], default=str))
+    served.pop("servers", None), built.pop("servers", None)  # where it is served from
+    assert served == built
 
 
-async def test_other_api_routes_still_need_a_token(service: Service) -> None:
-    for path in ("/api/openapi.json/more", "/api/openapi.jsonx", "/api/me"):
-        async with service.http.get(path) as response:
-            assert response.status == 401, path
+async def test_asyncapi_names_the_host_it_is_served_from(service: Service) -> None:
+    port = service.http.server.port
+    async with service.http.get("/api/asyncapi.json") as response:
+        servers = (await response.json())["servers"]
+    assert servers == {
+        "websocket": {"host": f"127.0.0.1:{port}", "protocol": "ws"},
+        "http": {"host": f"127.0.0.1:{port}", "protocol": "http"},
+    }
+    # Behind a trusted proxy: the host and scheme the proxy was asked for.
+    await service.reconfigure(TRUSTED_PROXIES="127.0.0.1")
+    headers = {"X-Forwarded-Host": "chat.example.com", "X-Forwarded-Proto": "https"}
+    async with service.http.get("/api/asyncapi.json", headers=headers) as response:
+        servers = (await response.json())["servers"]
+    assert servers["websocket"] == {"host": "chat.example.com", "protocol": "wss"}
+    assert servers["http"] == {"host": "chat.example.com", "protocol": "https"}
+
+
+def _closed(schemas: dict[str, Any]) -> set[str]:
+    return {name for name, schema in schemas.items() if schema.get("additionalProperties") is False}
+
+
+def test_published_replies_and_server_frames_allow_fields_added_later() -> None:
+    """A client generated from the published documents keeps working when a reply or a
+    frame gains a field; requests stay exact (the server refuses unknown fields), and
+    the tests hold the server to the exact shapes."""
+    asyncapi = PUBLISHED["/api/asyncapi.json"]["components"]["schemas"]
+    openapi = PUBLISHED["/api/openapi.json"]["components"]["schemas"]
+    client_frames = {"AuthFrame", "TurnStartFrame", "TurnCancelFrame", "TurnResumeFrame"}
+    assert _closed(asyncapi) == client_frames | {"PingFrame", "Thinking"}
+    assert _closed(openapi) == {
+        "CreateConversation",
+        "DevTokenRequest",
+        "RateMessage",
+        "Thinking",
+        "TurnStart",
+        "UpdateConversation",
+    }
+    exact = ASYNCAPI["components"]["schemas"]
+    assert {"ReadyFrame", "TurnDeltaFrame", "ConversationChangedFrame", "Message"} <= _closed(exact)
+
+
+async def test_a_frame_with_a_field_added_still_matches_the_published_document(
+    service: Service,
+) -> None:
+    ws = await service.ws()
+    ready = {**ws.ready, "added_in_a_later_version": True}
+    await ws.close()
+    published = PUBLISHED["/api/asyncapi.json"]
+    registry: Registry[Any] = Registry().with_resource(
+        "urn:published", DRAFT202012.create_resource(published)
+    )
+    schema = {"$ref": "urn:published#/components/schemas/ReadyFrame"}
+    assert Draft202012Validator(schema, registry=registry).is_valid(ready)
+    with pytest.raises(ContractViolation, match="Additional properties"):
+        check_frame(ready)  # the tests' exact documents: the server sends no such field
 
 
 def test_openapi_is_valid_openapi_3_1() -> None:

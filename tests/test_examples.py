@@ -8,6 +8,7 @@ each caller.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import sys
 from pathlib import Path
@@ -15,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import Service, new_turn_id
+from tests.conftest import Service, make_token, new_turn_id
 from tests.fake_anthropic import FakeAnthropic, Reply, ToolUse
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -56,3 +57,31 @@ async def test_the_example_notes_server_runs_from_the_example_servers_file(
     assert await call(bob, fake, "notes__list_notes", {}) == "No notes yet."
     await alice.close()
     await bob.close()
+
+
+async def test_the_terminal_chat_streams_answers_in_one_conversation(
+    service: Service, fake: FakeAnthropic
+) -> None:
+    """examples/terminal_chat.py, run as its docstring says, a line typed per question."""
+    fake.script(Reply.text(["Leek ", "soup."]), Reply.text(["With ", "bread."]))
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT / "clients" / "python"),
+        "CHAT_TOKEN": make_token("alice"),
+    }
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        str(ROOT / "examples" / "terminal_chat.py"),
+        str(service.http.make_url("")).rstrip("/"),
+        cwd=ROOT,
+        env=env,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(process.communicate(b"A soup?\n\nAnd with it?\n"), 30)
+    assert process.returncode == 0, err.decode()
+    assert out.decode().splitlines() == ["Leek soup.", "With bread."]
+    # One conversation: the second question was asked with the first exchange before it.
+    assert len(fake.requests[-1].body["messages"]) == 3
+    assert await service.db.conversations.count_documents({}) == 1

@@ -140,14 +140,16 @@ async def test_indexes_of_earlier_versions_are_replaced_at_start_up(mongo_uri: s
         await db.turns.create_index(owner_turn, unique=True, name="owner_turn")
         await db.messages.create_index(CONVERSATION_SEQ, unique=True, name="conversation_seq")
 
-        await ensure_indexes(db, embedded=True)
+        await ensure_indexes(db, embedded=True, tombstone_seconds=86_400)
 
         turns = {index["name"] async for index in await db.turns.list_indexes()}
         assert "owner_turn" not in turns and {"status_lease", "conversation"} <= turns
         seq = await index_named(db.messages, "conversation_seq")
         assert seq["key"] == dict(CONVERSATION_SEQ) and not seq.get("unique")
 
-        await ensure_indexes(db, embedded=False)  # moved to a MongoDB: unique again
+        await ensure_indexes(
+            db, embedded=False, tombstone_seconds=86_400
+        )  # moved to a MongoDB: unique again
         assert (await index_named(db.messages, "conversation_seq")).get("unique") is True
     finally:
         await client.close()

@@ -19,7 +19,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from tests.conftest import WS, eventually, make_token, new_turn_id
+from tests.conftest import PUSHES, WS, eventually, make_token, new_turn_id
 from tests.fake_anthropic import FakeAnthropic, Reply
 from tests.server_process import ServerProcess, children, process_env
 from tests.sse_client import SseReader, sse_text
@@ -269,10 +269,12 @@ def alive(pid: int) -> bool:
 
 
 async def read_to_close(socket: WS) -> tuple[list[dict[str, Any]], int | None]:
-    """Every frame until the server closes the socket, and its close code."""
+    """Every frame until the server closes the socket, and its close code; the pushes of
+    the other sockets' turns ending (the same user's) are set aside, as `WS` does."""
     frames: list[dict[str, Any]] = []
     while True:
         message = await socket.raw.receive(timeout=DRAIN_SECONDS + 15)
         if message.type != aiohttp.WSMsgType.TEXT:
             return frames, socket.raw.close_code
-        frames.append(message.json())
+        if message.json()["type"] not in PUSHES:
+            frames.append(message.json())

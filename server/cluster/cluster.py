@@ -8,6 +8,7 @@ from typing import cast
 
 from redis.exceptions import RedisError
 
+from server.cluster.broadcast import Broadcast
 from server.cluster.cancels import CancelChannel
 from server.cluster.connection import RedisLink
 from server.cluster.follower import StillRunning, StreamFollower
@@ -16,14 +17,18 @@ from server.config import Settings
 from server.events import TurnEvent
 from server.identity import Identity
 
+CHANGES_CHANNEL = "chat:changes"
+
 
 class Cluster:
-    """Redis for the turn engine: streams of running turns, and cancels to their owners."""
+    """Redis for the turn engine: streams of running turns, and cancels to their owners;
+    for the change feed, its pushes to every process."""
 
     def __init__(self, link: RedisLink, *, retention_seconds: float) -> None:
         self.link = link
         self.streams = StreamPublisher(link, retention_seconds=retention_seconds)
         self.cancels = CancelChannel(link)
+        self.changes = Broadcast(link, CHANGES_CHANNEL)
 
     @property
     def available(self) -> bool:
@@ -45,6 +50,26 @@ class Cluster:
             return None
         entries = cast(list[Entry], newest)
         return not decode(turn_id, entries[0]).terminal if entries else None
+
+    async def last_seqs(self, identity: Identity, turn_ids: list[str]) -> dict[str, int]:
+        """The `seq` of each turn's newest event on its stream, in one round trip; a turn
+        without a stream is left out. Empty while Redis is away."""
+        if not turn_ids or not self.link.available:
+            return {}
+        try:
+            async with self.link.client.pipeline(transaction=False) as pipe:
+                for turn_id in turn_ids:
+                    pipe.xrevrange(stream_key(identity, turn_id), count=1)
+                found = cast(list[list[Entry]], await pipe.execute())
+        except RedisError as error:
+            self.link.failed(error)
+            return {}
+        # An entry's id is `0-<seq>` (streams.py).
+        return {
+            turn_id: int(entries[0][0].split(b"-", 1)[1])
+            for turn_id, entries in zip(turn_ids, found, strict=True)
+            if entries
+        }
 
     def follow(
         self,
@@ -82,6 +107,7 @@ async def open_cluster(settings: Settings) -> AsyncIterator[Cluster | None]:
     try:
         yield cluster
     finally:
+        await cluster.changes.close()
         await cluster.cancels.close()
         await cluster.streams.close()
         await link.close()

@@ -23,13 +23,16 @@ def frame_type(model: type[BaseModel]) -> str:
     return str(value)
 
 
-def build_asyncapi() -> dict[str, Any]:
+def build_asyncapi(*, exact: bool = False) -> dict[str, Any]:
+    """`exact`: server frames with exactly their fields (what the tests hold the server to);
+    published, they allow fields added later. `servers` name localhost:8080 until
+    `servers_at` names the host the document is served from."""
     # Client frames are requests (validated), server frames replies (serialised).
     models: list[tuple[type[BaseModel], JsonSchemaMode]] = [
         *((m, "validation") for m in CLIENT_FRAMES),
         *((m, "serialization") for m in SERVER_FRAMES),
     ]
-    components = Components(models)
+    components = Components(models, exact=exact)
     messages = {
         frame_type(model): _message(model, components.ref(model, mode)) for model, mode in models
     }
@@ -76,13 +79,18 @@ def build_asyncapi() -> dict[str, Any]:
                 "The full contract is docs/protocol.md."
             ),
         },
-        "servers": {
-            "websocket": {"host": "localhost:8080", "protocol": "ws"},
-            "http": {"host": "localhost:8080", "protocol": "http"},
-        },
+        "servers": servers_at("localhost:8080", secure=False),
         "channels": channels,
         "operations": operations,
         "components": {"messages": messages, "schemas": components.schemas},
+    }
+
+
+def servers_at(host: str, *, secure: bool) -> dict[str, Any]:
+    """The document's servers: the WebSocket and HTTP endpoints at `host` (`name:port`)."""
+    return {
+        "websocket": {"host": host, "protocol": "wss" if secure else "ws"},
+        "http": {"host": host, "protocol": "https" if secure else "http"},
     }
 
 

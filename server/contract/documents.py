@@ -3,18 +3,23 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import orjson
 
-from server.contract.asyncapi import build_asyncapi
+from server.contract.asyncapi import build_asyncapi, servers_at
 from server.contract.openapi import build_openapi
 
 
 @dataclass(frozen=True, slots=True)
 class Documents:
     openapi: bytes
-    asyncapi: bytes
+    _asyncapi: dict[str, Any]
 
     @classmethod
     def build(cls) -> Documents:
-        return cls(orjson.dumps(build_openapi()), orjson.dumps(build_asyncapi()))
+        return cls(orjson.dumps(build_openapi()), build_asyncapi())
+
+    def asyncapi(self, host: str, *, secure: bool) -> bytes:
+        """The AsyncAPI document naming the host it is served from (the one the client used)."""
+        return orjson.dumps({**self._asyncapi, "servers": servers_at(host, secure=secure)})

@@ -13,10 +13,13 @@ from pydantic import Field
 from pydantic.json_schema import SkipJsonSchema
 
 from server.contract.shapes import (
+    Conversation,
+    Cursor,
     ErrorCode,
     ErrorInfo,
     FieldError,
     Message,
+    RunningTurn,
     Shape,
     ToolStatus,
     Usage,
@@ -53,11 +56,15 @@ class PingFrame(Request):
 
 
 class ReadyFrame(Shape):
-    """The connection is authenticated."""
+    """The connection is authenticated; changes made elsewhere are pushed from now on."""
 
     type: Literal["ready"]
     user_id: str
     tenant_id: str
+    cursor: str = Field(
+        description="The change feed's cursor as of now: a client with no cursor of its own "
+        "keeps it, and after a reconnect syncs from the one it had"
+    )
 
 
 class PongFrame(Shape):
@@ -178,6 +185,33 @@ class TurnSnapshotFrame(TurnFrame):
     message: Message
 
 
+# Server to client: changes made on the user's other devices (the change feed)
+
+
+class ConversationChangedFrame(Shape):
+    """A conversation was created or changed elsewhere (a title, an archive, a new answer)."""
+
+    type: Literal["conversation.changed"]
+    conversation: Conversation = Field(description="Whole, as it is now: replace yours")
+    cursor: str = Cursor
+
+
+class ConversationDeletedFrame(Shape):
+    """A conversation was deleted elsewhere."""
+
+    type: Literal["conversation.deleted"]
+    conversation_id: str
+    cursor: str = Cursor
+
+
+class TurnRunningFrame(Shape):
+    """A turn started elsewhere: `turn.resume` it to follow it live."""
+
+    type: Literal["turn.running"]
+    turn: RunningTurn
+    cursor: str = Cursor
+
+
 CLIENT_FRAMES: tuple[type[Request], ...] = (
     AuthFrame,
     TurnStartFrame,
@@ -197,4 +231,15 @@ TURN_EVENTS: tuple[type[Shape], ...] = (
     TurnErrorFrame,
     TurnSnapshotFrame,
 )
-SERVER_FRAMES: tuple[type[Shape], ...] = (ReadyFrame, PongFrame, ErrorFrame, *TURN_EVENTS)
+CHANGE_FRAMES: tuple[type[Shape], ...] = (
+    ConversationChangedFrame,
+    ConversationDeletedFrame,
+    TurnRunningFrame,
+)
+SERVER_FRAMES: tuple[type[Shape], ...] = (
+    ReadyFrame,
+    PongFrame,
+    ErrorFrame,
+    *TURN_EVENTS,
+    *CHANGE_FRAMES,
+)

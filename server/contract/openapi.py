@@ -21,7 +21,10 @@ from server.contract.shapes import (
     MessagePage,
     Models,
     Problem,
+    RunningTurns,
     SearchPage,
+    SyncPage,
+    ToolList,
     TurnStatus,
 )
 from server.schemas import (
@@ -102,6 +105,26 @@ OPERATIONS = (
     ),
     Operation("get", "/api/me", "Who the token says you are", reply=Me),
     Operation("get", "/api/models", "The model allowlist and the default", reply=Models),
+    Operation(
+        "get",
+        "/api/tools",
+        "The tools a turn may use in this deployment, with where each comes from",
+        reply=ToolList,
+    ),
+    Operation(
+        "get",
+        "/api/sync",
+        "What changed since a cursor: conversations (whole), deletions, running turns",
+        reply=SyncPage,
+        errors=(410, 422, 429),
+        parameters=(
+            _query(
+                "since",
+                {"type": "string", "maxLength": 6000},
+                "The `cursor` of the last sync or push; absent: everything",
+            ),
+        ),
+    ),
     Operation(
         "post",
         "/api/conversations",
@@ -205,6 +228,18 @@ OPERATIONS = (
     ),
     Operation(
         "get",
+        "/api/turns",
+        "Your turns running now, in any process",
+        reply=RunningTurns,
+        errors=(422, 429),
+        parameters=(
+            {"name": "status", "in": "query", "required": True}
+            | {"schema": {"type": "string", "enum": ["running"]}}
+            | {"description": "`running`, the only list there is"},
+        ),
+    ),
+    Operation(
+        "get",
         "/api/turns/{turn_id}",
         "A turn's status",
         reply=TurnStatus,
@@ -241,11 +276,14 @@ OPERATIONS = (
 )
 
 
-def build_openapi() -> dict[str, Any]:
+def build_openapi(*, exact: bool = False) -> dict[str, Any]:
+    """`exact`: replies with exactly their fields (what the tests hold the server to);
+    published, they allow fields added later."""
     components = Components(
         [(op.body, "validation") for op in OPERATIONS if op.body is not None]
         + [(op.reply, "serialization") for op in OPERATIONS if op.reply is not None]
-        + [(Problem, "serialization")]
+        + [(Problem, "serialization")],
+        exact=exact,
     )
     paths: dict[str, dict[str, Any]] = {}
     for op in OPERATIONS:

@@ -7,7 +7,7 @@ These models describe; the server builds the same shapes as plain dicts
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, RootModel
 from pydantic.json_schema import SkipJsonSchema
@@ -291,6 +291,62 @@ class TurnStatus(Shape):
     status: TurnState
     conversation_id: str
     assistant_message_id: str
+
+
+class RunningTurn(Shape):
+    """A turn running now, in whichever process: resume it to follow it live."""
+
+    turn_id: str
+    conversation_id: str
+    started_at: datetime
+    last_seq: int = Field(
+        ge=1,
+        description=(
+            "The `seq` of its latest event as far as known (exact in the process running it "
+            "or with Redis; else as of its last checkpoint). Resume with `after_seq: 0` to "
+            "get it all"
+        ),
+    )
+
+
+class RunningTurns(Shape):
+    items: list[RunningTurn] = Field(description="Oldest first")
+
+
+Cursor = Field(description="Opaque; pass as `since` to `GET /api/sync` for what changed after this")
+
+
+class SyncPage(Shape):
+    """What changed since a cursor: enough to bring a client's copy up to date in one request."""
+
+    conversations: list[Conversation] = Field(
+        description="Created or changed since the cursor (all of them without `since`), whole. "
+        "Apply them, then `deleted`"
+    )
+    deleted: list[str] = Field(description="Ids of conversations deleted since the cursor")
+    running_turns: list[RunningTurn] = Field(description="Every turn running now")
+    cursor: str = Cursor
+
+
+ToolSource = Annotated[
+    str,
+    Field(
+        pattern=r"^(builtin|module|anthropic|mcp:.+)$",
+        description="`builtin`, `module` (the operator's CHAT_TOOLS), `mcp:<server>`, or "
+        "`anthropic` (run by the model provider: web search, web fetch)",
+    ),
+]
+
+
+class ToolInfo(Shape):
+    name: str = Field(description="As the model calls it; MCP tools are `<server>__<tool>`")
+    description: str
+    input_schema: dict[str, Any] = Field(description="A JSON Schema of the tool's input")
+    source: ToolSource
+
+
+class ToolList(Shape):
+    tools: list[ToolInfo]
 
 
 class CancelAccepted(Shape):

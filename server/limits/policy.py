@@ -233,6 +233,20 @@ class Limits:
             raise
         return TurnSlot(self, taken)
 
+    async def admit_sync(self, identity: Identity) -> None:
+        """Count a catch-up read (`/api/sync`, the running turns) against the user's rate.
+
+        Each is a few indexed reads; the rate (SYNC_PER_MINUTE, a token bucket with that
+        burst, shared through Redis like the turn starts) only stops a client stuck in a
+        loop from spending the database on it."""
+        per_minute = self._settings.sync_per_minute
+        if not per_minute:
+            return
+        key = self.scopes(identity)[0].key
+        wait = await self.counters.take(f"{key}:syncs", per_minute)
+        if wait:
+            raise Flooding(f"At most {per_minute} syncs a minute per user", retry_after=wait)
+
     async def budget(self, identity: Identity) -> dict[str, Any] | None:
         """The user's output-token budget today (UTC) and what is left; None when unlimited."""
         return await self._budget(self.scopes(identity)[0])

@@ -83,19 +83,25 @@ class McpHub:
 
     def definitions(self) -> list[dict[str, Any]]:
         """Anthropic tool definitions of every allowed tool of the servers seen so far."""
-        definitions = []
+        return [definition for _, definition in self._offered()]
+
+    def catalogue(self) -> list[dict[str, Any]]:
+        """The definitions as `GET /api/tools` lists them, each with its source `mcp:<server>`."""
+        return [{**definition, "source": f"mcp:{server}"} for server, definition in self._offered()]
+
+    def _offered(self) -> list[tuple[str, dict[str, Any]]]:
+        offered = []
         for server, connection in self._connections.items():
             for tool in connection.tools.values():
                 name = f"{server}{SEPARATOR}{tool.name}"
                 if self._allowed(connection, tool.name) and TOOL_NAME.match(name):
-                    definitions.append(
-                        {
-                            "name": name,
-                            "description": tool.description,
-                            "input_schema": tool.input_schema,
-                        }
-                    )
-        return definitions
+                    definition = {
+                        "name": name,
+                        "description": tool.description,
+                        "input_schema": tool.input_schema,
+                    }
+                    offered.append((server, definition))
+        return offered
 
     def owns(self, name: str) -> bool:
         """Whether `name` is one of the hub's namespaced tools (for the tool loop's dispatch)."""

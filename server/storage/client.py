@@ -57,7 +57,11 @@ async def open_database(
             # mongodb+srv it resolves DNS synchronously, blocking the loop.)
             db = client.get_default_database(DEFAULT_DATABASE)
             await check_reachable(db)
-            await ensure_indexes(db, embedded=embedded is not None)
+            await ensure_indexes(
+                db,
+                embedded=embedded is not None,
+                tombstone_seconds=settings.sync_tombstone_seconds,
+            )
             yield db
         finally:
             await client.close()

@@ -19,6 +19,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from server.errors import NotFound, ValidationFailed
 from server.identity import Identity
+from server.storage.changes import stamped, tombstone
 from server.storage.client import Document
 from server.storage.inserts import insert_new
 from server.storage.migrations import linked
@@ -70,7 +71,9 @@ def conversation_document(
     thinking: Document | None = None,
     running_turn_id: str | None = None,
 ) -> Document:
-    """A new conversation; `next_seq` numbers its messages, `running_turn_id` is its one slot."""
+    """A new conversation; `next_seq` numbers its messages, `running_turn_id` is its one slot.
+
+    `changed_at` and `revision` are the change feed's (`storage/changes.py`)."""
     moment = now()
     return {
         "_id": new_id(),
@@ -85,6 +88,8 @@ def conversation_document(
         "running_turn_id": running_turn_id,
         "created_at": moment,
         "updated_at": moment,
+        "changed_at": moment,
+        "revision": 1,
     }
 
 
@@ -95,6 +100,7 @@ class Store:
         self.db = db
         self.conversations = db["conversations"]
         self.messages = db["messages"]
+        self.tombstones = db["tombstones"]
         self.tree = MessageTree(self.messages)
 
     async def ping(self) -> None:
@@ -150,28 +156,44 @@ class Store:
     ) -> Document:
         if not changes:  # an empty PATCH is no activity: the list order stays
             return await self.get_conversation(identity, conversation_id)
+        moment = now()
         doc = await self.conversations.find_one_and_update(
             {"_id": conversation_id, **identity.scope},
-            {"$set": {**changes, "updated_at": now()}},
+            stamped({"$set": {**changes, "updated_at": moment}}, moment),
             return_document=ReturnDocument.AFTER,
         )
         if doc is None:
             raise NotFound(f"No conversation {conversation_id!r}")
         return doc
 
-    async def set_title(self, conversation_id: str, title: str, *, only_if: str) -> bool:
-        """Replace a provisional title, unless the user renamed it meanwhile."""
-        result = await self.conversations.update_one(
-            {"_id": conversation_id, "title": only_if}, {"$set": {"title": title}}
+    async def set_title(self, conversation_id: str, title: str, *, only_if: str) -> Document | None:
+        """Replace a provisional title, unless the user renamed it meanwhile; the conversation
+        as changed, None when it was not (renamed, or deleted)."""
+        return await self.conversations.find_one_and_update(
+            {"_id": conversation_id, "title": only_if},
+            stamped({"$set": {"title": title}}, now()),
+            return_document=ReturnDocument.AFTER,
         )
-        return result.modified_count == 1
 
-    async def delete_conversation(self, identity: Identity, conversation_id: str) -> None:
+    async def delete_conversation(self, identity: Identity, conversation_id: str) -> Document:
+        """Delete it with its messages and turns; the tombstone it leaves for the change feed.
+
+        The tombstone is written first: a deletion that failed half-way is still told
+        to other devices (and done when the client asks again), never a deletion they
+        miss."""
+        await self.get_conversation(identity, conversation_id)  # another's is not found
+        grave = tombstone(identity, conversation_id, now())
+        await self.tombstones.update_one(
+            {"_id": conversation_id},
+            {"$set": {k: v for k, v in grave.items() if k != "_id"}},
+            upsert=True,
+        )
         result = await self.conversations.delete_one({"_id": conversation_id, **identity.scope})
         if result.deleted_count == 0:
             raise NotFound(f"No conversation {conversation_id!r}")
         await self.messages.delete_many({"conversation_id": conversation_id})
         await self.db["turns"].delete_many({"conversation_id": conversation_id})
+        return grave
 
     # Messages
 
@@ -205,7 +227,7 @@ class Store:
         leaf = await self.tree.newest_leaf(conversation_id, message)
         doc = await self.conversations.find_one_and_update(
             {"_id": conversation["_id"], **identity.scope},
-            {"$set": {"current_leaf": leaf["_id"]}},
+            stamped({"$set": {"current_leaf": leaf["_id"]}}, now()),
             return_document=ReturnDocument.AFTER,
         )
         if doc is None:

@@ -8,6 +8,12 @@ so such an index makes every write slower as the collection grows. A turn's
 construction (allocated by one atomic `$inc` on its conversation), so the
 `(conversation_id, seq)` index is unique only on MongoDB, where it is a cheap
 second guard, and a plain index on the embedded database.
+
+The change feed reads a user's conversations changed since a moment
+(`owner_changed`), its deletions since a moment (`tombstones.owner_deleted`,
+the tombstones expiring through a TTL index whose age is a setting) and its
+running turns (`turns.owner_status`): each read is a range of one user's index
+entries, whatever the size of the user's history.
 """
 
 from __future__ import annotations
@@ -31,6 +37,16 @@ INDEXES: dict[str, list[IndexModel]] = {
             ],
             name="owner_recent",
         ),
+        # The change feed: what changed since a cursor's moment (storage/changes.py).
+        IndexModel(
+            [
+                ("tenant_id", ASCENDING),
+                ("user_id", ASCENDING),
+                ("changed_at", ASCENDING),
+                ("_id", ASCENDING),
+            ],
+            name="owner_changed",
+        ),
     ],
     "messages": [
         IndexModel(CONVERSATION_SEQ, unique=True, name="conversation_seq"),
@@ -48,34 +64,57 @@ INDEXES: dict[str, list[IndexModel]] = {
     "turns": [  # `_id` is (tenant, user, turn_id): the primary key is the idempotency claim
         IndexModel([("status", ASCENDING), ("lease_expires_at", ASCENDING)], name="status_lease"),
         IndexModel([("conversation_id", ASCENDING)], name="conversation"),
+        # A user's running turns (`GET /api/turns?status=running`, the change feed).
+        IndexModel(
+            [("tenant_id", ASCENDING), ("user_id", ASCENDING), ("status", ASCENDING)],
+            name="owner_status",
+        ),
+    ],
+    "tombstones": [  # deleted conversations, for the change feed; the TTL index is a setting's
+        IndexModel(
+            [("tenant_id", ASCENDING), ("user_id", ASCENDING), ("deleted_at", ASCENDING)],
+            name="owner_deleted",
+        ),
     ],
 }
+TOMBSTONE_EXPIRY = "expiry"
 
 # Indexes of earlier versions, dropped where present. `owner_turn` was the unique
 # (tenant_id, user_id, turn_id) that the turn's `_id` replaced.
 RETIRED: dict[str, list[str]] = {"turns": ["owner_turn"]}
 
 
-def wanted(*, embedded: bool) -> dict[str, list[IndexModel]]:
-    """The indexes for this database: on the embedded one, no compound index is unique."""
+def wanted(*, embedded: bool, tombstone_seconds: int) -> dict[str, list[IndexModel]]:
+    """The indexes for this database: on the embedded one, no compound index is unique.
+
+    Tombstones expire `tombstone_seconds` after the deletion (SYNC_TOMBSTONE_DAYS)."""
+    expiry = IndexModel(
+        [("deleted_at", ASCENDING)], name=TOMBSTONE_EXPIRY, expireAfterSeconds=tombstone_seconds
+    )
+    indexes = {**INDEXES, "tombstones": [*INDEXES["tombstones"], expiry]}
     if not embedded:
-        return INDEXES
+        return indexes
     return {
-        collection: [_plain(index) if _compound_unique(index) else index for index in indexes]
-        for collection, indexes in INDEXES.items()
+        collection: [_plain(index) if _compound_unique(index) else index for index in models]
+        for collection, models in indexes.items()
     }
 
 
-async def ensure_indexes(db: AsyncDatabase[dict[str, Any]], *, embedded: bool) -> None:
-    """Drop retired indexes and those whose uniqueness changed, then create what is missing."""
-    for collection, indexes in wanted(embedded=embedded).items():
+async def ensure_indexes(
+    db: AsyncDatabase[dict[str, Any]], *, embedded: bool, tombstone_seconds: int
+) -> None:
+    """Drop retired indexes and those whose options changed (uniqueness, a TTL), then create
+    what is missing."""
+    for collection, indexes in wanted(
+        embedded=embedded, tombstone_seconds=tombstone_seconds
+    ).items():
         present = {index["name"]: index async for index in await db[collection].list_indexes()}
-        unique = {str(index.document["name"]): _unique(index.document) for index in indexes}
+        options = {str(index.document["name"]): _options(index.document) for index in indexes}
         stale = [
             name
             for name, index in present.items()
             if name in RETIRED.get(collection, ())
-            or unique.get(name, _unique(index)) != _unique(index)
+            or options.get(name, _options(index)) != _options(index)
         ]
         for name in stale:
             await db[collection].drop_index(name)
@@ -84,6 +123,12 @@ async def ensure_indexes(db: AsyncDatabase[dict[str, Any]], *, embedded: bool) -
 
 def _unique(spec: Any) -> bool:
     return bool(spec.get("unique", False))
+
+
+def _options(spec: Any) -> tuple[bool, int | None]:
+    """What makes an index stale when it differs: its uniqueness and its expiry."""
+    expiry = spec.get("expireAfterSeconds")
+    return _unique(spec), None if expiry is None else int(expiry)
 
 
 def _compound_unique(index: IndexModel) -> bool:

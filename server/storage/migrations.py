@@ -25,8 +25,10 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError, PyMongoError
 
 from server.identity import Identity
+from server.storage.changes import stamped
 from server.storage.client import Document
 from server.storage.turn_records import turn_key
+from server.storage.values import now
 
 log = logging.getLogger(__name__)
 
@@ -90,9 +92,10 @@ async def link(db: AsyncDatabase[Document], conversation_id: str) -> None:
         ancestors.append(str(message["_id"]))
     if updates:
         await messages.bulk_write(updates, ordered=True)
+    # A change devices learn through the feed: the conversation now shows its leaf.
     await db["conversations"].update_one(
         {"_id": conversation_id, "current_leaf": {"$exists": False}},
-        {"$set": {"current_leaf": ancestors[-1] if ancestors else None}},
+        stamped({"$set": {"current_leaf": ancestors[-1] if ancestors else None}}, now()),
     )
 
 

@@ -194,10 +194,11 @@ class Outcome:
 
 @dataclass(frozen=True, slots=True)
 class Progress:
-    """An answer as far as it got: its plain text and its content blocks."""
+    """An answer as far as it got: its plain text and its content blocks, as of event `seq`."""
 
     text: str
     blocks: list[Document]
+    seq: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,6 +208,7 @@ class Ending:
     turn: Document
     message: Document
     ours: bool  # False: another process (the sweep) had ended it first
+    conversation: Document | None = None  # as the ending left it, when this process freed it
 
 
 # `ended`: ended by this process since the batch was taken (its own finaliser).

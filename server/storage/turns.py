@@ -21,6 +21,7 @@ from pymongo.errors import DuplicateKeyError, PyMongoError
 
 from server.errors import Conflict, NotFound, StorageUnavailable
 from server.identity import Identity
+from server.storage.changes import REVISION, stamped
 from server.storage.client import Document
 from server.storage.inserts import insert_new, upsert_new
 from server.storage.turn_records import (
@@ -67,20 +68,23 @@ class TurnStore:
         model: str,
         new_conversation: bool,
         placement: Placement,
-    ) -> TurnRecord:
+    ) -> tuple[TurnRecord, Document]:
         """Claim the turn id and the conversation's slot, then store both messages.
 
-        Raises `TurnExists` (with the stored turn) if the turn id is taken, or
-        `Conflict` if the conversation is busy. Four writes in three round
-        trips, undone in reverse if one fails or the caller is cancelled, so a
-        failed start never leaves a `running` turn holding the conversation
+        Returns the turn's record and its conversation as the claim left it (for
+        the change feed). Raises `TurnExists` (with the stored turn) if the turn id
+        is taken, or `Conflict` if the conversation is busy. Four writes in three
+        round trips, undone in reverse if one fails or the caller is cancelled, so
+        a failed start never leaves a `running` turn holding the conversation
         with nothing running it.
         """
         record = TurnRecord.starting(
             identity, turn_id, str(conversation["_id"]), model, new_conversation, placement
         )
         undo = StartUndo(turn_id)
-        begun = asyncio.ensure_future(self._begin(record, conversation, content, undo))
+        begun: asyncio.Future[tuple[TurnRecord, Document]] = asyncio.ensure_future(
+            self._begin(record, conversation, content, undo)
+        )
         try:
             return await asyncio.shield(begun)
         except asyncio.CancelledError:
@@ -104,7 +108,7 @@ class TurnStore:
         conversation: Document,
         content: str,
         undo: StartUndo,
-    ) -> TurnRecord:
+    ) -> tuple[TurnRecord, Document]:
         moment, identity, turn_id = record.created_at, record.identity, record.turn_id
         turn = record.turn_document(owner=self.owner, lease_expires_at=moment + self._lease)
         try:
@@ -118,24 +122,25 @@ class TurnStore:
             raise TurnExists(stored)
         undo.note(lambda: self.turns.delete_one({"_id": record.id, "status": RUNNING}))
         if record.new_conversation:  # built by the engine with the slot already held
-            await insert_new(
-                self.conversations, [{**conversation, "current_leaf": record.assistant_message_id}]
-            )
+            now_is = {
+                **conversation,
+                "current_leaf": record.assistant_message_id,
+                "changed_at": moment,
+            }
+            await insert_new(self.conversations, [now_is])
             undo.note(lambda: self.conversations.delete_one({"_id": conversation["_id"]}))
             user_seq = 1
         else:
             # The slot, two seqs (a regenerate leaves one unused: seqs stay unique,
             # not dense) and the branch: the new answer is what clients see next.
+            claim = {
+                "running_turn_id": turn_id,
+                "current_leaf": record.assistant_message_id,
+                "updated_at": moment,
+            }
             claimed = await self.conversations.find_one_and_update(
                 {"_id": conversation["_id"], **identity.scope, "running_turn_id": None},
-                {
-                    "$set": {
-                        "running_turn_id": turn_id,
-                        "current_leaf": record.assistant_message_id,
-                        "updated_at": moment,
-                    },
-                    "$inc": {"next_seq": 2},
-                },
+                stamped({"$set": claim, "$inc": {"next_seq": 2}}, moment),
                 return_document=ReturnDocument.BEFORE,
             )
             if claimed is None:
@@ -146,6 +151,14 @@ class TurnStore:
             leaf = claimed.get("current_leaf")
             undo.note(lambda: self._unclaim(str(conversation["_id"]), turn_id, leaf))
             user_seq = int(claimed["next_seq"])
+            # As the claim left it, without reading it again.
+            now_is = {
+                **claimed,
+                **claim,
+                "next_seq": user_seq + 2,
+                "changed_at": moment,
+                REVISION: int(claimed.get(REVISION) or 0) + 1,
+            }
         record = replace(record, assistant_seq=user_seq + 1)
         written = [record.assistant_document("")]
         if record.regenerate_of is None:
@@ -153,19 +166,24 @@ class TurnStore:
         await insert_new(self.messages, written)
         ids = [doc["_id"] for doc in written]
         undo.note(lambda: self.messages.delete_many({"_id": {"$in": ids}}))
-        return record
+        return record, now_is
 
-    async def _free(self, conversation_id: str, turn_id: str) -> None:
-        await self.conversations.update_one(
+    async def _free(self, conversation_id: str, turn_id: str) -> Document | None:
+        """Free the conversation's slot; the conversation as it is now (None: not held)."""
+        moment = now()
+        return await self.conversations.find_one_and_update(
             {"_id": conversation_id, "running_turn_id": turn_id},
-            {"$set": {"running_turn_id": None, "updated_at": now()}},
+            stamped({"$set": {"running_turn_id": None, "updated_at": moment}}, moment),
+            return_document=ReturnDocument.AFTER,
         )
 
     async def _unclaim(self, conversation_id: str, turn_id: str, leaf: str | None) -> None:
         """Undo a start's claim: free the slot and put back the branch clients saw."""
+        moment = now()
+        update = {"running_turn_id": None, "current_leaf": leaf, "updated_at": moment}
         await self.conversations.update_one(
             {"_id": conversation_id, "running_turn_id": turn_id},
-            {"$set": {"running_turn_id": None, "current_leaf": leaf, "updated_at": now()}},
+            stamped({"$set": update}, moment),
         )
 
     async def checkpoint_many(
@@ -203,6 +221,8 @@ class TurnStore:
                     "$set": {
                         "content": progress.text,
                         "blocks": progress.blocks,
+                        # How far the turn had got: told by `GET /api/turns?status=running`.
+                        "last_seq": progress.seq,
                         "updated_at": moment,
                     }
                 },
@@ -246,7 +266,8 @@ class TurnStore:
             **answer,
         }
         if ended is not None:
-            return Ending(ended[0], ended[1] or stand_in, ours=True)
+            turn, message, conversation = ended
+            return Ending(turn, message or stand_in, ours=True, conversation=conversation)
         # Ended elsewhere: keep that ending, and add the text it could not know.
         await self.messages.update_one(
             {"_id": record.assistant_message_id, "status": {"$ne": STREAMING}},
@@ -286,12 +307,13 @@ class TurnStore:
         final_seq: int | None = None,
         answer: Document | None = None,
         owner: str | None = None,
-    ) -> tuple[Document, Document | None] | None:
+    ) -> tuple[Document, Document | None, Document | None] | None:
         """The one way a turn ends in storage, for its owner and for recovery alike.
 
         The turn is claimed first (None when `claim` no longer matches), then
         its answer gets the same status (None when the conversation was
-        deleted meanwhile), then the conversation is freed.
+        deleted meanwhile), then the conversation is freed (and returned, for
+        the change feed; None when deleted meanwhile).
         """
         moment = now()
         ending: Document = {"status": status, "error": error, "updated_at": moment}
@@ -309,8 +331,8 @@ class TurnStore:
             {"$set": {"status": status, "error": error, "updated_at": moment, **(answer or {})}},
             return_document=ReturnDocument.AFTER,
         )
-        await self._free(turn["conversation_id"], turn["turn_id"])
-        return turn, message
+        conversation = await self._free(turn["conversation_id"], turn["turn_id"])
+        return turn, message, conversation
 
     async def assistant_message(self, doc: Document) -> Document | None:
         """The answer of a stored turn, for replays and resumes."""

@@ -6,6 +6,7 @@ import ast
 import math
 import operator
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Annotated, Any
 
 from pydantic import Field
@@ -87,4 +88,6 @@ def _evaluate(node: ast.expr) -> int | float:
     return value
 
 
-BUILTIN_TOOLS: tuple[Tool, ...] = (search_conversations, calculate)
+BUILTIN_TOOLS: tuple[Tool, ...] = tuple(
+    replace(built, source="builtin") for built in (search_conversations, calculate)
+)

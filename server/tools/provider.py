@@ -31,6 +31,35 @@ def provider_tools(settings: Settings) -> list[dict[str, Any]]:
     return specs
 
 
+# What `GET /api/tools` tells of them: the provider defines their input, not us.
+DESCRIPTIONS = {
+    "web_search": (
+        "Searches the web and cites its sources (run by Anthropic, billed per search).",
+        {"type": "object", "properties": {"query": {"type": "string"}}, "required": ["query"]},
+    ),
+    "web_fetch": (
+        "Fetches a web page or PDF by its URL, with citations (run by Anthropic).",
+        {"type": "object", "properties": {"url": {"type": "string"}}, "required": ["url"]},
+    ),
+}
+
+
+def catalogue(specs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The server tools offered, as `GET /api/tools` lists them (source `anthropic`)."""
+    listed = []
+    for spec in specs:
+        description, schema = DESCRIPTIONS[spec["name"]]
+        listed.append(
+            {
+                "name": spec["name"],
+                "description": description,
+                "input_schema": schema,
+                "source": "anthropic",
+            }
+        )
+    return listed
+
+
 def _spec(type_: str, name: str, tool: WebTool) -> dict[str, Any]:
     spec: dict[str, Any] = {"type": type_, "name": name, "max_uses": tool.max_uses}
     if tool.allowed_domains:

@@ -52,6 +52,8 @@ class Tool:
     input_model: type[BaseModel]
     function: Callable[..., Awaitable[Any]]
     context_parameter: str | None  # the parameter that receives the ToolContext, if any
+    # Where it comes from, as `GET /api/tools` says: `builtin`, or `module` (CHAT_TOOLS).
+    source: str = "module"
 
     def spec(self) -> dict[str, Any]:
         """The tool as the Messages API's `tools` entry."""
@@ -128,6 +130,13 @@ class ToolRegistry:
 
     def specs(self) -> list[dict[str, Any]]:
         return self._specs
+
+    def catalogue(self) -> list[dict[str, Any]]:
+        """The tools as `GET /api/tools` lists them: each spec and its source."""
+        return [
+            {**spec, "source": tool.source}
+            for spec, tool in zip(self._specs, self._tools.values(), strict=True)
+        ]
 
     def get(self, name: str) -> Tool | None:
         return self._tools.get(name)

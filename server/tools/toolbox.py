@@ -14,6 +14,7 @@ from typing import Any, Protocol
 
 from server.identity import Identity
 from server.model.base import ToolCall
+from server.tools import provider
 from server.tools.registry import ToolContext, ToolRegistry
 from server.tools.runner import ToolResult, ToolStatus, cap, run_tool
 
@@ -33,6 +34,8 @@ class ExternalTools(Protocol):
     """Tools run elsewhere (the MCP hub); the list changes as servers come and go."""
 
     def definitions(self) -> list[dict[str, Any]]: ...
+
+    def catalogue(self) -> list[dict[str, Any]]: ...
 
     def owns(self, name: str) -> bool: ...
 
@@ -57,6 +60,11 @@ class ToolBox:
         """The Messages API's `tools`: ours, the external ones seen so far, the server tools."""
         external = self._external.definitions() if self._external is not None else []
         return [*self._registry.specs(), *external, *self._provider]
+
+    def catalogue(self) -> list[dict[str, Any]]:
+        """What `GET /api/tools` lists: the same tools as `specs()`, each with its source."""
+        external = self._external.catalogue() if self._external is not None else []
+        return [*self._registry.catalogue(), *external, *provider.catalogue(self._provider)]
 
     async def run(
         self, call: ToolCall, context: ToolContext, *, seconds: float, max_chars: int

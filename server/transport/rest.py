@@ -28,14 +28,17 @@ from server.schemas import (
     parse_json,
 )
 from server.storage.conversations import public_conversation
+from server.sync.changes import conversation_changed
 from server.turns.choices import choose_model, thinking_setting
 from server.typedefs import (
     authenticator_key,
     engine_key,
+    feed_key,
     limits_key,
     metrics_key,
     settings_key,
     store_key,
+    toolbox_key,
 )
 
 log = logging.getLogger(__name__)
@@ -118,7 +121,14 @@ async def create_conversation(request: web.Request) -> web.Response:
         system_prompt=body.system_prompt,
         thinking=thinking_setting(settings, body.thinking),
     )
+    request.app[feed_key].publish(conversation_changed(identity_of(request), doc))
     return json_response(public_conversation(doc), status=201)
+
+
+@routes.get("/api/tools")
+async def tools(request: web.Request) -> web.Response:
+    """The tools a turn may use here: built-in, operators' modules, MCP servers', the provider's."""
+    return json_response({"tools": request.app[toolbox_key].catalogue()})
 
 
 @routes.get("/api/conversations")
@@ -158,6 +168,8 @@ async def update_conversation(request: web.Request) -> web.Response:
     if leaf is not None:  # a branch switch is not activity: the list order stays
         await store.switch_branch(identity, path_id(request), leaf)
     doc = await store.update_conversation(identity, path_id(request), changes)
+    if changes or leaf is not None:  # every device of the user is told
+        request.app[feed_key].publish(conversation_changed(identity, doc))
     return json_response(public_conversation(doc))
 
 

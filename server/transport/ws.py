@@ -10,7 +10,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -34,12 +36,15 @@ from server.identity import Identity
 from server.limits import TokenBucket
 from server.origins import check_origin
 from server.schemas import AuthFrame, TurnCancel, TurnResume, TurnStart, parse_json, parse_object
+from server.sync.cursor import MARGIN, SyncCursor
+from server.sync.inbox import Inbox
 from server.transport.lingering import LingeringWebSocket
 from server.transport.problems import domain_error, error_frame
 from server.turns.engine import TurnEngine
 from server.typedefs import (
     authenticator_key,
     engine_key,
+    feed_key,
     identity_key,
     limits_key,
     settings_key,
@@ -84,12 +89,17 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
 async def _serve(
     request: web.Request, ws: web.WebSocketResponse, identity: Identity, settings: Settings
 ) -> None:
-    await ws.send_str(
-        dumps({"type": "ready", "user_id": identity.user_id, "tenant_id": identity.tenant_id})
-    )
+    feed = request.app[feed_key]
     connection = Connection(ws, identity, request.app[engine_key], settings)
+    # Told from here on: changes made elsewhere reach this socket, the ones before are
+    # `/api/sync?since=<cursor>`'s (the margin repeats the last seconds').
+    feed.attach(identity, connection.inbox)
+    ready = {"type": "ready", "user_id": identity.user_id, "tenant_id": identity.tenant_id}
+    ready["cursor"] = SyncCursor(datetime.now(UTC) - MARGIN).encode()
+    await ws.send_str(dumps(ready))
     connections = request.app[ws_connections_key]
     connections.add(connection)
+    pushing = asyncio.create_task(connection.push(), name="ws-push")
     try:
         async for message in ws:
             if message.type == WSMsgType.TEXT:
@@ -99,8 +109,12 @@ async def _serve(
                     ValidationFailed("Send text frames holding JSON objects")
                 )
     finally:
+        feed.detach(identity, connection.inbox)
+        pushing.cancel()
         connections.discard(connection)
         await connection.detach_all()
+        with contextlib.suppress(asyncio.CancelledError):
+            await pushing
 
 
 async def _authenticate(
@@ -139,11 +153,14 @@ async def _refuse(ws: web.WebSocketResponse, error: DomainError, code: int) -> N
 
 
 class Connection:
-    """One socket's turns: who follows what, and how fast frames may come."""
+    """One socket's turns: who follows what, and how fast frames may come; and the changes
+    pushed to it from the user's other devices."""
 
     def __init__(
         self, ws: web.WebSocketResponse, identity: Identity, engine: TurnEngine, settings: Settings
     ) -> None:
+        self.id = uuid.uuid4().hex
+        self.inbox = Inbox(self.id)
         self._ws = ws
         self._identity = identity
         self._engine = engine
@@ -183,7 +200,7 @@ class Connection:
             limit = self._settings.max_turns_per_connection
             if sum(1 for t in self._followers.values() if not t.done()) >= limit:
                 raise TooManyTurns(f"At most {limit} turns may run at once on one connection")
-            events = await self._engine.start(self._identity, request)
+            events = await self._engine.start(self._identity, request, origin=self.id)
             self._started.add(request.turn_id)
             self._follow(request.turn_id, events)
         elif kind == "turn.cancel":
@@ -231,6 +248,15 @@ class Connection:
         finally:
             if self._followers.get(turn_id) is asyncio.current_task():
                 del self._followers[turn_id]
+
+    async def push(self) -> None:
+        """Send the changes made on the user's other devices, as they come.
+
+        One at a time: while the socket is backed up, the inbox coalesces what
+        waits (bounded), as a turn's log merges the deltas a slow follower has
+        not taken."""
+        while await self._send(await self.inbox.next()):
+            pass
 
     async def send_error(self, error: DomainError, turn_id: str | None = None) -> None:
         await self._send(error_frame(error, turn_id))

@@ -24,6 +24,7 @@ class ActiveTurn:
     log: TurnLog
     task: asyncio.Task[None] | None = None
     slot: TurnSlot | None = None  # its places in the user's and tenant's limits
+    origin: str | None = None  # the socket that started it: not pushed what it is told
     # A strong reference: the loop holds tasks weakly, and a shielded ending
     # must outlive a `_run` that a second cancel ended early.
     ending: asyncio.Task[None] | None = None
@@ -52,4 +53,4 @@ class ActiveTurn:
     def progress(self) -> Progress:
         """The answer so far: every round's blocks, and the text still streaming."""
         text = self.log.text
-        return Progress(text, self.answer.blocks(text))
+        return Progress(text, self.answer.blocks(text), self.log.last_seq)

@@ -32,10 +32,18 @@ from server.limits import Limits
 from server.metrics import Metrics
 from server.model.base import Model
 from server.schemas import TurnStart
+from server.storage.changes import ChangeStore
 from server.storage.conversations import Store, public_message
 from server.storage.deadline import storage_deadline
 from server.storage.turn_records import INTERRUPTED, RUNNING, Lease, Outcome, TurnExists
 from server.storage.turns import TurnStore
+from server.sync.changes import (
+    conversation_changed,
+    conversation_deleted,
+    running_turn,
+    turn_running,
+)
+from server.sync.feed import ChangeFeed
 from server.tools.toolbox import ToolBox
 from server.turns import endings
 from server.turns.active import ActiveTurn
@@ -49,6 +57,7 @@ from server.turns.log import TurnLog
 from server.turns.refusals import RefusedStarts
 from server.turns.replay import StoredTurns
 from server.turns.rounds import Rounds
+from server.turns.running import running_turns
 from server.turns.shutdown import drain_turns
 from server.turns.starting import check_message, plan_start
 from server.turns.storing import store_ending
@@ -71,8 +80,12 @@ class TurnEngine:
         tools: ToolBox,
         limits: Limits,
         cluster: Cluster | None = None,
+        feed: ChangeFeed | None = None,
     ) -> None:
         self._settings = settings
+        # Every device of a user is told of the conversations a turn touches (`sync/`).
+        self._feed = feed if feed is not None else ChangeFeed()
+        self._changes = ChangeStore(store.db)
         # Redis (REDIS_URL): turns followed and cancelled live across processes.
         self._cluster = cluster
         self._limits = limits
@@ -88,7 +101,11 @@ class TurnEngine:
         )
         self._closing = asyncio.Event()
         self._draining = False
-        self._titler = Titler(model, store)
+        self._titler = Titler(
+            model,
+            store,
+            on_titled=lambda doc: self._feed.publish(conversation_changed(_owner(doc), doc)),
+        )
         self._rounds = Rounds(settings, model, store, tools, metrics)
         self._checkpoints = Checkpointer(
             turns,
@@ -108,11 +125,14 @@ class TurnEngine:
         """Turns whose events this process holds in memory: running, or recently finished."""
         return len(self._held)
 
-    async def start(self, identity: Identity, request: TurnStart) -> AsyncIterator[TurnEvent]:
+    async def start(
+        self, identity: Identity, request: TurnStart, *, origin: str | None = None
+    ) -> AsyncIterator[TurnEvent]:
         """Validate and begin a turn (or replay a finished one); follow it from the start.
 
         Raises domain errors before anything is streamed, so the HTTP transport
-        can still answer with a status code.
+        can still answer with a status code. `origin`: the socket that asked, which
+        the pushes to the user's other devices leave out (it has `turn.started`).
         """
         if self._draining:
             raise ShuttingDown()
@@ -136,7 +156,7 @@ class TurnEngine:
             except Limited as refusal:  # the limits filled meanwhile: as if refused at first
                 return await self._refusals.replay_or_refuse(refusal, identity, request.turn_id)
             try:
-                record = await self._turns.begin(
+                record, conversation = await self._turns.begin(
                     identity,
                     request.turn_id,
                     conversation=plan.conversation,
@@ -166,7 +186,7 @@ class TurnEngine:
         active = ActiveTurn(
             record, plan.content, plan.system_prompt, plan.thinking_budget, answer, turn_log
         )
-        active.slot = slot
+        active.slot, active.origin = slot, origin
         self._held.add(active)
         active.log.publish("turn.started", endings.started(record.turn_document()))
         # Started eagerly, so that `_run` is inside its try/finally before anyone
@@ -179,6 +199,9 @@ class TurnEngine:
             eager_start=True,
         )
         active.task.add_done_callback(slot.release_soon)
+        self._feed.publish(conversation_changed(identity, conversation, origin))
+        turn = running_turn(record.turn_id, record.conversation_id, record.created_at, 1)
+        self._feed.publish(turn_running(identity, turn, conversation, origin))
         return self._follow(active, 0)
 
     async def resume(
@@ -255,7 +278,12 @@ class TurnEngine:
             ):
                 active.stop(requested=True)
                 await active.done.wait()
-        await self._store.delete_conversation(identity, conversation_id)
+        grave = await self._store.delete_conversation(identity, conversation_id)
+        self._feed.publish(conversation_deleted(identity, grave))
+
+    async def running(self, identity: Identity) -> list[dict[str, Any]]:
+        """The caller's running turns in every process (`turns/running.py`)."""
+        return await running_turns(identity, self._changes, self._held, self._cluster)
 
     async def recover(self, *, everything: bool) -> int:
         count = await self._turns.recover(everything=everything)
@@ -343,6 +371,9 @@ class TurnEngine:
         self._metrics.turn_seconds.labels(status).observe(time.monotonic() - active.started_at)
         active.done.set()
         self._held.finished(active)
+        if ending.conversation is not None:  # it moved up the list: other devices see it
+            changed = conversation_changed(record.identity, ending.conversation, active.origin)
+            self._feed.publish(changed)
         answered = ending.ours and (outcome.status == "complete" or bool(text.strip()))
         if record.new_conversation and self._settings.titles_enabled and answered:
             self._titler.title_later(record.conversation_id, active.content, text)
@@ -363,3 +394,7 @@ class TurnEngine:
 
     def _follow(self, active: ActiveTurn, after_seq: int) -> AsyncIterator[TurnEvent]:
         return guarded(active.record.turn_id, active.log.follow(after_seq))
+
+
+def _owner(doc: dict[str, Any]) -> Identity:
+    return Identity(str(doc["tenant_id"]), str(doc["user_id"]))

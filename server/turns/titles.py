@@ -10,19 +10,24 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 from server.model.base import Model
+from server.storage.client import Document
 from server.storage.conversations import Store
 
 log = logging.getLogger(__name__)
 
 
 class Titler:
-    def __init__(self, model: Model, store: Store) -> None:
+    def __init__(
+        self, model: Model, store: Store, *, on_titled: Callable[[Document], None]
+    ) -> None:
+        """`on_titled` is told each conversation named, as stored (the change feed)."""
         self._model = model
         self._store = store
+        self._on_titled = on_titled
         self._asking: set[asyncio.Task[None]] = set()
         self._writing: set[asyncio.Task[None]] = set()
 
@@ -46,9 +51,12 @@ class Titler:
     async def _write(self, conversation_id: str, title: str) -> None:
         try:
             # Only over the empty title: a user who renamed it meanwhile wins.
-            await self._store.set_title(conversation_id, title, only_if="")
+            titled = await self._store.set_title(conversation_id, title, only_if="")
         except Exception as error:
             log.warning("could not store the title of conversation %s: %s", conversation_id, error)
+            return
+        if titled is not None:
+            self._on_titled(titled)
 
 
 def _spawn(tasks: set[asyncio.Task[None]], coroutine: Coroutine[Any, Any, None]) -> None:
