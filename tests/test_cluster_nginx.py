@@ -13,6 +13,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
@@ -48,38 +49,47 @@ class Deployment:
 
     async def gauge(self, process: ServerProcess, name: str) -> float:
         async with self.session.get(f"{process.base_url}/metrics") as response:
+            assert response.status == 200, await response.text()
             for line in (await response.text()).splitlines():
                 if line.startswith(f"{name} "):
                     return float(line.split()[1])
-        return 0.0
+        raise AssertionError(f"{name} is not in {process.base_url}/metrics")
 
     async def holding(self, name: str) -> list[ServerProcess]:
         """The live processes whose gauge `name` is above zero."""
         alive = [p for p in self.processes if p.process and p.process.returncode is None]
         return [p for p in alive if await self.gauge(p, name) > 0]
 
-    async def websocket(self) -> tuple[WS, ServerProcess]:
-        """A socket through nginx, and the process it landed on (the one that gained one)."""
-        before = await self.holding("chat_ws_connections_open")
-        raw = await self.session.ws_connect(
-            f"{self.proxy.url}/ws", headers=AUTH, ssl=self.proxy.tls
-        )
-        ws = WS(raw)
-        assert (await ws.recv())["type"] == "ready"
-
-        async def gained() -> list[ServerProcess]:
-            now = await self.holding("chat_ws_connections_open")
-            return [p for p in now if p not in before]
-
-        landed = await eventually(gained)
-        assert len(landed) == 1, landed
-        return ws, landed[0]
-
     async def sockets(self, count: int) -> list[WS]:
-        """`count` sockets through nginx, asserted to be on as many different processes."""
-        placed = [await self.websocket() for _ in range(count)]
-        assert len({id(process) for _, process in placed}) == count, "round robin"
-        return [ws for ws, _ in placed]
+        """`count` sockets through nginx, asserted to be on as many different processes.
+
+        Judged from the gauges once all are open (each process holding at most one, and
+        `count` in all), not from a before/after difference per socket: a scrape taken
+        while another socket's registration is in flight made that difference flaky.
+        """
+        opened = []
+        for _ in range(count):
+            raw = await self.session.ws_connect(
+                f"{self.proxy.url}/ws", headers=AUTH, ssl=self.proxy.tls
+            )
+            ws = WS(raw)
+            assert (await ws.recv())["type"] == "ready"
+            opened.append(ws)
+
+        async def spread() -> list[float]:
+            return [await self.gauge(p, "chat_ws_connections_open") for p in self.processes]
+
+        counts = await eventually(
+            lambda: _when(spread, lambda c: sum(c) == count and max(c) == 1)
+        ) or await spread()
+        assert sum(counts) == count and max(counts) == 1, f"round robin: {counts}"
+        return opened
+
+
+async def _when(read: Any, good: Any) -> Any:
+    """`read()`'s value when `good` holds for it, else None (for `eventually`)."""
+    value = await read()
+    return value if good(value) else None
 
 
 @pytest.fixture
