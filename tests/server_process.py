@@ -11,7 +11,6 @@ import asyncio
 import contextlib
 import os
 import signal
-import socket
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -20,6 +19,7 @@ from typing import Any
 import aiohttp
 
 from tests.conftest import JWT_SECRET, WS, eventually
+from tests.live_server import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -43,13 +43,6 @@ def process_env(upstream_url: str, data_dir: Path, **extra: str) -> dict[str, st
     )
     env.update(extra)
     return env
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def children(pid: int) -> list[int]:

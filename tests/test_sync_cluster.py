@@ -1,9 +1,9 @@
 """Two devices of one user on two processes meeting in a real `redis-server`.
 
 A rename and an archive made through one process reach the socket on the other
-at once (the latency is printed; the bound asserted is generous, so a loaded
-machine does not fail it); a turn started on one device is listed by the other
-process's `GET /api/turns?status=running` and followed live from there.
+(the latency is printed, never asserted: speed is the benchmarks' business); a turn
+started on one device is listed by the other process's `GET /api/turns?status=running`
+and followed live from there.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from tests.redis_server import RedisServer
 from tests.server_process import ServerProcess, connect, several
 
 TARGET_MS = 100  # what the issue asks; printed against, not asserted
-ARRIVES_WITHIN = 2.0  # asserted: a push that comes at all comes well within this
+ARRIVES_WITHIN = 10.0  # a push that comes at all comes well within this: not a timing bound
 
 
 @pytest.fixture
