@@ -15,16 +15,21 @@ from tests.live_server import LiveServer
 pytestmark = needs_chromium
 
 
-def create(page: Page, server: LiveServer, user: str, **body: Any) -> dict[str, Any]:
-    """Through the API, as another client of the same user would."""
+def call(page: Page, server: LiveServer, user: str, method: str, path: str, **body: Any) -> Any:
+    """Through the API, as another device of the same user would."""
     token = page.request.post(f"{server.base_url}/auth/dev-token", data={"user": user}).json()
-    response = page.request.post(
-        f"{server.base_url}/api/conversations",
+    response = page.request.fetch(
+        server.base_url + path,
+        method=method,
         data=body,
         headers={"Authorization": f"Bearer {token['token']}"},
     )
-    assert response.status == 201, response.text()
-    created: dict[str, Any] = response.json()
+    assert response.ok, response.text()
+    return response.json()
+
+
+def create(page: Page, server: LiveServer, user: str, **body: Any) -> dict[str, Any]:
+    created: dict[str, Any] = call(page, server, user, "POST", "/api/conversations", **body)
     return created
 
 
@@ -97,6 +102,13 @@ def test_projects_tags_pins_and_the_archived_view_on_the_page(
     page.get_by_test_id("conversation").filter(has_text="Bread").hover()  # its actions show
     screenshot(page, "projects")
 
+    # Filed on another device: shown here at once, without a reload.
+    bread = page.get_by_test_id("conversation").filter(has_text="Bread")
+    call(page, server, user, "PATCH", f"/api/conversations/{bread.get_attribute('data-id')}",
+         pinned=True, tags=["Sourdough"])  # fmt: skip
+    expect(bread).to_contain_text("#sourdough")
+    assert titles(page)[:2] == ["Bread", "Soup"]
+
     act(page, "Trip", "Archive")
     expect(page.get_by_test_id("conversation")).to_have_count(2)
     page.get_by_role("button", name="Archived").click()
@@ -107,7 +119,7 @@ def test_projects_tags_pins_and_the_archived_view_on_the_page(
     expect(page.locator("#conversations-status")).to_have_text("No archived conversations.")
     page.get_by_role("button", name="Archived").click()
     expect(page.get_by_test_id("conversation")).to_have_count(3)
-    assert titles(page)[0] == soup["title"]
+    assert titles(page)[1] == soup["title"]
 
 
 def test_on_a_phone_the_filing_actions_are_in_the_row_menu(phone: Page, server: LiveServer) -> None:
