@@ -133,6 +133,7 @@ def test_on_a_phone_the_filing_actions_are_in_the_row_menu(phone: Page, server: 
     for action in ("Rename", "Pin", "Tags", "Move to project", "Archive", "Delete"):
         expect(row.get_by_role("button", name=action, exact=True)).to_be_visible()
     assert phone.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    screenshot(phone, "projects-phone")
     row.get_by_role("button", name="Pin", exact=True).tap()
     expect(phone.locator(".conv-group-title")).to_have_count(1)
     expect(row.locator(".conv-pin")).to_have_attribute("title", "Unpin")  # the menu closed
