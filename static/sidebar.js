@@ -101,7 +101,7 @@ export class Sidebar {
    */
   changed(conv) {
     if (this.#deleted.has(conv.id) || this.#leaving.has(conv.id)) return;
-    if (!this.#filters.offers(conv)) this.#filters.refresh();
+    if (this.#filters.shows(conv) && !this.#filters.offers(conv)) this.#filters.refresh();
     const known = this.#items.get(conv.id)?.conv;
     this.upsert(conv, { toTop: !known || (conv.updated_at ?? "") > (known.updated_at ?? "") });
   }
