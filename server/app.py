@@ -39,7 +39,7 @@ from server.sync.feed import ChangeFeed
 from server.tools.loader import load_registry
 from server.tools.provider import provider_tools
 from server.tools.toolbox import ToolBox
-from server.transport import page, rest, specs, sse, sync, ws
+from server.transport import page, rest, shelves, specs, sse, sync, ws
 from server.transport.deadlines import deadline_middleware
 from server.transport.headers import add_security_headers
 from server.transport.problems import problem_middleware
@@ -105,6 +105,7 @@ def build_app(settings: Settings) -> web.Application:
     app.on_shutdown.append(_drain)
     app.on_response_prepare.append(add_security_headers)
     app.add_routes(rest.routes)
+    app.add_routes(shelves.routes)
     app.add_routes(sse.routes)
     app.add_routes(sync.routes)
     app.add_routes(page.routes)

@@ -8,7 +8,14 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    model_validator,
+)
 from pydantic import ValidationError as PydanticValidationError
 
 from server.errors import MalformedJson, ValidationFailed
@@ -18,6 +25,34 @@ Title = Annotated[str, StringConstraints(max_length=200)]
 ModelName = Annotated[str, StringConstraints(min_length=1, max_length=100)]
 SystemPrompt = Annotated[str, StringConstraints(max_length=20_000)]
 UserName = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[\w.@+-]+$")]
+MAX_TAGS = 20
+MAX_TAG_CHARS = 40
+MAX_PROJECT_CHARS = 100
+
+
+def normal_tag(tag: str) -> str:
+    """One spelling per tag: trimmed, case-folded, inner whitespace one space."""
+    return " ".join(tag.casefold().split())
+
+
+def _normal_tags(tags: list[str]) -> list[str]:
+    """Deduplicated and sorted, so two devices that tag alike store the same list."""
+    normal = {normal_tag(tag) for tag in tags}
+    if "" in normal:
+        raise ValueError("a tag must not be empty")
+    if any(len(tag) > MAX_TAG_CHARS for tag in normal):
+        raise ValueError(f"each tag is at most {MAX_TAG_CHARS} characters")
+    return sorted(normal)
+
+
+Tags = Annotated[
+    # The bound is the normalised tag's; this one only stops absurd strings early.
+    list[Annotated[str, StringConstraints(max_length=10 * MAX_TAG_CHARS)]],
+    Field(max_length=MAX_TAGS),
+    AfterValidator(_normal_tags),
+]
+# Trimmed; empty (or null) means no project.
+Project = Annotated[str, StringConstraints(strip_whitespace=True, max_length=MAX_PROJECT_CHARS)]
 
 
 class Request(BaseModel):
@@ -42,11 +77,23 @@ class CreateConversation(Request):
     model: ModelName | None = None
     system_prompt: SystemPrompt | None = None
     thinking: Thinking | None = None
+    project: Project | None = Field(default=None, description="Trimmed; empty or null: none")
+    pinned: bool = False
+    tags: Tags = Field(
+        default_factory=list,
+        description="Trimmed, case-folded, inner whitespace collapsed, deduplicated, sorted",
+    )
 
 
 class UpdateConversation(Request):
     title: Title | None = None
     archived: bool | None = None
+    project: Project | None = Field(default=None, description="Trimmed; empty or null: none")
+    pinned: bool | None = None
+    tags: Tags | None = Field(
+        default=None,
+        description="Replaces the tags: normalised as on creation; `[]` removes them all",
+    )
     model: ModelName | None = None
     system_prompt: SystemPrompt | None = None
     thinking: Thinking | None = None

@@ -60,8 +60,14 @@ export function createApi({ getToken, onUnauthorized }) {
     devToken: (user) => json("POST", "/auth/dev-token", { body: { user }, token: "" }),
     me: (token) => json("GET", "/api/me", { token }),
     models: () => json("GET", "/api/models"),
-    listConversations: (cursor) =>
-      json("GET", `/api/conversations?${new URLSearchParams({ limit: "20", ...(cursor ? { cursor } : {}) })}`),
+    // filter: {archived, project, tag}; empty ones are left out.
+    listConversations: (cursor, filter = {}) => {
+      const query = { limit: "20", ...(cursor ? { cursor } : {}), ...filter, archived: String(Boolean(filter.archived)) };
+      for (const [name, value] of Object.entries(query)) if (value === "") delete query[name];
+      return json("GET", `/api/conversations?${new URLSearchParams(query)}`);
+    },
+    projects: (archived) => json("GET", `/api/projects?${new URLSearchParams({ archived })}`),
+    tags: (archived) => json("GET", `/api/tags?${new URLSearchParams({ archived })}`),
     getConversation: (id) => json("GET", conv(id)),
     updateConversation: (id, patch) => json("PATCH", conv(id), { body: patch }),
     deleteConversation: (id) => json("DELETE", conv(id)),

@@ -30,7 +30,8 @@ const sidebar = new Sidebar({
   parts: {
     root: $("sidebar"), list: $("conversation-list"), sentinel: $("conversations-sentinel"),
     status: $("conversations-status"), toggle: $("sidebar-toggle"), close: $("sidebar-close"), backdrop: $("backdrop"),
-    dialog: $("delete-dialog"),
+    dialog: $("delete-dialog"), fileDialog: $("file-dialog"),
+    filters: { project: $("project-filter"), tag: $("tag-filter"), archived: $("archived-view"), heading: $("archived-heading") },
   },
   onGone: () => { location.hash = "#/"; },
 });

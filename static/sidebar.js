@@ -1,10 +1,15 @@
-// The conversations sidebar: newest first, a page of 20 at a time as the
-// reader scrolls, with rename, archive and delete. On a narrow screen it is a
-// slide-over (a drawer) opened by the "Conversations" button.
+// The conversations sidebar: pinned first, then newest first, grouped by
+// project, a page of 20 at a time as the reader scrolls, with rename, pin,
+// tags, move to project, archive (or unarchive) and delete; filtered by
+// project or tag, or showing the archived ones. ↑/↓ move through the rows,
+// Enter opens one. On a narrow screen it is a slide-over (a drawer) opened by
+// the "Conversations" button.
 
 import { buildRow, drawRow } from "./conv-row.js";
+import { Groups } from "./conv-groups.js";
 import { el } from "./inline.js";
 import { describeError } from "./errors.js";
+import { Filters, askToFile } from "./organise.js";
 
 const TIMES_EVERY_MS = 60_000; // "5 min ago" moves on
 
@@ -23,15 +28,21 @@ export class Sidebar {
   #observer;
   #currentId = null;
   #generation = 0; // bumped by reload: answers for an older list are dropped
+  #groups;
+  #filters;
 
   /**
-   * parts: root, list, sentinel, status, toggle, close, backdrop, dialog.
+   * parts: root, list, sentinel, status, toggle, close, backdrop, dialog,
+   * fileDialog, filters (the parts of `Filters`).
    * onGone(id): the open conversation was archived or deleted here.
    */
   constructor({ api, parts, onGone }) {
     this.#api = api;
     this.#parts = parts;
     this.#onGone = onGone;
+    this.#groups = new Groups(parts.list);
+    this.#filters = new Filters({ api, parts: parts.filters, onChange: () => this.reload() });
+    parts.list.addEventListener("keydown", (e) => this.#arrows(e));
     this.#observer = new IntersectionObserver((entries) => {
       if (entries.some((e) => e.isIntersecting)) this.#loadMore();
     }, { root: parts.list.closest(".conv-scroll") });
@@ -45,36 +56,41 @@ export class Sidebar {
   /** Forget what is shown and load the first page again. */
   async reload() {
     this.#items.clear();
-    this.#parts.list.replaceChildren();
+    this.#groups.clear();
     this.#cursor = null;
     this.#hasMore = true;
     this.#loading = false;
     this.#generation += 1;
     this.#parts.status.dataset.error = "";
     this.#observer.disconnect();
-    await this.#loadMore();
+    await Promise.all([this.#loadMore(), this.#filters.refresh()]);
   }
 
   get(id) {
     return this.#leaving.has(id) ? null : this.#items.get(id)?.conv ?? null;
   }
 
-  /** Add or refresh a conversation; `toTop` moves it first (newest activity). */
+  /**
+   * Add or refresh a conversation in its group; `toTop` moves it first (newest
+   * activity). One the current filter does not show leaves the list.
+   */
   upsert(conv, { toTop = false } = {}) {
     let item = this.#items.get(conv.id);
+    const merged = { ...item?.conv, ...conv };
+    if (!this.#filters.shows(merged)) { this.remove(conv.id); return; }
     if (!item) {
       item = { conv, li: this.#build(conv.id) };
       this.#items.set(conv.id, item);
-      if (!toTop) this.#parts.list.append(item.li);
     }
-    item.conv = { ...item.conv, ...conv };
+    item.conv = merged;
+    this.#groups.place(item.li, merged, { toTop });
     this.#draw(conv.id);
-    if (toTop) this.#parts.list.prepend(item.li);
     this.#showEmpty();
   }
 
   remove(id) {
-    this.#items.get(id)?.li.remove();
+    const item = this.#items.get(id);
+    if (item) this.#groups.remove(item.li);
     this.#items.delete(id);
     this.#showEmpty();
   }
@@ -85,7 +101,7 @@ export class Sidebar {
    */
   changed(conv) {
     if (this.#deleted.has(conv.id) || this.#leaving.has(conv.id)) return;
-    if (conv.archived) { this.remove(conv.id); return; }
+    if (this.#filters.shows(conv) && !this.#filters.offers(conv)) this.#filters.refresh();
     const known = this.#items.get(conv.id)?.conv;
     this.upsert(conv, { toTop: !known || (conv.updated_at ?? "") > (known.updated_at ?? "") });
   }
@@ -105,7 +121,21 @@ export class Sidebar {
 
   #draw(id) {
     const { conv, li } = this.#items.get(id) ?? {};
-    if (li) drawRow(li, { title: titleOf(conv), updatedAt: conv.updated_at, current: id === this.#currentId });
+    if (li) {
+      drawRow(li, {
+        title: titleOf(conv), updatedAt: conv.updated_at, current: id === this.#currentId,
+        pinned: Boolean(conv.pinned), tags: conv.tags ?? [],
+      });
+    }
+  }
+
+  // ↑/↓ from one row's link to the next visible one; Enter follows the link.
+  #arrows(e) {
+    if ((e.key !== "ArrowDown" && e.key !== "ArrowUp") || !e.target.matches(".conv-link")) return;
+    const links = [...this.#parts.list.querySelectorAll(".conv-link")];
+    const next = links[links.indexOf(e.target) + (e.key === "ArrowDown" ? 1 : -1)];
+    e.preventDefault();
+    next?.focus();
   }
 
   setOpen(open, returnFocus = false) {
@@ -123,9 +153,9 @@ export class Sidebar {
     this.#loading = true;
     this.#status(this.#items.size ? "Loading more…" : "Loading…");
     try {
-      const page = await this.#api.listConversations(this.#cursor);
+      const page = await this.#api.listConversations(this.#cursor, this.#filters.filter);
       if (generation !== this.#generation) return;
-      for (const conv of page.items) if (!conv.archived) this.upsert(conv);
+      for (const conv of page.items) this.upsert(conv);
       this.#cursor = page.next_cursor ?? null;
       this.#hasMore = Boolean(this.#cursor);
       this.#status("");
@@ -143,7 +173,9 @@ export class Sidebar {
 
   #showEmpty() {
     if (!this.#loading && !this.#hasMore && !this.#parts.status.dataset.error) {
-      this.#status(this.#items.size ? "" : "No conversations yet.");
+      const { archived, project, tag } = this.#filters.filter;
+      const none = archived ? "No archived conversations." : project || tag ? "None here." : "No conversations yet.";
+      this.#status(this.#items.size ? "" : none);
     }
   }
 
@@ -163,10 +195,30 @@ export class Sidebar {
   #build(id) {
     return buildRow(id, {
       open: () => this.setOpen(false),
+      pin: () => this.#file(id, { pinned: !this.get(id)?.pinned }),
       rename: () => this.#rename(id),
+      tags: () => this.#ask(id, "tags"),
+      move: () => this.#ask(id, "project"),
       archive: () => this.#archive(id),
       delete: () => this.#delete(id),
-    });
+    }, { archived: this.#filters.filter.archived });
+  }
+
+  async #ask(id, kind) {
+    const conv = this.get(id);
+    if (!conv) return;
+    const patch = await askToFile(this.#parts.fileDialog, { kind, conv, projects: this.#filters.projects });
+    if (patch) await this.#file(id, patch);
+  }
+
+  // Pin, tag or move: the row shows the conversation as stored, the filters what is offered.
+  async #file(id, patch) {
+    try {
+      this.upsert(await this.#api.updateConversation(id, patch));
+      await this.#filters.refresh();
+    } catch (err) {
+      this.#status(describeError(err), true);
+    }
   }
 
   #rename(id) {
@@ -201,8 +253,11 @@ export class Sidebar {
     input.select();
   }
 
+  // In the Archived view the same action unarchives.
   async #archive(id) {
-    await this.#leave(id, () => this.#api.updateConversation(id, { archived: true }));
+    const archived = !this.#filters.filter.archived;
+    await this.#leave(id, () => this.#api.updateConversation(id, { archived }), archived);
+    await this.#filters.refresh();
   }
 
   async #delete(id) {
@@ -215,7 +270,7 @@ export class Sidebar {
   }
 
   // Archive or delete: the list stops offering the conversation at once.
-  async #leave(id, request) {
+  async #leave(id, request, gone = true) {
     this.#leaving.add(id);
     try {
       await request();
@@ -228,7 +283,7 @@ export class Sidebar {
     }
     this.#leaving.delete(id);
     this.remove(id);
-    if (id === this.#currentId) this.#onGone(id);
+    if (gone && id === this.#currentId) this.#onGone(id);
   }
 }
 

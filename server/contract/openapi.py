@@ -16,6 +16,7 @@ from server.contract.shapes import (
     DevToken,
     Document,
     Health,
+    LabelList,
     Me,
     MessageFeedback,
     MessagePage,
@@ -49,6 +50,7 @@ def _query(name: str, schema: dict[str, Any], description: str) -> dict[str, Any
     }
 
 
+ARCHIVED = _query("archived", {"type": "boolean", "default": False}, "Archived ones instead")
 PROBLEM = "#/components/responses/Problem"
 LIMIT = {"type": "integer", "minimum": 1}
 
@@ -137,14 +139,37 @@ OPERATIONS = (
     Operation(
         "get",
         "/api/conversations",
-        "Your conversations, most recently active first",
+        "Your conversations, pinned first, then most recently active first",
         reply=ConversationPage,
         errors=(422,),
         parameters=(
             _query("limit", LIMIT | {"maximum": 100, "default": 20}, "Page size"),
-            _query("cursor", {"type": "string", "maxLength": 512}, "`next_cursor` of a page"),
-            _query("archived", {"type": "boolean", "default": False}, "Archived ones instead"),
+            _query(
+                "cursor",
+                {"type": "string", "maxLength": 512},
+                "`next_cursor` of a page (with the same filters)",
+            ),
+            ARCHIVED,
+            _query("project", {"type": "string", "maxLength": 100}, "Only this project's"),
+            _query("tag", {"type": "string", "maxLength": 40}, "Only those with this tag"),
+            _query("pinned", {"type": "boolean"}, "Only the pinned ones, or the unpinned"),
         ),
+    ),
+    Operation(
+        "get",
+        "/api/projects",
+        "Your projects, with how many conversations each holds",
+        reply=LabelList,
+        errors=(422,),
+        parameters=(ARCHIVED,),
+    ),
+    Operation(
+        "get",
+        "/api/tags",
+        "Your tags, with how many conversations carry each",
+        reply=LabelList,
+        errors=(422,),
+        parameters=(ARCHIVED,),
     ),
     Operation(
         "get",
@@ -157,7 +182,8 @@ OPERATIONS = (
     Operation(
         "patch",
         "/api/conversations/{id}",
-        "Rename, archive, change model or system prompt, or switch branches (`current_leaf`)",
+        "Rename, archive, file (project, pin, tags), change model or system prompt, "
+        "or switch branches (`current_leaf`)",
         reply=Conversation,
         body=UpdateConversation,
         errors=(400, 404, 413, 422),

@@ -7,13 +7,9 @@ with range cursors, never `skip`, so page N costs what page 1 costs.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import re
-from datetime import UTC, datetime
 from typing import Any
 
-import orjson
 from pymongo import DESCENDING, ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
 
@@ -23,6 +19,7 @@ from server.storage.changes import stamped, tombstone
 from server.storage.client import Document
 from server.storage.inserts import insert_new
 from server.storage.migrations import linked
+from server.storage.shelves import ListFilter, count_projects, count_tags, list_page
 from server.storage.tree import MessageTree
 from server.storage.values import new_id, now
 
@@ -43,6 +40,8 @@ MESSAGE_FIELDS = (
     "created_at",
 )
 
+ORGANISING = frozenset({"project", "pinned", "tags"})
+
 
 def public_conversation(doc: Document) -> dict[str, Any]:
     return {
@@ -52,6 +51,9 @@ def public_conversation(doc: Document) -> dict[str, Any]:
         "system_prompt": doc.get("system_prompt"),
         "thinking": doc.get("thinking"),
         "archived": doc.get("archived", False),
+        "project": doc.get("project"),
+        "pinned": bool(doc.get("pinned", False)),
+        "tags": doc.get("tags") or [],
         "current_leaf": doc.get("current_leaf"),
         "created_at": doc["created_at"],
         "updated_at": doc["updated_at"],
@@ -70,10 +72,12 @@ def conversation_document(
     system_prompt: str | None,
     thinking: Document | None = None,
     running_turn_id: str | None = None,
+    organised: Document | None = None,
 ) -> Document:
     """A new conversation; `next_seq` numbers its messages, `running_turn_id` is its one slot.
 
-    `changed_at` and `revision` are the change feed's (`storage/changes.py`)."""
+    `changed_at` and `revision` are the change feed's (`storage/changes.py`); `organised`
+    sets any of `project`, `pinned`, `tags`."""
     moment = now()
     return {
         "_id": new_id(),
@@ -83,6 +87,10 @@ def conversation_document(
         "system_prompt": system_prompt,
         "thinking": thinking,
         "archived": False,
+        "project": None,
+        "pinned": False,
+        "tags": [],
+        **(organised or {}),
         "current_leaf": None,  # present: a conversation of the tree, never linked again
         "next_seq": 3 if running_turn_id else 1,
         "running_turn_id": running_turn_id,
@@ -116,9 +124,15 @@ class Store:
         model: str,
         system_prompt: str | None = None,
         thinking: Document | None = None,
+        organised: Document | None = None,
     ) -> Document:
         doc = conversation_document(
-            identity, title=title, model=model, system_prompt=system_prompt, thinking=thinking
+            identity,
+            title=title,
+            model=model,
+            system_prompt=system_prompt,
+            thinking=thinking,
+            organised=organised,
         )
         await insert_new(self.conversations, [doc])  # not insert_one: see inserts.py
         return doc
@@ -130,26 +144,17 @@ class Store:
         return doc
 
     async def list_conversations(
-        self, identity: Identity, *, limit: int, cursor: str | None, archived: bool
+        self, identity: Identity, where: ListFilter, *, limit: int, cursor: str | None
     ) -> tuple[list[Document], str | None]:
-        """Most recently active first; `cursor` is the opaque `next_cursor` of the last page."""
-        query: dict[str, Any] = {**identity.scope, "archived": archived}
-        if cursor is not None:
-            updated_at, last_id = _decode_cursor(cursor)
-            query["$or"] = [
-                {"updated_at": {"$lt": updated_at}},
-                {"updated_at": updated_at, "_id": {"$lt": last_id}},
-            ]
-        docs = await (
-            self.conversations.find(query)
-            .sort([("updated_at", DESCENDING), ("_id", DESCENDING)])
-            .limit(limit + 1)
-            .to_list()
-        )
-        if len(docs) <= limit:
-            return docs, None
-        docs = docs[:limit]
-        return docs, _encode_cursor(docs[-1]["updated_at"], str(docs[-1]["_id"]))
+        """Pinned first, then most recently active; `cursor` is the `next_cursor` of the last
+        page (see `shelves.py`)."""
+        return await list_page(self.conversations, identity, where, limit=limit, cursor=cursor)
+
+    async def projects(self, identity: Identity, *, archived: bool) -> list[dict[str, Any]]:
+        return await count_projects(self.conversations, identity, archived=archived)
+
+    async def tags(self, identity: Identity, *, archived: bool) -> list[dict[str, Any]]:
+        return await count_tags(self.conversations, identity, archived=archived)
 
     async def update_conversation(
         self, identity: Identity, conversation_id: str, changes: Document
@@ -157,9 +162,11 @@ class Store:
         if not changes:  # an empty PATCH is no activity: the list order stays
             return await self.get_conversation(identity, conversation_id)
         moment = now()
+        # Filing it (a project, a pin, tags) is not activity: its place in the list stays.
+        activity = {"updated_at": moment} if changes.keys() - ORGANISING else {}
         doc = await self.conversations.find_one_and_update(
             {"_id": conversation_id, **identity.scope},
-            stamped({"$set": {**changes, "updated_at": moment}}, moment),
+            stamped({"$set": {**changes, **activity}}, moment),
             return_document=ReturnDocument.AFTER,
         )
         if doc is None:
@@ -311,26 +318,3 @@ def _snippet(text: str, matcher: re.Pattern[str]) -> str:
     end = min(len(text), (found.end() if found else 0) + SNIPPET_CHARS)
     snippet = " ".join(text[start:end].split())
     return ("…" if start else "") + snippet + ("…" if end < len(text) else "")
-
-
-def _encode_cursor(updated_at: datetime, last_id: str) -> str:
-    raw = orjson.dumps([updated_at.isoformat(), last_id])
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def _decode_cursor(cursor: str) -> tuple[datetime, str]:
-    try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        stamp, last_id = orjson.loads(base64.urlsafe_b64decode(padded))
-        moment = datetime.fromisoformat(stamp)
-        if not isinstance(last_id, str) or moment.tzinfo is None:
-            raise ValueError(cursor)
-        # In UTC, as BSON stores it: a forged offset at the edge of time overflows here,
-        # not later inside the driver.
-        moment = moment.astimezone(UTC)
-    except (ValueError, TypeError, OverflowError, binascii.Error, orjson.JSONDecodeError):
-        raise ValidationFailed(
-            "The cursor is not one this service issued",
-            [{"field": "cursor", "message": "invalid cursor"}],
-        ) from None
-    return moment, last_id

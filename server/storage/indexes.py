@@ -23,20 +23,32 @@ from typing import Any
 from pymongo import ASCENDING, DESCENDING, IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
 
+
+def _owner_list(name: str, *narrowed: tuple[str, int]) -> IndexModel:
+    return IndexModel(
+        [
+            ("tenant_id", ASCENDING),
+            ("user_id", ASCENDING),
+            ("archived", ASCENDING),
+            *narrowed,
+            ("pinned", ASCENDING),
+            ("updated_at", DESCENDING),
+            ("_id", DESCENDING),
+        ],
+        name=name,
+    )
+
+
 CONVERSATION_SEQ = [("conversation_id", ASCENDING), ("seq", ASCENDING)]
 
 INDEXES: dict[str, list[IndexModel]] = {
     "conversations": [
-        IndexModel(
-            [
-                ("tenant_id", ASCENDING),
-                ("user_id", ASCENDING),
-                ("archived", ASCENDING),
-                ("updated_at", DESCENDING),
-                ("_id", DESCENDING),
-            ],
-            name="owner_recent",
-        ),
+        # The list: one user's (un)archived ones, pinned first, then by activity; and the
+        # same narrowed to a project or a tag (storage/shelves.py). The project one also
+        # serves the projects' counts, the tag one (multikey) the tags'.
+        _owner_list("owner_list"),
+        _owner_list("owner_project", ("project", ASCENDING)),
+        _owner_list("owner_tag", ("tags", ASCENDING)),
         # The change feed: what changed since a cursor's moment (storage/changes.py).
         IndexModel(
             [
@@ -80,8 +92,9 @@ INDEXES: dict[str, list[IndexModel]] = {
 TOMBSTONE_EXPIRY = "expiry"
 
 # Indexes of earlier versions, dropped where present. `owner_turn` was the unique
-# (tenant_id, user_id, turn_id) that the turn's `_id` replaced.
-RETIRED: dict[str, list[str]] = {"turns": ["owner_turn"]}
+# (tenant_id, user_id, turn_id) that the turn's `_id` replaced; `owner_recent` the list's
+# before pins (`owner_list` orders by them too).
+RETIRED: dict[str, list[str]] = {"turns": ["owner_turn"], "conversations": ["owner_recent"]}
 
 
 def wanted(*, embedded: bool, tombstone_seconds: int) -> dict[str, list[IndexModel]]:

@@ -120,6 +120,7 @@ async def create_conversation(request: web.Request) -> web.Response:
         model=choose_model(settings, body.model),
         system_prompt=body.system_prompt,
         thinking=thinking_setting(settings, body.thinking),
+        organised={"project": body.project or None, "pinned": body.pinned, "tags": body.tags},
     )
     request.app[feed_key].publish(conversation_changed(identity_of(request), doc))
     return json_response(public_conversation(doc), status=201)
@@ -129,21 +130,6 @@ async def create_conversation(request: web.Request) -> web.Response:
 async def tools(request: web.Request) -> web.Response:
     """The tools a turn may use here: built-in, operators' modules, MCP servers', the provider's."""
     return json_response({"tools": request.app[toolbox_key].catalogue()})
-
-
-@routes.get("/api/conversations")
-async def list_conversations(request: web.Request) -> web.Response:
-    limit = query_int(request, "limit", default=20, minimum=1, maximum=100)
-    cursor = request.query.get("cursor") or None
-    if cursor is not None and len(cursor) > 512:
-        raise invalid_query("cursor", "is longer than any cursor this service issues")
-    archived = query_bool(request, "archived", default=False)
-    docs, next_cursor = await request.app[store_key].list_conversations(
-        identity_of(request), limit=limit, cursor=cursor, archived=archived
-    )
-    return json_response(
-        {"items": [public_conversation(d) for d in docs], "next_cursor": next_cursor}
-    )
 
 
 @routes.get("/api/conversations/{id}")
@@ -160,7 +146,9 @@ async def update_conversation(request: web.Request) -> web.Response:
         changes["model"] = choose_model(request.app[settings_key], changes["model"])
     if "thinking" in changes:  # null or `disabled` turns it off
         changes["thinking"] = thinking_setting(request.app[settings_key], body.thinking)
-    for field in ("title", "archived", "model", "current_leaf"):
+    if "project" in changes:  # empty: out of its project
+        changes["project"] = changes["project"] or None
+    for field in ("title", "archived", "model", "current_leaf", "pinned", "tags"):
         if field in changes and changes[field] is None:
             raise invalid_body(field, "may be omitted but not null")
     store, identity = request.app[store_key], identity_of(request)
