@@ -12,7 +12,11 @@ from aiohttp.typedefs import Handler
 from server.storage.deadline import storage_deadline
 from server.typedefs import settings_key
 
-STREAMING = {("POST", "/api/turns"), ("GET", "/api/turns/{turn_id}/events")}
+STREAMING = {
+    ("POST", "/api/turns"),
+    ("GET", "/api/turns/{turn_id}/events"),
+    ("GET", "/api/export"),  # every conversation, as long as the client reads
+}
 
 
 @web.middleware
