@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel
+from pydantic.json_schema import JsonSchemaMode
 
 from server import __version__
 from server.contract.components import Components
@@ -69,6 +70,9 @@ class Operation:
     stream: bool = False  # the reply is an SSE stream
     text: str = ""  # the reply is plain text, described so
     media: tuple[tuple[str, str], ...] = ()  # other media types of the reply, described
+    page: bool = False  # a page: its errors are pages too (text/html), not problems
+    # The reply is a request's shape (the export is what the import reads): exact, versioned.
+    reply_mode: JsonSchemaMode = "serialization"
     parameters: tuple[dict[str, Any], ...] = ()
 
 
@@ -285,6 +289,7 @@ SHARE_OPERATIONS = (
         "/api/conversations/{id}/export",
         "Download it: Markdown of the current branch, or the whole tree as a portable document",
         reply=ConversationDocument,
+        reply_mode="validation",
         media=(("text/markdown", "The current branch as a person reads it"),),
         errors=(404, 422),
         parameters=(
@@ -351,6 +356,7 @@ SHARE_OPERATIONS = (
         "The read-only share page (no sign-in; no script; noindex)",
         public=True,
         errors=(404,),
+        page=True,
         media=(("text/html", "The shared conversation, rendered on the server"),),
         parameters=(TOKEN,),
     ),
@@ -362,7 +368,7 @@ def build_openapi(*, exact: bool = False) -> dict[str, Any]:
     published, they allow fields added later."""
     components = Components(
         [(op.body, "validation") for op in (*OPERATIONS, *SHARE_OPERATIONS) if op.body]
-        + [(op.reply, "serialization") for op in (*OPERATIONS, *SHARE_OPERATIONS) if op.reply]
+        + [(op.reply, op.reply_mode) for op in (*OPERATIONS, *SHARE_OPERATIONS) if op.reply]
         + [(Problem, "serialization")],
         exact=exact,
     )
@@ -408,7 +414,7 @@ def _operation(op: Operation, components: Components) -> dict[str, Any]:
         }
     elif op.reply is not None:
         responses[str(op.status)]["content"] = {
-            "application/json": {"schema": components.ref(op.reply)}
+            "application/json": {"schema": components.ref(op.reply, op.reply_mode)}
         }
     for media, description in op.media:
         content = responses[str(op.status)].setdefault("content", {})
@@ -417,6 +423,9 @@ def _operation(op: Operation, components: Components) -> dict[str, Any]:
     statuses = set(op.errors) | ({500} if op.public else {401, 500, 503})
     for status in sorted(statuses):
         responses[str(status)] = {"$ref": PROBLEM}
+    for status in op.errors if op.page else ():
+        html = {"text/html": {"schema": {"type": "string"}}}
+        responses[str(status)] = {"description": "A page saying what went wrong", "content": html}
     responses["default"] = {"$ref": PROBLEM}
     operation: dict[str, Any] = {
         "operationId": _operation_id(op),
