@@ -10,6 +10,7 @@ from pydantic.json_schema import JsonSchemaMode
 
 from server import __version__
 from server.contract.components import Components
+from server.contract.portable import ConversationDocument
 from server.contract.shapes import (
     CancelAccepted,
     Conversation,
@@ -36,7 +37,6 @@ from server.schemas import (
     TurnStart,
     UpdateConversation,
 )
-from server.sharing.document import ConversationDocument
 
 ID = {"name": "id", "in": "path", "required": True, "schema": {"type": "string", "maxLength": 64}}
 TURN_ID = ID | {"name": "turn_id"}

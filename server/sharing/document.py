@@ -12,74 +12,26 @@ rather than half understood.
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Any
 
 import orjson
-from pydantic import Field, StringConstraints
 
+from server.contract.portable import (
+    ConversationDocument,
+    PortableConversation,
+    PortableMessage,
+)
 from server.errors import MalformedJson, ValidationFailed
 from server.identity import Identity
-from server.schemas import Id, ModelName, Request, SystemPrompt, Thinking, Title, parse_json
+from server.schemas import Thinking, parse_json
 from server.storage.client import Document
 from server.storage.conversations import conversation_document
 from server.storage.values import new_id, now
 
 FORMAT = "chat-service.conversation"
 VERSION = 1
-MAX_MESSAGES = 20_000
 # A message still streaming when it was exported has no turn to finish it here.
 UNFINISHED = {"streaming": "interrupted"}
-
-
-class PortableFeedback(Request):
-    rating: Literal["up", "down"]
-    comment: Annotated[str, StringConstraints(max_length=2_000)] | None = None
-    updated_at: datetime | None = None
-
-
-class PortableMessage(Request):
-    id: Id
-    parent_id: Id | None = Field(description="Another message of this document, or null: a root")
-    seq: int = Field(ge=1, description="Above its parent's; unique in the document")
-    role: Literal["user", "assistant"]
-    content: str
-    blocks: list[dict[str, Any]] | None = Field(
-        default=None, description="The content blocks, exactly as stored (see Content blocks)"
-    )
-    status: Literal["complete", "streaming", "cancelled", "interrupted", "error"]
-    turn_id: Id
-    model: str | None = None
-    usage: dict[str, Any] | None = None
-    stop_reason: str | None = None
-    error: dict[str, Any] | None = None
-    feedback: PortableFeedback | None = None
-    created_at: datetime
-    updated_at: datetime | None = None
-
-
-class PortableConversation(Request):
-    id: Id
-    title: Title
-    model: ModelName
-    system_prompt: SystemPrompt | None = None
-    thinking: Thinking | None = None
-    archived: bool = False
-    current_leaf: Id | None = Field(description="A message of this document: the branch shown")
-    created_at: datetime
-    updated_at: datetime
-
-
-class ConversationDocument(Request):
-    """A conversation's whole tree: what `.../export?format=json` writes and import reads."""
-
-    format: Literal["chat-service.conversation"]
-    version: Literal[1]
-    exported_at: datetime | None = None
-    conversation: PortableConversation
-    messages: list[PortableMessage] = Field(
-        max_length=MAX_MESSAGES, description="Every message of every branch, by `seq`"
-    )
 
 
 CONVERSATION_FIELDS = tuple(PortableConversation.model_fields)
