@@ -168,6 +168,11 @@ async def test_bad_documents_are_refused_precisely_and_leave_nothing(service: Se
         assert (got, words in orjson.dumps(problem).decode()) == (status, True), problem
     assert await service.db["conversations"].count_documents({"user_id": "bob"}) == 0
     assert await service.db["messages"].count_documents({"user_id": "bob"}) == 0
+    url = f"/api/conversations/{conversation_id}/export"
+    async with service.http.get(url, headers=service.headers("bob")) as r:
+        assert r.status == 404  # another user's conversation does not exist for bob
+    async with service.http.get(f"{url}?format=pdf", headers=service.headers()) as r:
+        assert r.status == 422
 
 
 async def test_an_import_over_the_limit_is_refused_while_it_streams_in(service: Service) -> None:

@@ -9,7 +9,9 @@ from playwright.sync_api import Browser, Page, expect
 
 from tests.browser_page import (
     DESKTOP,
+    PHONE,
     assistant,
+    fits_the_width,
     needs_chromium,
     screenshot,
     send,
@@ -70,6 +72,8 @@ def test_export_and_share_a_conversation_from_the_page(
         expect(reader.locator(".answer pre code")).to_have_text("print('stir')")
         assert reader.locator("img").count() == 0 and not alerts
         screenshot(reader, "share", full_page=True)
+        reader.set_viewport_size(PHONE)
+        assert fits_the_width(reader)
 
         dialog.get_by_role("button", name="Revoke").click()
         expect(dialog.locator("[data-status]")).to_contain_text("revoked")
@@ -79,3 +83,7 @@ def test_export_and_share_a_conversation_from_the_page(
         expect(reader.get_by_role("heading", name="Link not found")).to_be_visible()
     finally:
         stranger.close()
+    page.keyboard.press("Escape")  # the dialog closes; the header holds the menu on a phone
+    page.set_viewport_size(PHONE)
+    expect(page.locator("#conv-menu > summary")).to_be_visible()
+    assert fits_the_width(page)
