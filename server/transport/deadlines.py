@@ -16,6 +16,8 @@ STREAMING = {
     ("POST", "/api/turns"),
     ("GET", "/api/turns/{turn_id}/events"),
     ("GET", "/api/export"),  # every conversation, as long as the client reads
+    # A large document uploads at the client's pace; its writes have their own deadline.
+    ("POST", "/api/conversations/import"),
 }
 
 

@@ -15,6 +15,7 @@ from server.sharing.document import exported, imported, read_document
 from server.sharing.markdown_export import conversation_markdown
 from server.storage.client import Document
 from server.storage.conversations import public_conversation
+from server.storage.deadline import storage_deadline
 from server.storage.portable import Portable
 from server.storage.tree import branch_of
 from server.sync.changes import conversation_changed
@@ -80,7 +81,8 @@ async def import_conversation(request: web.Request) -> web.Response:
         model = settings.default_model
     identity = identity_of(request)
     conversation, messages = imported(identity, document, model=model)
-    await portable(request).insert(conversation, messages)
+    async with storage_deadline(settings.storage_timeout_seconds):
+        await portable(request).insert(conversation, messages)
     request.app[feed_key].publish(conversation_changed(identity, conversation))
     return json_response(public_conversation(conversation), status=201)
 
