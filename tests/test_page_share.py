@@ -18,7 +18,7 @@ from tests.browser_page import (
     sign_in,
     unique,
 )
-from tests.fake_anthropic import FakeAnthropic, Reply
+from tests.fake_anthropic import FakeAnthropic, Reply, Text, ToolUse
 from tests.live_server import LiveServer
 
 pytestmark = needs_chromium
@@ -38,7 +38,14 @@ def test_export_and_share_a_conversation_from_the_page(
     page: Page, browser: Browser, server: LiveServer, upstream: FakeAnthropic, tmp_path: Path
 ) -> None:
     sign_in(page, server, unique("sharer"))
-    upstream.script(Reply.text([ANSWER]))
+    upstream.script(
+        Reply.blocks(
+            Text(["Let me check the weather first. "]),
+            ToolUse("toolu_s1", "get_weather", {"location": "Paris"}),
+            stop_reason="tool_use",
+        ),
+        Reply.text([ANSWER]),
+    )
     send(page, HOSTILE)
     expect(assistant(page)).to_have_attribute("data-status", "complete")
 
@@ -49,6 +56,7 @@ def test_export_and_share_a_conversation_from_the_page(
     text = saved.read_text()
     assert download.value.suggested_filename.endswith(".md")
     assert "| leek and potato | 30 min |" in text and "```python\nprint('stir')\n```" in text
+    assert "<summary>Tool call: get_weather</summary>" in text
 
     menu_item(page, "Share link…")
     dialog = page.locator("#share-dialog")
@@ -71,6 +79,10 @@ def test_export_and_share_a_conversation_from_the_page(
         expect(reader.locator(".answer table td").first).to_have_text("leek and potato")
         expect(reader.locator(".answer pre code")).to_have_text("print('stir')")
         assert reader.locator("img").count() == 0 and not alerts
+        call = reader.get_by_test_id("tool-call")
+        expect(call).to_contain_text("Tool call: get_weather (ok)")
+        call.locator("summary").click()  # opened for the picture
+        expect(call).to_contain_text("Sunny in Paris")
         screenshot(reader, "share", full_page=True)
         reader.set_viewport_size(PHONE)
         assert fits_the_width(reader)
