@@ -29,6 +29,11 @@ export class ShareMenu {
     this.#dialog = dialog;
     this.#status = dialog.querySelector("[data-status]");
     menu.addEventListener("toggle", () => this.#refresh());
+    // A menu closes when a click or Escape goes elsewhere, as menus do.
+    document.addEventListener("click", (event) => { if (menu.open && !menu.contains(event.target)) menu.open = false; });
+    menu.addEventListener("keydown", (event) => {
+      if (event.key === "Escape" && menu.open) { menu.open = false; menu.querySelector("summary").focus(); }
+    });
     for (const button of menu.querySelectorAll("[data-export]")) {
       button.addEventListener("click", () => this.#export(button.dataset.export));
     }
