@@ -203,5 +203,9 @@ async def test_an_import_larger_than_the_api_body_limit_but_within_its_own_passe
     conversation_id = await tree_with_a_tool_call(service)
     document = await export(service, conversation_id, "json")
     document["messages"][0]["content"] = "x" * 300_000  # over the 256 KiB of other bodies
+    # From a deployment with other models and a larger output limit: made to run here.
+    thinking = {"type": "enabled", "budget_tokens": 100_000}
+    document["conversation"] |= {"model": "claude-elsewhere", "thinking": thinking}
     status, created = await import_document(service, document)
     assert status == 201, created
+    assert (created["model"], created["thinking"]) == ("claude-test-large", None)

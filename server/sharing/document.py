@@ -23,7 +23,7 @@ from server.contract.portable import (
 )
 from server.errors import MalformedJson, ValidationFailed
 from server.identity import Identity
-from server.schemas import Thinking, parse_json
+from server.schemas import parse_json
 from server.storage.client import Document
 from server.storage.conversations import conversation_document
 from server.storage.values import new_id, now
@@ -76,7 +76,7 @@ def read_document(body: bytes) -> ConversationDocument:
 
 
 def imported(
-    identity: Identity, document: ConversationDocument, *, model: str
+    identity: Identity, document: ConversationDocument, *, model: str, thinking: Document | None
 ) -> tuple[Document, list[Document]]:
     """The caller's new conversation and its messages, every id new, the tree checked whole
     first: an id twice, a parent or leaf outside the document, a child before its parent."""
@@ -96,7 +96,7 @@ def imported(
         title=source.title,
         model=model,
         system_prompt=source.system_prompt,
-        thinking=_thinking(source.thinking),
+        thinking=thinking,
     )
     stored: list[Document] = []
     for message in messages:  # by seq: a parent, placed before, has its ancestors already
@@ -144,11 +144,6 @@ def _message(
         "turn_id": turn_id,
         **fields,
     }
-
-
-def _thinking(setting: Thinking | None) -> Document | None:
-    """Stored as the conversation stores it: `null` when off."""
-    return setting.model_dump() if setting is not None and setting.type == "enabled" else None
 
 
 def _invalid(field: str, message: str) -> ValidationFailed:

@@ -10,7 +10,7 @@ from aiohttp import web
 
 from server.auth import identity_of
 from server.codec import json_response
-from server.errors import PayloadTooLarge
+from server.errors import PayloadTooLarge, ValidationFailed
 from server.sharing.document import exported, imported, read_document
 from server.sharing.markdown_export import conversation_markdown
 from server.storage.client import Document
@@ -20,6 +20,7 @@ from server.storage.portable import Portable
 from server.storage.tree import branch_of
 from server.sync.changes import conversation_changed
 from server.transport.rest import invalid_query, path_id
+from server.turns.choices import thinking_setting
 from server.typedefs import feed_key, settings_key, store_key
 
 routes = web.RouteTableDef()
@@ -76,11 +77,17 @@ async def export_everything(request: web.Request) -> web.StreamResponse:
 async def import_conversation(request: web.Request) -> web.Response:
     settings = request.app[settings_key]
     document = read_document(await read_limited(request, settings.import_max_bytes))
+    # The conversation's settings must let the next turn run here: a model this service
+    # does not offer becomes its default, a thinking budget it cannot give is turned off.
     model = document.conversation.model
-    if model not in settings.models:  # the next turn must be able to run here
+    if model not in settings.models:
         model = settings.default_model
+    try:
+        thinking = thinking_setting(settings, document.conversation.thinking)
+    except ValidationFailed:
+        thinking = None
     identity = identity_of(request)
-    conversation, messages = imported(identity, document, model=model)
+    conversation, messages = imported(identity, document, model=model, thinking=thinking)
     async with storage_deadline(settings.storage_timeout_seconds):
         await portable(request).insert(conversation, messages)
     request.app[feed_key].publish(conversation_changed(identity, conversation))
