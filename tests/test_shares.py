@@ -106,6 +106,21 @@ async def test_html_and_script_in_a_shared_conversation_are_inert(service: Servi
     assert "<strong>bold</strong>" in page  # the answer (an echo) is rendered Markdown
 
 
+async def test_a_revoke_is_a_404_at_once_in_another_process(service: Service) -> None:
+    """Two apps on one database, as two workers: the second reads the database each time."""
+    other = await Service(service.env, service.fake).start()
+    try:
+        created = await share(service, await conversation_with_a_turn(service))
+        token = token_of(created)
+        assert await status_of(other, "GET", f"/s/{token}") == 200
+        revoke = f"/api/shares/{created['id']}"
+        assert await status_of(service, "DELETE", revoke, headers=service.headers()) == 204
+        assert await status_of(other, "GET", f"/s/{token}") == 404
+        assert await status_of(other, "GET", f"/api/shares/{token}") == 404
+    finally:
+        await other.close()
+
+
 async def test_a_deleted_conversation_takes_its_links_with_it(service: Service) -> None:
     conversation_id = await conversation_with_a_turn(service)
     token = token_of(await share(service, conversation_id))
