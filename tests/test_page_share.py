@@ -64,6 +64,7 @@ def test_export_and_share_a_conversation_from_the_page(
     link = dialog.locator("[data-url]")
     expect(dialog.get_by_test_id("share-row")).to_have_count(1)
     url = link.input_value()
+    screenshot(page, "share-dialog")  # build/screenshots only
     assert url.startswith(f"{server.base_url}/s/")
 
     # Someone else, never signed in: a fresh context with no token anywhere.
