@@ -39,7 +39,7 @@ from server.sync.feed import ChangeFeed
 from server.tools.loader import load_registry
 from server.tools.provider import provider_tools
 from server.tools.toolbox import ToolBox
-from server.transport import page, rest, shelves, specs, sse, sync, ws
+from server.transport import exports, page, rest, shares, shelves, specs, sse, sync, ws
 from server.transport.deadlines import deadline_middleware
 from server.transport.headers import add_security_headers
 from server.transport.problems import problem_middleware
@@ -73,7 +73,11 @@ def build_app(settings: Settings) -> web.Application:
         middlewares=[
             forwarded_middleware(settings.trusted_proxies),
             problem_middleware,
-            auth_middleware(lambda r: r.app[authenticator_key], public=specs.PUBLIC_PATHS),
+            auth_middleware(
+                lambda r: r.app[authenticator_key],
+                public=specs.PUBLIC_PATHS,
+                public_reads=shares.PUBLIC_READS,
+            ),
             deadline_middleware,
         ],
     )
@@ -104,8 +108,10 @@ def build_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(_services)
     app.on_shutdown.append(_drain)
     app.on_response_prepare.append(add_security_headers)
+    app.add_routes(exports.routes)  # before rest's: POST .../import is not a conversation id
     app.add_routes(rest.routes)
     app.add_routes(shelves.routes)
+    app.add_routes(shares.routes)
     app.add_routes(sse.routes)
     app.add_routes(sync.routes)
     app.add_routes(page.routes)

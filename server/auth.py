@@ -152,14 +152,17 @@ def bearer_token(request: web.Request) -> str | None:
 
 
 def auth_middleware(
-    authenticator: Callable[[web.Request], Authenticator], public: frozenset[str] = frozenset()
+    authenticator: Callable[[web.Request], Authenticator],
+    public: frozenset[str] = frozenset(),
+    public_reads: tuple[str, ...] = (),
 ) -> Middleware:
-    """Every /api route but the `public` paths needs a bearer token; the identity lands in
-    request[identity_key]."""
+    """Every /api route but the `public` paths, and GETs of paths under `public_reads`
+    (share links), needs a bearer token; the identity lands in request[identity_key]."""
 
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if request.path in public:
+        reading = request.method in {"GET", "HEAD"} and request.path.startswith(public_reads)
+        if request.path in public or reading:
             return await handler(request)
         if request.path.startswith("/api/") or request.path == "/api":
             token = bearer_token(request)

@@ -107,6 +107,9 @@ class Settings:
     # than that is refused with 410), and how often one user may ask (0: no limit).
     sync_tombstone_days: int = 30
     sync_per_minute: int = 120
+    # Share links (`/s/{token}`) and the largest conversation document an import accepts.
+    sharing: bool = True
+    import_max_bytes: int = 10 * 1024 * 1024
 
     @property
     def offline(self) -> bool:
@@ -244,6 +247,10 @@ def load_settings(
         web_fetch=_web_tool(reader, "WEB_FETCH"),
         sync_tombstone_days=reader.integer("SYNC_TOMBSTONE_DAYS", 30, minimum=1, maximum=3650),
         sync_per_minute=reader.integer("SYNC_PER_MINUTE", 120, minimum=0, maximum=100_000),
+        sharing=reader.flag("SHARING", True),
+        import_max_bytes=reader.integer(
+            "IMPORT_MAX_BYTES", 10 * 1024 * 1024, minimum=1024, maximum=1024**3
+        ),
     )
     if not settings.jwt_configured and not is_loopback(settings.host):
         raise ConfigError(

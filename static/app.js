@@ -8,6 +8,7 @@ import { Models } from "./models.js";
 import { Search } from "./search.js";
 import { clearSession, getToken, setToken } from "./session.js";
 import { Sidebar } from "./sidebar.js";
+import { ShareMenu } from "./share-menu.js";
 import { setupSignIn } from "./signin.js";
 import { Sync } from "./sync.js";
 import { ThinkingSetting } from "./thinking-setting.js";
@@ -62,6 +63,7 @@ const sync = new Sync({
   onRunning: (turn) => chat.turnRunning(turn),
   onExpired: () => sidebar.reload(),
 });
+new ShareMenu({ api, menu: $("conv-menu"), dialog: $("share-dialog") });
 const signIn = setupSignIn({
   api,
   parts: { form: $("signin-form"), message: $("signin-message") },

@@ -111,10 +111,11 @@ PATHS = [(_template(path), path) for path in OPENAPI["paths"]]
 
 
 def operation_of(method: str, path: str) -> tuple[str, dict[str, Any]] | None:
-    for pattern, template in PATHS:
+    for pattern, template in PATHS:  # the next template may have it: `.../import`, `.../{id}`
         if pattern.match(path):
             operation = OPENAPI["paths"][template].get(method.lower())
-            return (template, operation) if operation is not None else None
+            if operation is not None:
+                return template, operation
     return None
 
 

@@ -6,9 +6,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel
+from pydantic.json_schema import JsonSchemaMode
 
 from server import __version__
 from server.contract.components import Components
+from server.contract.portable import ConversationDocument
 from server.contract.shapes import (
     CancelAccepted,
     Conversation,
@@ -28,6 +30,7 @@ from server.contract.shapes import (
     ToolList,
     TurnStatus,
 )
+from server.contract.sharing import ShareCreated, SharedConversation, ShareList
 from server.schemas import (
     CreateConversation,
     DevTokenRequest,
@@ -38,6 +41,7 @@ from server.schemas import (
 
 ID = {"name": "id", "in": "path", "required": True, "schema": {"type": "string", "maxLength": 64}}
 TURN_ID = ID | {"name": "turn_id"}
+TOKEN = {"name": "token", "in": "path", "required": True, "schema": {"type": "string"}}
 SSE_NOTE = (
     "A `text/event-stream` of turn events: `event:` the event's `type`, `id:` its `seq`, "
     "`data:` the same JSON as the WebSocket frame (AsyncAPI document, `/api/asyncapi.json`)."
@@ -67,6 +71,10 @@ class Operation:
     public: bool = False
     stream: bool = False  # the reply is an SSE stream
     text: str = ""  # the reply is plain text, described so
+    media: tuple[tuple[str, str], ...] = ()  # other media types of the reply, described
+    page: bool = False  # a page: its errors are pages too (text/html), not problems
+    # The reply is a request's shape (the export is what the import reads): exact, versioned.
+    reply_mode: JsonSchemaMode = "serialization"
     parameters: tuple[dict[str, Any], ...] = ()
 
 
@@ -301,18 +309,97 @@ OPERATIONS = (
     ),
 )
 
+SHARE_OPERATIONS = (
+    Operation(
+        "get",
+        "/api/conversations/{id}/export",
+        "Download it: Markdown of the current branch, or the whole tree as a portable document",
+        reply=ConversationDocument,
+        reply_mode="validation",
+        media=(("text/markdown", "The current branch as a person reads it"),),
+        errors=(404, 422),
+        parameters=(
+            ID,
+            _query(
+                "format",
+                {"type": "string", "enum": ["json", "markdown"], "default": "json"},
+                "`json`: the portable document (every branch); `markdown`: the current branch",
+            ),
+        ),
+    ),
+    Operation(
+        "get",
+        "/api/export",
+        "All your conversations as JSON Lines, one portable document a line, streamed",
+        media=(("application/x-ndjson", "One `chat-service.conversation` document a line"),),
+    ),
+    Operation(
+        "post",
+        "/api/conversations/import",
+        "Import a portable document as a new conversation of yours (every id new)",
+        status=201,
+        reply=Conversation,
+        body=ConversationDocument,
+        errors=(400, 413, 422),
+    ),
+    Operation(
+        "post",
+        "/api/conversations/{id}/shares",
+        "Share a snapshot of the current branch behind an unguessable link",
+        status=201,
+        reply=ShareCreated,
+        errors=(404,),
+        parameters=(ID,),
+    ),
+    Operation(
+        "get",
+        "/api/conversations/{id}/shares",
+        "The conversation's live share links (their ids; the links are shown once)",
+        reply=ShareList,
+        errors=(404,),
+        parameters=(ID,),
+    ),
+    Operation(
+        "get",
+        "/api/shares/{id}",
+        "A shared snapshot, read with the link's token as `id` (no sign-in)",
+        reply=SharedConversation,
+        public=True,
+        errors=(404,),
+        parameters=(ID | {"schema": {"type": "string"}},),
+    ),
+    Operation(
+        "delete",
+        "/api/shares/{id}",
+        "Revoke a share link: from then on it is a 404 everywhere",
+        status=204,
+        errors=(404,),
+        parameters=(ID,),
+    ),
+    Operation(
+        "get",
+        "/s/{token}",
+        "The read-only share page (no sign-in; no script; noindex)",
+        public=True,
+        errors=(404,),
+        page=True,
+        media=(("text/html", "The shared conversation, rendered on the server"),),
+        parameters=(TOKEN,),
+    ),
+)
+
 
 def build_openapi(*, exact: bool = False) -> dict[str, Any]:
     """`exact`: replies with exactly their fields (what the tests hold the server to);
     published, they allow fields added later."""
     components = Components(
-        [(op.body, "validation") for op in OPERATIONS if op.body is not None]
-        + [(op.reply, "serialization") for op in OPERATIONS if op.reply is not None]
+        [(op.body, "validation") for op in (*OPERATIONS, *SHARE_OPERATIONS) if op.body]
+        + [(op.reply, op.reply_mode) for op in (*OPERATIONS, *SHARE_OPERATIONS) if op.reply]
         + [(Problem, "serialization")],
         exact=exact,
     )
     paths: dict[str, dict[str, Any]] = {}
-    for op in OPERATIONS:
+    for op in (*OPERATIONS, *SHARE_OPERATIONS):
         paths.setdefault(op.path, {})[op.method] = _operation(op, components)
     return {
         "openapi": "3.1.0",
@@ -353,12 +440,18 @@ def _operation(op: Operation, components: Components) -> dict[str, Any]:
         }
     elif op.reply is not None:
         responses[str(op.status)]["content"] = {
-            "application/json": {"schema": components.ref(op.reply)}
+            "application/json": {"schema": components.ref(op.reply, op.reply_mode)}
         }
+    for media, description in op.media:
+        content = responses[str(op.status)].setdefault("content", {})
+        content[media] = {"schema": {"type": "string", "description": description}}
     # Any authenticated operation may meet the database away (503 storage_unavailable).
     statuses = set(op.errors) | ({500} if op.public else {401, 500, 503})
     for status in sorted(statuses):
         responses[str(status)] = {"$ref": PROBLEM}
+    for status in op.errors if op.page else ():
+        html = {"text/html": {"schema": {"type": "string"}}}
+        responses[str(status)] = {"description": "A page saying what went wrong", "content": html}
     responses["default"] = {"$ref": PROBLEM}
     operation: dict[str, Any] = {
         "operationId": _operation_id(op),

@@ -200,6 +200,8 @@ class Store:
             raise NotFound(f"No conversation {conversation_id!r}")
         await self.messages.delete_many({"conversation_id": conversation_id})
         await self.db["turns"].delete_many({"conversation_id": conversation_id})
+        # Its share links die with it: a deleted conversation is not readable anywhere.
+        await self.db["shares"].delete_many({**identity.scope, "conversation_id": conversation_id})
         return grave
 
     # Messages

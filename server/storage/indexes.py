@@ -82,6 +82,19 @@ INDEXES: dict[str, list[IndexModel]] = {
             name="owner_status",
         ),
     ],
+    # Share links: one lookup by the token's hash; a conversation's links, newest first.
+    "shares": [
+        IndexModel([("token_hash", ASCENDING)], unique=True, name="token_hash"),
+        IndexModel(
+            [
+                ("tenant_id", ASCENDING),
+                ("user_id", ASCENDING),
+                ("conversation_id", ASCENDING),
+                ("created_at", DESCENDING),
+            ],
+            name="owner_conversation",
+        ),
+    ],
     "tombstones": [  # deleted conversations, for the change feed; the TTL index is a setting's
         IndexModel(
             [("tenant_id", ASCENDING), ("user_id", ASCENDING), ("deleted_at", ASCENDING)],

@@ -12,7 +12,13 @@ from aiohttp.typedefs import Handler
 from server.storage.deadline import storage_deadline
 from server.typedefs import settings_key
 
-STREAMING = {("POST", "/api/turns"), ("GET", "/api/turns/{turn_id}/events")}
+STREAMING = {
+    ("POST", "/api/turns"),
+    ("GET", "/api/turns/{turn_id}/events"),
+    ("GET", "/api/export"),  # every conversation, as long as the client reads
+    # A large document uploads at the client's pace; its writes have their own deadline.
+    ("POST", "/api/conversations/import"),
+}
 
 
 @web.middleware

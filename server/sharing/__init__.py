@@ -1,0 +1,1 @@
+"""Conversations leaving the service and coming back: export, import, share links."""

@@ -1,0 +1,141 @@
+"""A message as a person reads it: the parts an export or a share page shows, in order.
+
+One reading for both outputs, so the Markdown export and the share page
+agree: the answer's text with its citations as numbered notes, thinking and
+tool calls (each call joined with its result) as parts a reader may open.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from server.storage.client import Document
+
+TOOL_CALLS = {"tool_use", "server_tool_use"}
+TOOL_RESULTS = {"tool_result", "web_search_tool_result", "web_fetch_tool_result"}
+
+
+@dataclass(frozen=True)
+class Text:
+    text: str
+    notes: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class Thinking:
+    text: str
+
+
+@dataclass(frozen=True)
+class Redacted:
+    pass
+
+
+@dataclass(frozen=True)
+class ToolCall:
+    name: str
+    input: str
+    result: str | None = None
+    status: str | None = None
+
+
+@dataclass(frozen=True)
+class Note:
+    number: int
+    url: str
+    title: str
+    cited_text: str
+
+
+type Part = Text | Thinking | Redacted | ToolCall
+
+
+@dataclass
+class Notes:
+    """The citations met so far, numbered once each across the whole conversation."""
+
+    found: list[Note] = field(default_factory=list)
+    _numbers: dict[tuple[str, str], int] = field(default_factory=dict)
+
+    def number(self, citation: dict[str, Any]) -> int:
+        url, cited = str(citation.get("url") or ""), str(citation.get("cited_text") or "")
+        key = (url, cited)
+        if key not in self._numbers:
+            self._numbers[key] = len(self.found) + 1
+            title = str(citation.get("title") or url or "source")
+            self.found.append(Note(self._numbers[key], url, title, cited))
+        return self._numbers[key]
+
+
+def parts_of(message: Document, notes: Notes) -> list[Part]:
+    """The message's parts; a user's message (no blocks) is its text."""
+    blocks = message.get("blocks")
+    if not blocks:
+        return [Text(str(message.get("content") or ""))] if message.get("content") else []
+    results = {
+        str(block.get("tool_use_id")): block
+        for block in blocks
+        if isinstance(block, dict) and block.get("type") in TOOL_RESULTS
+    }
+    parts: list[Part] = []
+    for block in blocks:
+        kind = block.get("type") if isinstance(block, dict) else None
+        if kind == "text":
+            cited = tuple(
+                notes.number(c) for c in block.get("citations") or () if isinstance(c, dict)
+            )
+            parts.append(Text(str(block.get("text") or ""), cited))
+        elif kind == "thinking":
+            parts.append(Thinking(str(block.get("thinking") or "")))
+        elif kind == "redacted_thinking":
+            parts.append(Redacted())
+        elif kind in TOOL_CALLS:
+            result = results.get(str(block.get("id")))
+            parts.append(_call(block, result))
+    return _merged(parts)
+
+
+def _call(call: Document, result: Document | None) -> ToolCall:
+    given = orjson.dumps(call.get("input"), option=orjson.OPT_INDENT_2).decode()
+    if result is None:
+        return ToolCall(str(call.get("name") or "tool"), given)
+    status = result.get("status") or ("error" if result.get("is_error") else "ok")
+    return ToolCall(str(call.get("name") or "tool"), given, _result_text(result), str(status))
+
+
+def _result_text(result: Document) -> str:
+    content = result.get("content")
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):  # web search: its sources; other block lists: their text
+        lines = []
+        for item in content:
+            if not isinstance(item, dict):
+                continue
+            if item.get("url"):
+                lines.append(f"{item.get('title') or item['url']} ({item['url']})")
+            elif item.get("text"):
+                lines.append(str(item["text"]))
+            elif item.get("error_code"):
+                lines.append(f"error: {item['error_code']}")
+        return "\n".join(lines)
+    if isinstance(content, dict):
+        if content.get("error_code"):
+            return f"error: {content['error_code']}"
+        return str(content.get("url") or orjson.dumps(content).decode())
+    return ""
+
+
+def _merged(parts: list[Part]) -> list[Part]:
+    """Consecutive text blocks as one text (an answer split around its citations)."""
+    merged: list[Part] = []
+    for part in parts:
+        last = merged[-1] if merged else None
+        if isinstance(part, Text) and isinstance(last, Text) and not last.notes:
+            merged[-1] = Text(last.text + part.text, part.notes)
+        else:
+            merged.append(part)
+    return merged

@@ -1,0 +1,102 @@
+"""The page's Export / Share menu (issue 24): a Markdown download, a share link opened by
+someone who never signed in (a fresh browser context), then revoked from the page."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from playwright.sync_api import Browser, Page, expect
+
+from tests.browser_page import (
+    DESKTOP,
+    PHONE,
+    assistant,
+    fits_the_width,
+    needs_chromium,
+    screenshot,
+    send,
+    sign_in,
+    unique,
+)
+from tests.fake_anthropic import FakeAnthropic, Reply, Text, ToolUse
+from tests.live_server import LiveServer
+
+pytestmark = needs_chromium
+ANSWER = (
+    "Two soups for tonight:\n\n| soup | time |\n|---|---|\n| leek and potato | 30 min |\n"
+    "| tomato | 20 min |\n\n```python\nprint('stir')\n```\n"
+)
+HOSTILE = "<img src=x onerror=alert(1)> Soup ideas?"
+
+
+def menu_item(page: Page, name: str) -> None:
+    page.locator("#conv-menu > summary").click()
+    page.get_by_role("button", name=name).click()
+
+
+def test_export_and_share_a_conversation_from_the_page(
+    page: Page, browser: Browser, server: LiveServer, upstream: FakeAnthropic, tmp_path: Path
+) -> None:
+    sign_in(page, server, unique("sharer"))
+    upstream.script(
+        Reply.blocks(
+            Text(["Let me check the weather first. "]),
+            ToolUse("toolu_s1", "get_weather", {"location": "Paris"}),
+            stop_reason="tool_use",
+        ),
+        Reply.text([ANSWER]),
+    )
+    send(page, HOSTILE)
+    expect(assistant(page)).to_have_attribute("data-status", "complete")
+
+    with page.expect_download() as download:
+        menu_item(page, "Export Markdown")
+    saved = tmp_path / "export.md"
+    download.value.save_as(saved)
+    text = saved.read_text()
+    assert download.value.suggested_filename.endswith(".md")
+    assert "| leek and potato | 30 min |" in text and "```python\nprint('stir')\n```" in text
+    assert "<summary>Tool call: get_weather</summary>" in text
+
+    menu_item(page, "Share link…")
+    dialog = page.locator("#share-dialog")
+    dialog.get_by_role("button", name="Create link").click()
+    link = dialog.locator("[data-url]")
+    expect(dialog.get_by_test_id("share-row")).to_have_count(1)
+    url = link.input_value()
+    screenshot(page, "share-dialog")  # build/screenshots only
+    assert url.startswith(f"{server.base_url}/s/")
+
+    # Someone else, never signed in: a fresh context with no token anywhere.
+    stranger = browser.new_context(viewport=DESKTOP)
+    try:
+        reader = stranger.new_page()
+        alerts: list[str] = []
+        reader.on("dialog", lambda d: (alerts.append(d.message), d.dismiss()))
+        response = reader.goto(url)
+        assert response is not None and response.status == 200
+        expect(reader.get_by_test_id("shared-title")).to_be_visible()
+        expect(reader.locator(".msg-user")).to_contain_text(HOSTILE)  # shown as typed
+        expect(reader.locator(".answer table td").first).to_have_text("leek and potato")
+        expect(reader.locator(".answer pre code")).to_have_text("print('stir')")
+        assert reader.locator("img").count() == 0 and not alerts
+        call = reader.get_by_test_id("tool-call")
+        expect(call).to_contain_text("Tool call: get_weather (ok)")
+        call.locator("summary").click()  # opened for the picture
+        expect(call).to_contain_text("Sunny in Paris")
+        screenshot(reader, "share", full_page=True)
+        reader.set_viewport_size(PHONE)
+        assert fits_the_width(reader)
+
+        dialog.get_by_role("button", name="Revoke").click()
+        expect(dialog.locator("[data-status]")).to_contain_text("revoked")
+        expect(dialog.get_by_test_id("share-row")).to_have_count(0)
+        gone = reader.goto(url)
+        assert gone is not None and gone.status == 404
+        expect(reader.get_by_role("heading", name="Link not found")).to_be_visible()
+    finally:
+        stranger.close()
+    page.keyboard.press("Escape")  # the dialog closes; the header holds the menu on a phone
+    page.set_viewport_size(PHONE)
+    expect(page.locator("#conv-menu > summary")).to_be_visible()
+    assert fits_the_width(page)
