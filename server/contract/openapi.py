@@ -27,6 +27,7 @@ from server.contract.shapes import (
     ToolList,
     TurnStatus,
 )
+from server.contract.usage import UsageReport
 from server.schemas import (
     CreateConversation,
     DevTokenRequest,
@@ -105,6 +106,16 @@ OPERATIONS = (
     ),
     Operation("get", "/api/me", "Who the token says you are", reply=Me),
     Operation("get", "/api/models", "The model allowlist and the default", reply=Models),
+    Operation(
+        "get",
+        "/api/usage",
+        "Your answers' tokens and cost, per UTC day and in total",
+        reply=UsageReport,
+        errors=(422,),
+        parameters=(
+            _query("days", {"type": "integer", "minimum": 1, "maximum": 90}, "Default 30"),
+        ),
+    ),
     Operation(
         "get",
         "/api/tools",
