@@ -62,7 +62,7 @@ from typing import Any
 
 from aiohttp import web
 
-from tests.fake_cache import Accounting, PromptCache, check_breakpoints
+from tests.fake_cache import Accounting, PromptCache, check_breakpoints, uncached
 
 TITLE_MARKER = "conversation title"
 TITLE_TEXT = "Fake title"
@@ -98,6 +98,11 @@ class RecordedRequest:
     closed_at: float | None = None  # time.monotonic() when the close was noticed
     rejected: str | None = None  # why the request was refused as invalid (400), if it was
     billing: Accounting | None = None  # what the prompt cache made of it (valid requests)
+
+    @property
+    def sent(self) -> dict[str, Any]:
+        """The body as if prompt caching were off: what tests about the context compare."""
+        return uncached(self.body)
 
     async def wait_finished(self, within: float = 5.0) -> bool:
         """Wait, from any event loop, until the handler has ended; False if it

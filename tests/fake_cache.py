@@ -118,3 +118,20 @@ def check_breakpoints(body: dict[str, Any]) -> str | None:
         if block["cache_control"].get("type") != "ephemeral":
             return "cache_control.type: must be ephemeral"
     return None
+
+
+def uncached(value: Any) -> Any:
+    """`value` without its `cache_control`s, a lone text block written back as the string
+    it was made from (`server/model/caching.py` turns a string into a block to mark it)."""
+    if isinstance(value, list):
+        return [uncached(item) for item in value]
+    if not isinstance(value, dict):
+        return value
+    plain = {key: uncached(item) for key, item in value.items() if key != "cache_control"}
+    for key in ("content", "system"):
+        blocks = plain.get(key)
+        mine = key == "system" or plain.get("role") == "user"
+        lone = isinstance(blocks, list) and len(blocks) == 1 and set(blocks[0]) == {"type", "text"}
+        if mine and lone and blocks[0]["type"] == "text":
+            plain[key] = blocks[0]["text"]
+    return plain

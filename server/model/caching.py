@@ -6,15 +6,16 @@ At most three of the API's four `cache_control` breakpoints (docs/decisions.md,
 1. the end of the system prompt, or of the tools when there is none: the
    prefix every turn of every conversation with these settings shares
    (the API orders the prompt tools, system, messages);
-2. the last block of the last message: this request's whole prompt is
-   written, so the next turn, or the next tool round, reads it;
+2. the last block of the last user message (the last message, except when a
+   paused answer is continued): this request's whole prompt is written, so
+   the next turn, or the next tool round, reads it;
 3. the last block of the user message before it: the previous request's
    breakpoint, so its write is found even when the turn added more than the
    API's 20-block look-back (a long tool round).
 
 Blocks are copied, never changed in place: the context is built from stored
-messages. Thinking blocks are never marked (the API refuses it); they sit in
-assistant messages, which are never the last one.
+messages. Only user messages are marked: an assistant's blocks (thinking,
+server tool results) go back exactly as the API issued them.
 """
 
 from __future__ import annotations
@@ -46,10 +47,9 @@ def cached_tools(tools: Sequence[dict[str, Any]], ttl: str) -> list[dict[str, An
 
 
 def cached_messages(messages: Sequence[ContextMessage], ttl: str) -> list[ContextMessage]:
-    """The messages with the last one and the user message before it marked at their ends."""
+    """The messages with the last two user messages marked at their ends."""
     marked = list(messages)
-    users = [i for i, m in enumerate(marked) if m.get("role") == "user"]
-    for index in {len(marked) - 1, *users[-2:-1]} if marked else ():
+    for index in [i for i, m in enumerate(marked) if m.get("role") == "user"][-2:]:
         marked[index] = _marked(marked[index], ttl)
     return marked
 
