@@ -23,6 +23,22 @@ PER_THOUSAND = 1_000
 REQUIRED = ("input", "output", "cache_write", "cache_read")
 OPTIONAL = ("cache_write_1h", "web_search")
 FALLBACK = "*"  # the entry that prices a model the table does not name
+# What a request is billed for, as the API's `usage` reports it (web searches apart).
+USAGE_FIELDS = (
+    "input_tokens",
+    "output_tokens",
+    "cache_creation_input_tokens",
+    "cache_read_input_tokens",
+    "web_search_requests",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Spent:
+    """What a user (or a tenant) spent in a period: for the daily budgets."""
+
+    output_tokens: int
+    cost_usd: float
 
 
 @dataclass(frozen=True, slots=True)

@@ -33,7 +33,7 @@ from server.errors import (
 )
 from server.identity import Identity
 from server.limits.counters import Counters, LocalCounters, TokenBucket
-from server.storage.usage import Spent
+from server.prices import Spent
 
 Document = dict[str, Any]
 

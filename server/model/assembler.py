@@ -18,7 +18,6 @@ import orjson
 
 from server.errors import UpstreamFailure
 from server.model.base import (
-    USAGE_FIELDS,
     Chunk,
     Citation,
     Finished,
@@ -28,6 +27,7 @@ from server.model.base import (
     ToolCall,
 )
 from server.model.failures import failure_for
+from server.prices import USAGE_FIELDS
 
 JSON_FIELD = "partial_json"  # a tool's input, parsed when its block stops
 # Deltas that append to one string field of their block.

@@ -6,6 +6,8 @@ from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from server.prices import USAGE_FIELDS
+
 
 @dataclass(frozen=True, slots=True)
 class TextChunk:
@@ -50,15 +52,6 @@ class Citation:
 
     index: int
     citation: dict[str, Any]
-
-
-USAGE_FIELDS = (
-    "input_tokens",
-    "output_tokens",
-    "cache_creation_input_tokens",
-    "cache_read_input_tokens",
-    "web_search_requests",
-)
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,22 +8,15 @@ budget by at most their own length.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from pymongo.asynchronous.database import AsyncDatabase
 
-from server.model.base import USAGE_FIELDS
+from server.prices import USAGE_FIELDS, Spent
 from server.storage.client import Document
 
 TOTALS = (*USAGE_FIELDS, "cost_usd")
-
-
-@dataclass(frozen=True, slots=True)
-class Spent:
-    output_tokens: int
-    cost_usd: float
 
 
 def whole_usage(raw: Document | None) -> dict[str, Any] | None:

@@ -24,7 +24,6 @@ from typing import TYPE_CHECKING, Any
 from server.config import Settings
 from server.metrics import Metrics
 from server.model.base import (
-    USAGE_FIELDS,
     Citation,
     ContextMessage,
     Finished,
@@ -34,6 +33,7 @@ from server.model.base import (
     ThinkingChunk,
     ToolCall,
 )
+from server.prices import USAGE_FIELDS
 from server.storage.conversations import Store
 from server.tools.registry import ToolContext
 from server.tools.runner import ToolResult, cancelled, not_run
