@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 
@@ -94,7 +94,9 @@ DEFAULT_PRICES: Mapping[str, ModelPrice] = MappingProxyType(
 
 @dataclass(frozen=True, slots=True)
 class Prices:
-    table: Mapping[str, ModelPrice] = DEFAULT_PRICES
+    # A plain dict, never changed: the settings travel to worker processes pickled,
+    # which a MappingProxyType cannot be.
+    table: dict[str, ModelPrice] = field(default_factory=lambda: dict(DEFAULT_PRICES), hash=False)
 
     def of(self, model: str) -> ModelPrice:
         if model in self.table:
@@ -124,7 +126,7 @@ def load_prices(path: str | None) -> Prices:
     table = dict(DEFAULT_PRICES)
     for model, entry in raw.items():
         table[model] = _model_price(name, model, entry)
-    return Prices(MappingProxyType(table))
+    return Prices(table)
 
 
 def _model_price(name: str, model: str, entry: object) -> ModelPrice:

@@ -8,11 +8,13 @@ second request reuse what the first one wrote.
 from __future__ import annotations
 
 import json
+import pickle
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from server.config import load_settings
 from server.prices import load_prices
 from server.startup_errors import ConfigError
 from tests.conftest import Service
@@ -174,3 +176,6 @@ def test_a_price_file_adds_models_and_a_dated_id_takes_its_family_price(tmp_path
     assert prices.of("claude-opus-4-1-20250805").output == 75.0
     usage = {"input_tokens": 1_000_000, "web_search_requests": 1000}
     assert prices.of("my-model").cost_usd(usage) == pytest.approx(1 + 10)
+    # Workers get the settings pickled (WEB_CONCURRENCY): the prices travel with them.
+    settings = pickle.loads(pickle.dumps(load_settings({"PRICES_FILE": str(path)})))
+    assert settings.prices.of("my-model").output == 2
