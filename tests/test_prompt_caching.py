@@ -179,3 +179,21 @@ def test_a_price_file_adds_models_and_a_dated_id_takes_its_family_price(tmp_path
     # Workers get the settings pickled (WEB_CONCURRENCY): the prices travel with them.
     settings = pickle.loads(pickle.dumps(load_settings({"PRICES_FILE": str(path)})))
     assert settings.prices.of("my-model").output == 2
+
+
+async def test_a_spent_cost_budget_refuses_the_next_turn(
+    env: dict[str, str], service: Service, fake: FakeAnthropic
+) -> None:
+    await service.reconfigure(COST_PER_USER_PER_DAY_USD="0.0001")
+    ws = await service.ws()
+    first = await ws.turn("Hello")
+    assert first[-1]["type"] == "turn.done"
+    assert first[-1]["usage"]["cost_usd"] > 0.0001
+
+    refused = await ws.turn("Again")
+    assert refused[-1]["type"] == "error", refused[-1]
+    assert refused[-1]["code"] == "budget_exhausted"
+    assert "daily budget of $0.0001 of usage is spent" in refused[-1]["message"]
+    me = await (await service.http.get("/api/me", headers=service.headers())).json()
+    assert me["cost_budget"]["cost_usd_remaining"] == 0
+    await ws.close()
