@@ -39,7 +39,7 @@ from server.sync.feed import ChangeFeed
 from server.tools.loader import load_registry
 from server.tools.provider import provider_tools
 from server.tools.toolbox import ToolBox
-from server.transport import exports, page, rest, shares, shelves, specs, sse, sync, ws
+from server.transport import exports, page, rest, shares, shelves, specs, sse, sync, usage, ws
 from server.transport.deadlines import deadline_middleware
 from server.transport.headers import add_security_headers
 from server.transport.problems import problem_middleware
@@ -57,6 +57,7 @@ from server.typedefs import (
     store_key,
     toolbox_key,
     tools_key,
+    usage_key,
     ws_connections_key,
 )
 
@@ -114,6 +115,7 @@ def build_app(settings: Settings) -> web.Application:
     app.add_routes(shares.routes)
     app.add_routes(sse.routes)
     app.add_routes(sync.routes)
+    app.add_routes(usage.routes)
     app.add_routes(page.routes)
     app.add_routes(specs.routes)
     app.router.add_get("/ws", ws.websocket)
@@ -154,7 +156,8 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
             if cluster is not None
             else None
         )
-        limits = app[limits_key] = Limits(settings, UsageStore(db).output_tokens_since, counters)
+        spending = app[usage_key] = UsageStore(db)
+        limits = app[limits_key] = Limits(settings, spending.spent_since, counters)
         tools = app[toolbox_key] = ToolBox(
             app[tools_key], app[mcp_hub_key], provider_tools(settings)
         )

@@ -15,6 +15,7 @@ from typing import Literal
 
 from server.addresses import IPNetwork, is_loopback
 from server.env import EnvReader
+from server.prices import DEFAULT_TABLE, Prices, load_prices
 from server.startup_errors import ConfigError
 
 DEFAULT_MODEL = "claude-sonnet-4-5"
@@ -72,6 +73,10 @@ class Settings:
     max_turns_per_user: int = 8
     turns_per_minute: int = 30
     output_tokens_per_day: int = 0
+    cost_per_user_per_day_usd: float = 0.0  # 0: no cost budget
+    prompt_cache: bool = True
+    prompt_cache_ttl: Literal["5m", "1h"] = "5m"
+    prices: Prices = DEFAULT_TABLE
     max_connections_per_tenant: int = 0
     max_turns_per_tenant: int = 0
     tenant_turns_per_minute: int = 0
@@ -200,6 +205,10 @@ def load_settings(
         max_turns_per_user=reader.integer("MAX_TURNS_PER_USER", 8, minimum=0, maximum=100_000),
         turns_per_minute=reader.integer("TURNS_PER_MINUTE", 30, minimum=0, maximum=100_000),
         output_tokens_per_day=reader.integer("OUTPUT_TOKENS_PER_DAY", 0, minimum=0, maximum=10**12),
+        cost_per_user_per_day_usd=reader.number("COST_PER_USER_PER_DAY_USD", 0.0, minimum=0.0),
+        prompt_cache=reader.flag("PROMPT_CACHE", True),
+        prompt_cache_ttl=reader.choice("PROMPT_CACHE_TTL", "5m", ("5m", "1h")),  # type: ignore[arg-type]
+        prices=load_prices(reader.optional("PRICES_FILE")),
         max_connections_per_tenant=reader.integer(
             "MAX_CONNECTIONS_PER_TENANT", 0, minimum=0, maximum=10_000_000
         ),

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from server.metrics import Metrics
     from server.storage.changes import ChangeStore
     from server.storage.conversations import Store
+    from server.storage.usage import UsageStore
     from server.sync.feed import ChangeFeed
     from server.tools.registry import ToolRegistry
     from server.tools.toolbox import ToolBox
@@ -39,5 +40,6 @@ mcp_hub_key: web.AppKey[McpHub] = web.AppKey("mcp_hub")
 # The change feed: pushes to every socket of a user (here, and through Redis elsewhere).
 feed_key: web.AppKey[ChangeFeed] = web.AppKey("feed")
 changes_key: web.AppKey[ChangeStore] = web.AppKey("changes")
+usage_key: web.AppKey[UsageStore] = web.AppKey("usage")
 identity_key: web.RequestKey[Identity] = web.RequestKey("identity")
 client_address_key: web.RequestKey[str] = web.RequestKey("client_address")

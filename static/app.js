@@ -13,6 +13,7 @@ import { setupSignIn } from "./signin.js";
 import { Sync } from "./sync.js";
 import { ThinkingSetting } from "./thinking-setting.js";
 import { createTransport } from "./transport.js";
+import { UsageView } from "./usage.js";
 
 const $ = (id) => document.getElementById(id);
 const CONNECTION = {
@@ -47,8 +48,9 @@ const search = new Search({
 const thinking = new ThinkingSetting({
   toggle: $("thinking-toggle"), budget: $("thinking-budget"), api, onError: (err) => chat.notice(describeError(err)),
 });
+const usage = new UsageView({ total: $("chat-usage"), budget: $("budget-left"), api });
 const chat = new Chat({
-  api, sidebar, models, thinking,
+  api, sidebar, models, thinking, usage,
   parts: {
     title: $("chat-title"), form: $("composer"), input: $("composer-input"), stop: $("stop"),
     notice: $("composer-notice"), history: $("history-status"), messages: $("messages"),
@@ -91,6 +93,7 @@ function start() {
   chat.begin(transport);
   api.me().then((me) => { $("user-name").textContent = me.user_id; }, () => {});
   models.load(api);
+  usage.refreshBudget();
   sidebar.reload();
   route();
   chat.focusComposer();

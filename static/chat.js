@@ -24,14 +24,16 @@ export class Chat {
   #loadingOlder = false;
   #unsent = new WeakSet(); // nodes of turns the service refused: not in the history
   #lost = new Set(); // turns a re-attach did not find: do not follow them again
+  #usage; // a UsageView: the header's total and budget left
   #pushedTitle = 0; // the view whose title a push set: newer than a read begun before it
 
   /**
    * parts: title, form, input, stop, notice, history, messages, scroller,
-   * jump, topSentinel. models: a Models; thinking: a ThinkingSetting.
+   * jump, topSentinel. models: a Models; thinking: a ThinkingSetting; usage: a UsageView.
    */
-  constructor({ api, sidebar, models, thinking, parts }) {
+  constructor({ api, sidebar, models, thinking, parts, usage }) {
     this.#api = api;
+    this.#usage = usage;
     this.#sidebar = sidebar;
     this.#models = models;
     this.#thinking = thinking;
@@ -240,7 +242,7 @@ export class Chat {
     const node = this.#nodeOf(turn, "assistant");
     if (node) {
       this.#messages.update(node, {
-        content: turn.text, parts: turn.parts, stopReason: turn.stopReason,
+        content: turn.text, parts: turn.parts, stopReason: turn.stopReason, usage: turn.usage,
         status: node.dataset.status === turn.status ? undefined : turn.status,
         error: turn.error, messageId: turn.assistantMessageId,
       });
@@ -255,6 +257,7 @@ export class Chat {
     if (turn.status === "streaming") return;
     // The turn is over.
     this.#updateControls();
+    if (turn.started && turn.status === "complete") this.#usage?.turnEnded(turn.conversationId);
     if (turn.lost) { this.#lost.add(turn.turnId); if (turn.conversationId === this.#currentId) this.open(this.#currentId); }
     if (turn.isNew && turn.started) this.#watchTitle(turn.conversationId);
     // An edit or a regenerate made siblings: redraw the branch with its "‹ 2/2 ›".
@@ -349,6 +352,7 @@ export class Chat {
     const title = conv ? titleOf(conv) : "New chat";
     this.#parts.title.textContent = title;
     document.title = `${title} · Chat`;
+    this.#usage?.conversation(conv);
   }
 
   /** A message for the reader above the composer ("" hides it). */

@@ -9,6 +9,7 @@ import { el } from "./inline.js";
 import { describeError } from "./errors.js";
 import { drawTools, openEditor } from "./message-tools.js";
 import { partsFromBlocks } from "./parts.js";
+import { usageText, usageTitle } from "./usage.js";
 
 const STATE_LABELS = {
   pending: "Sending…",
@@ -145,6 +146,7 @@ export class MessageList {
       if (!change.status) this.#drawTools(node);
     }
     if (change.stopReason) node.dataset.stopReason = change.stopReason;
+    if (change.usage) this.#drawUsage(node, change.usage);
     if (change.parts) this.#parts.set(node, change.parts);
     if (change.content !== undefined || change.parts) {
       if (change.content !== undefined) this.#content.set(node, change.content);
@@ -198,7 +200,8 @@ export class MessageList {
     const meta = el("div", "msg-meta");
     meta.append(el("span", "msg-author", message.role === "user" ? "You" : "Assistant"), el("span", "msg-state"));
     const body = el("div", "msg-body");
-    node.append(meta, body, el("p", "msg-error"), el("p", "msg-note"), el("div", "msg-actions"), el("div", "msg-tools"));
+    node.append(meta, body, el("p", "msg-error"), el("p", "msg-note"), el("p", "msg-usage"), el("div", "msg-actions"), el("div", "msg-tools"));
+    this.#drawUsage(node, message.usage);
     this.#content.set(node, message.content ?? "");
     this.#meta.set(node, {
       id: message.id ?? null, parentId: message.parent_id ?? null, siblings: message.siblings ?? null, feedback: message.feedback ?? null,
@@ -238,6 +241,15 @@ export class MessageList {
     this.#drawEnding(node, status === "complete" ? ENDINGS[node.dataset.stopReason] : null);
     actions.hidden = !actions.childElementCount;
     this.#drawTools(node);
+  }
+
+  // Quiet, one line: what the answer cost, cache reads visible.
+  #drawUsage(node, usage) {
+    const line = node.querySelector(".msg-usage");
+    line.dataset.testid = "usage";
+    line.textContent = node.dataset.role === "assistant" ? usageText(usage) : "";
+    line.title = usageTitle(usage);
+    line.hidden = !line.textContent;
   }
 
   #drawTools(node) {

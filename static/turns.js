@@ -140,7 +140,7 @@ export class Turns {
       case "turn.tool_call": addToolCall(turn.parts, frame); break;
       case "turn.tool_result": addToolResult(turn.parts, frame); break;
       case "turn.snapshot": this.#takeSaved(turn, saved); break;
-      case "turn.done": this.#takeSaved(turn, saved); turn.status = "complete"; turn.stopReason = frame.stop_reason ?? saved?.stop_reason ?? null; break;
+      case "turn.done": this.#takeSaved(turn, saved); turn.status = "complete"; turn.stopReason = frame.stop_reason ?? saved?.stop_reason ?? null; turn.usage = frame.usage; break;
       case "turn.cancelled": this.#takeSaved(turn, saved); turn.status = "cancelled"; break;
       case "turn.error": this.#takeSaved(turn, saved); turn.status = "error"; turn.error = frame; break;
       case "error":

@@ -62,6 +62,8 @@ from typing import Any
 
 from aiohttp import web
 
+from tests.fake_cache import Accounting, PromptCache, check_breakpoints, uncached
+
 TITLE_MARKER = "conversation title"
 TITLE_TEXT = "Fake title"
 # Real provider streams, recorded by the SDK's authors (README.md there says where from).
@@ -72,7 +74,8 @@ RECORDED_STREAMS = Path(__file__).resolve().parent / "data" / "anthropic-streams
 _POLL_SECONDS = 0.01
 # close() must not wait out an endless or stalled stream a test left open.
 _SHUTDOWN_SECONDS = 0.2
-_DEFAULT_INPUT_TOKENS = 10
+# None: the prompt's own count, billed by the fake's prompt cache (`fake_cache.py`).
+_DEFAULT_INPUT_TOKENS: int | None = None
 
 
 class _ClientGone(Exception):
@@ -94,6 +97,12 @@ class RecordedRequest:
     finished: threading.Event = field(default_factory=threading.Event)
     closed_at: float | None = None  # time.monotonic() when the close was noticed
     rejected: str | None = None  # why the request was refused as invalid (400), if it was
+    billing: Accounting | None = None  # what the prompt cache made of it (valid requests)
+
+    @property
+    def sent(self) -> dict[str, Any]:
+        """The body as if prompt caching were off: what tests about the context compare."""
+        return uncached(self.body)
 
     async def wait_finished(self, within: float = 5.0) -> bool:
         """Wait, from any event loop, until the handler has ended; False if it
@@ -119,6 +128,8 @@ class _Exchange:
         self.record = record
         self.request_id = request_id
         self.response: web.StreamResponse | None = None
+        self.billing = Accounting(0)  # set from the prompt cache
+        self.scripted_input_tokens: int | None = None  # a script's count, reported instead
         # Thinking blocks handed out, by signature: they must come back unchanged.
         self.issued = issued if issued is not None else {}
 
@@ -172,7 +183,19 @@ class _Exchange:
             await asyncio.sleep(_POLL_SECONDS)
         transport.abort()
 
-    async def start_message(self, input_tokens: int) -> None:
+    def usage(self, **more: Any) -> dict[str, Any]:
+        """The usage object as the API reports it, caching included; a scripted
+        `input_tokens` replaces the counted one."""
+        billing, scripted = self.billing, self.scripted_input_tokens
+        return {
+            "input_tokens": billing.input_tokens if scripted is None else scripted,
+            "cache_creation_input_tokens": billing.cache_creation_input_tokens,
+            "cache_read_input_tokens": billing.cache_read_input_tokens,
+            **more,
+        }
+
+    async def start_message(self, input_tokens: int | None) -> None:
+        self.scripted_input_tokens = input_tokens
         message = {
             "id": f"msg_{self.request_id}",
             "type": "message",
@@ -181,7 +204,7 @@ class _Exchange:
             "model": self.record.body.get("model", "claude-fake"),
             "stop_reason": None,
             "stop_sequence": None,
-            "usage": {"input_tokens": input_tokens, "output_tokens": 1},
+            "usage": self.usage(output_tokens=1),
         }
         await self.event("message_start", message=message)
 
@@ -189,7 +212,7 @@ class _Exchange:
         await self.event("content_block_start", index=0, content_block={"type": "text", "text": ""})
         await self.event("ping")
 
-    async def begin(self, input_tokens: int = _DEFAULT_INPUT_TOKENS) -> None:
+    async def begin(self, input_tokens: int | None = _DEFAULT_INPUT_TOKENS) -> None:
         """Open the response and start a message with one text block."""
         await self.open()
         await self.start_message(input_tokens)
@@ -206,7 +229,8 @@ class _Exchange:
     async def finish_message(self, output_tokens: int, stop_reason: str) -> None:
         await self.event("content_block_stop", index=0)
         delta = {"stop_reason": stop_reason, "stop_sequence": None}
-        await self.event("message_delta", delta=delta, usage={"output_tokens": output_tokens})
+        usage = self.usage(output_tokens=output_tokens)
+        await self.event("message_delta", delta=delta, usage=usage)
         await self.event("message_stop")
 
 
@@ -394,7 +418,7 @@ class Reply:
         *,
         delay: float = 0.0,
         first_delay: float = 0.0,
-        input_tokens: int = _DEFAULT_INPUT_TOKENS,
+        input_tokens: int | None = _DEFAULT_INPUT_TOKENS,
         output_tokens: int | None = None,
         stop_reason: str = "end_turn",
     ) -> Reply:
@@ -416,7 +440,7 @@ class Reply:
     def blocks(
         *blocks: Block,
         stop_reason: str = "end_turn",
-        input_tokens: int = _DEFAULT_INPUT_TOKENS,
+        input_tokens: int | None = _DEFAULT_INPUT_TOKENS,
         output_tokens: int = 5,
     ) -> Reply:
         """A message of several content blocks (text, thinking, tool use), in order."""
@@ -428,9 +452,8 @@ class Reply:
                 await block.play(exchange, index)
                 await exchange.event("content_block_stop", index=index)
             delta = {"stop_reason": stop_reason, "stop_sequence": None}
-            await exchange.event(
-                "message_delta", delta=delta, usage={"output_tokens": output_tokens}
-            )
+            usage = exchange.usage(output_tokens=output_tokens)
+            await exchange.event("message_delta", delta=delta, usage=usage)
             await exchange.event("message_stop")
 
         return Reply(f"blocks({blocks!r}, {stop_reason!r})", play)
@@ -534,6 +557,7 @@ class FakeAnthropic:
         self.title_reply = Reply.text([TITLE_TEXT])
         self._script: deque[Reply] = deque()
         self.issued: dict[str, dict[str, Any]] = {}
+        self.cache = PromptCache()  # what requests read from and write to the prompt cache
         # script() and clear() may come from the test's thread while the fake
         # serves from its own (running_in_thread).
         self._lock = threading.Lock()
@@ -608,6 +632,7 @@ class FakeAnthropic:
         if record.rejected is not None:
             record.finished.set()
             return _error_response(400, "invalid_request_error", record.rejected, request_id)
+        exchange.billing = record.billing = self.cache.account(body)
         try:
             await reply.play(exchange)
         except _ClientGone:
@@ -721,6 +746,9 @@ def check_request(
     body: dict[str, Any], issued: dict[str, dict[str, Any]], headers: dict[str, str] | None = None
 ) -> str | None:
     """What the real API would refuse in a request, as its message; None when valid."""
+    marks = check_breakpoints(body)
+    if marks:
+        return marks
     thinking = body.get("thinking")
     if thinking is not None:
         budget = thinking.get("budget_tokens")

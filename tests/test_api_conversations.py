@@ -26,6 +26,7 @@ CONVERSATION_FIELDS = {
     "current_leaf",
     "created_at",
     "updated_at",
+    "usage",
 }
 
 

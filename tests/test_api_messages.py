@@ -73,7 +73,14 @@ async def test_a_turn_leaves_the_question_and_the_answer_in_the_history(service:
     assert {question["conversation_id"], answer["conversation_id"]} == {conversation_id}
     assert answer["model"] == "claude-test-small"
     assert answer["stop_reason"] == "end_turn"
-    assert set(answer["usage"]) == {"input_tokens", "output_tokens"}
+    assert set(answer["usage"]) == {
+        "input_tokens",
+        "output_tokens",
+        "cache_creation_input_tokens",
+        "cache_read_input_tokens",
+        "web_search_requests",
+        "cost_usd",
+    }
     assert answer["id"] == events[0]["assistant_message_id"]
     assert question["id"] == events[0]["user_message_id"]
     # In lists a message carries its siblings; the frame's message is the same without.

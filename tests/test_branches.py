@@ -69,7 +69,7 @@ async def patch(service: Service, conversation_id: str, body: Turn, user: str = 
 
 def sent_to_model(fake: FakeAnthropic) -> list[tuple[str, str]]:
     """The last chat request's messages as (role, text)."""
-    messages = fake.requests[-1].body["messages"]
+    messages = fake.requests[-1].sent["messages"]
     return [(m["role"], m["content"] if isinstance(m["content"], str) else "") for m in messages]
 
 

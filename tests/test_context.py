@@ -21,16 +21,16 @@ async def test_second_turn_sends_the_history(service: Service, fake: FakeAnthrop
     conversation_id = await finished_turn(ws, "What is the capital of France?")
     await finished_turn(ws, "How many people live there?", conversation_id)
 
-    assert fake.requests[0].body["messages"] == [
+    assert fake.requests[0].sent["messages"] == [
         {"role": "user", "content": "What is the capital of France?"}
     ]
-    assert fake.requests[1].body["messages"] == [
+    assert fake.requests[1].sent["messages"] == [
         {"role": "user", "content": "What is the capital of France?"},
         {"role": "assistant", "content": "Paris is the capital."},
         {"role": "user", "content": "How many people live there?"},
     ]
-    assert fake.requests[1].body["model"] == "claude-test-large"
-    assert fake.requests[1].body["stream"] is True
+    assert fake.requests[1].sent["model"] == "claude-test-large"
+    assert fake.requests[1].sent["stream"] is True
     await ws.close()
 
 
@@ -46,7 +46,7 @@ async def test_system_prompt_of_the_conversation_is_sent(
     ws = await service.ws()
     frames = await ws.turn("Hello", conversation_id=conversation_id)
     assert frames[0]["model"] == "claude-test-small"
-    body = fake.requests[0].body
+    body = fake.requests[0].sent
     assert body["system"] == "Answer in French."
     assert body["model"] == "claude-test-small"
     await ws.close()
@@ -66,12 +66,12 @@ async def test_budget_drops_the_oldest_messages_first(
     await finished_turn(ws, question[1], conversation_id)
     await finished_turn(ws, question[2], conversation_id)
 
-    assert fake.requests[1].body["messages"] == [
+    assert fake.requests[1].sent["messages"] == [
         {"role": "user", "content": question[0]},
         {"role": "assistant", "content": answer[0]},
         {"role": "user", "content": question[1]},
     ]
-    assert fake.requests[2].body["messages"] == [
+    assert fake.requests[2].sent["messages"] == [
         {"role": "user", "content": question[1]},
         {"role": "assistant", "content": answer[1]},
         {"role": "user", "content": question[2]},
@@ -95,7 +95,7 @@ async def test_unanswered_questions_are_left_out_and_roles_still_alternate(
     assert frames[-1]["code"] == "upstream_unavailable"
     await finished_turn(ws, "Second try", conversation_id)
 
-    assert fake.requests[2].body["messages"] == [
+    assert fake.requests[2].sent["messages"] == [
         {"role": "user", "content": "Hello"},
         {"role": "assistant", "content": "Hi."},
         {"role": "user", "content": "Second try"},

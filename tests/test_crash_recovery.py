@@ -179,7 +179,7 @@ async def test_a_process_killed_during_a_tool_round_leaves_the_rounds_so_far(
         events = await SseReader(response).until()
     assert events[-1].event == "turn.done", events[-1]
     assert fake.requests[-1].rejected is None
-    sent = fake.requests[-1].body["messages"]
+    sent = fake.requests[-1].sent["messages"]
     assert sent[-1]["content"][0] == {
         "type": "tool_result",
         "tool_use_id": "toolu_k",

@@ -34,7 +34,7 @@ async def call(ws: Any, fake: FakeAnthropic, name: str, arguments: dict[str, Any
     assert frames[-1]["type"] == "turn.done", frames[-1]
     result = next(f for f in frames if f["type"] == "turn.tool_result")
     assert result["status"] == "ok", result
-    answer: str = fake.requests[-1].body["messages"][-1]["content"][0]["content"]
+    answer: str = fake.requests[-1].sent["messages"][-1]["content"][0]["content"]
     return answer
 
 
@@ -83,5 +83,5 @@ async def test_the_terminal_chat_streams_answers_in_one_conversation(
     assert process.returncode == 0, err.decode()
     assert out.decode().splitlines() == ["Leek soup.", "With bread."]
     # One conversation: the second question was asked with the first exchange before it.
-    assert len(fake.requests[-1].body["messages"]) == 3
+    assert len(fake.requests[-1].sent["messages"]) == 3
     assert await service.db.conversations.count_documents({}) == 1

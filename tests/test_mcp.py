@@ -435,7 +435,7 @@ async def test_the_model_calls_an_mcp_tool_through_the_tool_loop_as_the_caller(
     result = next(f for f in frames if f["type"] == "turn.tool_result")
     assert (result["name"], result["status"]) == ("tracker__whoami", "ok")
     # The MCP server saw the caller, and its answer went back to the model.
-    answered = fake.requests[1].body["messages"][-1]["content"][0]
+    answered = fake.requests[1].sent["messages"][-1]["content"][0]
     assert answered["type"] == "tool_result" and answered["tool_use_id"] == "toolu_m1"
     seen = json.loads(answered["content"])
     assert seen["meta"] == {"chat/tenant_id": "acme", "chat/user_id": "carol"}

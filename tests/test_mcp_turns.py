@@ -30,7 +30,7 @@ def result_of(frames: list[dict[str, Any]]) -> dict[str, Any]:
 
 def sent_back(fake: FakeAnthropic) -> dict[str, Any]:
     """The tool_result block of the last request the model got."""
-    block: dict[str, Any] = fake.requests[-1].body["messages"][-1]["content"][0]
+    block: dict[str, Any] = fake.requests[-1].sent["messages"][-1]["content"][0]
     assert block["type"] == "tool_result"
     return block
 

@@ -182,7 +182,7 @@ def test_a_failed_answer_says_why_and_retry_starts_a_new_turn(
     answer = assistant(page)
     expect(answer).to_contain_text("Second time.", timeout=10000)
     expect(answer).to_have_attribute("data-status", "complete")
-    assert upstream.requests[-1].body["messages"][-1]["content"] == "Try me"
+    assert upstream.requests[-1].sent["messages"][-1]["content"] == "Try me"
 
 
 def test_rename_archive_and_delete_from_the_sidebar(

@@ -43,7 +43,7 @@ def contents(page: Page) -> list[str]:
 def sent_to_model(upstream: FakeAnthropic) -> list[str]:
     return [
         m["content"] if isinstance(m["content"], str) else ""
-        for m in upstream.requests[-1].body["messages"]
+        for m in upstream.requests[-1].sent["messages"]
     ]
 
 

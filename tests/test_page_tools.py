@@ -214,7 +214,7 @@ def test_a_cut_short_answer_offers_continue(
         page.locator('[data-testid="message"][data-role="user"]').last.locator(".msg-body")
     ).to_have_text("Continue")
     expect(assistant(page)).to_contain_text("a fox.", timeout=10_000)
-    assert upstream.requests[-1].body["messages"][-1]["content"] == "Continue"
+    assert upstream.requests[-1].sent["messages"][-1]["content"] == "Continue"
     # Only the latest answer goes on.
     expect(page.get_by_role("button", name="Continue")).to_have_count(0)
     assert fits_the_width(page)

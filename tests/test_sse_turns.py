@@ -47,7 +47,8 @@ async def test_sse_turn_streams_deltas_and_stores_the_answer(
 
     done = events[-1].data
     assert sse_text(events) == "Streamed over SSE."
-    assert done["usage"] == {"input_tokens": 9, "output_tokens": len(CHUNKS)}
+    assert done["usage"]["input_tokens"] == 9
+    assert done["usage"]["output_tokens"] == len(CHUNKS)
     assert done["stop_reason"] == "end_turn"
     stored = await service.db.messages.find_one({"_id": events[0].data["assistant_message_id"]})
     assert stored["content"] == sse_text(events)

@@ -79,7 +79,13 @@ async def test_a_two_round_tool_turn_streams_stores_and_sends_the_results_back(
     assert seqs == sorted(set(seqs)) and seqs[0] == 1
     assert text_of(frames) == "Let me check. It is sunny."
     assert done["stop_reason"] == "end_turn"
-    assert done["usage"] == {"input_tokens": 20, "output_tokens": 7}
+    # Summed over both rounds: each round's prompt as the fake counted and billed it.
+    billed = [r.billing for r in fake.requests if r.billing is not None]
+    assert done["usage"]["input_tokens"] == sum(b.input_tokens for b in billed)
+    assert done["usage"]["cache_read_input_tokens"] == sum(
+        b.cache_read_input_tokens for b in billed
+    )
+    assert done["usage"]["output_tokens"] == 7
     blocks = [*WEATHER_ROUND_STORED, {"type": "text", "text": "It is sunny."}]
     assert done["message"]["blocks"] == blocks
     assert done["message"]["content"] == "Let me check. It is sunny."
@@ -91,10 +97,10 @@ async def test_a_two_round_tool_turn_streams_stores_and_sends_the_results_back(
     )
     # One turn, one assistant message; two requests, the second carrying the result.
     first, second = fake.requests
-    assert "get_weather" in [t["name"] for t in first.body["tools"]]
-    assert {"search_conversations", "calculate"} <= {t["name"] for t in first.body["tools"]}
+    assert "get_weather" in [t["name"] for t in first.sent["tools"]]
+    assert {"search_conversations", "calculate"} <= {t["name"] for t in first.sent["tools"]}
     assert second.rejected is None
-    assert second.body["messages"] == [
+    assert second.sent["messages"] == [
         {"role": "user", "content": "Weather in Paris?"},
         {"role": "assistant", "content": blocks[:2]},
         {
@@ -134,15 +140,15 @@ async def test_thinking_is_streamed_stored_and_sent_back_unchanged(
     assert text_of(frames) == "Sunny."
     kinds = [b["type"] for b in frames[-1]["message"]["blocks"]]
     assert kinds == ["thinking", "tool_use", "tool_result", "thinking", "text"]
-    assert all(r.body["thinking"] == thinking for r in fake.requests)
+    assert all(r.sent["thinking"] == thinking for r in fake.requests)
     assert fake.requests[1].rejected is None  # the thinking block came back byte for byte
     # The next turn replays the whole tool turn in its history, still valid.
     conversation_id = frames[0]["conversation_id"]
     again = await ws.turn("And tomorrow?", conversation_id=conversation_id)
     assert again[-1]["type"] == "turn.done", again[-1]
     assert fake.requests[2].rejected is None
-    assert "thinking" not in fake.requests[2].body  # the setting was for one turn
-    history = fake.requests[2].body["messages"]
+    assert "thinking" not in fake.requests[2].sent  # the setting was for one turn
+    history = fake.requests[2].sent["messages"]
     assert [m["role"] for m in history] == ["user", "assistant", "user", "assistant", "user"]
     assert history[1]["content"][0]["signature"] == frames[-1]["message"]["blocks"][0]["signature"]
     await ws.close()
@@ -171,7 +177,7 @@ async def test_parallel_calls_run_at_once_and_each_gets_its_result(
     assert {(r["id"], r["status"]) for r in results} == {("toolu_a", "ok"), ("toolu_b", "ok")}
     frames = await ws.until(*ENDINGS)
     assert frames[-1]["type"] == "turn.done"
-    sent = fake.requests[1].body["messages"][-1]["content"]
+    sent = fake.requests[1].sent["messages"][-1]["content"]
     assert [b["tool_use_id"] for b in sent] == ["toolu_a", "toolu_b"]  # in the calls' order
     await ws.close()
 
@@ -198,7 +204,7 @@ async def test_a_failing_tool_bad_input_and_unknown_tool_go_back_as_errors(
     assert {i: r["status"] for i, r in results.items()} == dict.fromkeys(
         ["toolu_1", "toolu_2", "toolu_3", "toolu_4"], "error"
     )
-    sent = {b["tool_use_id"]: b for b in fake.requests[1].body["messages"][-1]["content"]}
+    sent = {b["tool_use_id"]: b for b in fake.requests[1].sent["messages"][-1]["content"]}
     assert all(b["is_error"] is True for b in sent.values())
     assert "disk on fire" in sent["toolu_1"]["content"]
     assert "location: Field required" in sent["toolu_2"]["content"]
@@ -398,7 +404,7 @@ async def test_pause_turn_is_continued_with_the_assistant_content(
 
     assert frames[-1]["stop_reason"] == "end_turn"
     assert text_of(frames) == "Working done."
-    assert fake.requests[1].body["messages"][-1] == {
+    assert fake.requests[1].sent["messages"][-1] == {
         "role": "assistant",
         "content": [{"type": "text", "text": "Working "}],
     }
@@ -436,7 +442,7 @@ async def test_tool_output_is_capped_before_the_model_and_the_store(
 
     frames = await ws.turn("Big")
 
-    sent = fake.requests[1].body["messages"][-1]["content"][0]["content"]
+    sent = fake.requests[1].sent["messages"][-1]["content"][0]["content"]
     assert sent == "x" * 100 + "\n[output cut: 4900 more characters]"
     assert frames[-1]["message"]["blocks"][1]["content"] == sent
     await ws.close()
@@ -461,8 +467,8 @@ async def test_a_conversations_thinking_setting_applies_to_its_turns(
     off = {"type": "disabled"}
     await ws.turn("Don't", conversation_id=conversation["id"], thinking=off)
 
-    assert fake.requests[0].body["thinking"] == {"type": "enabled", "budget_tokens": 2000}
-    assert "thinking" not in fake.requests[1].body
+    assert fake.requests[0].sent["thinking"] == {"type": "enabled", "budget_tokens": 2000}
+    assert "thinking" not in fake.requests[1].sent
     assert fake.requests[1].rejected is None
     async with service.http.patch(
         f"/api/conversations/{conversation['id']}", json={"thinking": None}, headers=headers

@@ -134,7 +134,7 @@ async def test_a_web_search_turn_is_relayed_stored_and_sent_back_byte_identical(
     assert follow_up[-1]["type"] == "turn.done", follow_up[-1]
     request = fake.requests[-1]
     assert request.rejected is None
-    sent_back = request.body["messages"][1]
+    sent_back = request.sent["messages"][1]
     assert sent_back["role"] == "assistant"
     assert json.dumps(sent_back["content"]) == json.dumps(EXPECTED_BLOCKS)
     await ws.close()
@@ -211,13 +211,13 @@ async def test_pause_turn_during_a_search_continues_by_itself(
     first, second = fake.requests
     assert second.rejected is None
     # The paused message goes back as the last (assistant) message, to be continued.
-    assert second.body["messages"][-1]["role"] == "assistant"
-    assert [b["type"] for b in second.body["messages"][-1]["content"]] == [
+    assert second.sent["messages"][-1]["role"] == "assistant"
+    assert [b["type"] for b in second.sent["messages"][-1]["content"]] == [
         "text",
         "server_tool_use",
         "web_search_tool_result",
     ]
-    assert second.body["tools"] == first.body["tools"]
+    assert second.sent["tools"] == first.sent["tools"]
     citation = next(f for f in frames if f["type"] == "turn.citation")
     assert frames[-1]["message"]["blocks"][citation["block"]]["text"] == "Found it."
     await ws.close()
@@ -226,7 +226,7 @@ async def test_pause_turn_during_a_search_continues_by_itself(
 async def test_server_tools_are_off_by_default(service: Service, fake: FakeAnthropic) -> None:
     ws = await service.ws()
     await ws.turn("Hello")
-    offered = fake.requests[-1].body["tools"]
+    offered = fake.requests[-1].sent["tools"]
     assert not [t for t in offered if "type" in t]
     assert "anthropic-beta" not in fake.requests[-1].headers
     await ws.close()
@@ -245,7 +245,7 @@ async def test_settings_decide_what_is_offered(service: Service, fake: FakeAnthr
 
     request = fake.requests[-1]
     assert request.rejected is None
-    server_tools = [t for t in request.body["tools"] if "type" in t]
+    server_tools = [t for t in request.sent["tools"] if "type" in t]
     assert server_tools == [
         {
             "type": "web_search_20250305",

@@ -42,7 +42,8 @@ async def test_turn_streams_deltas_and_stores_the_answer(
     assert started["turn_id"] == turn_id
     assert started["model"] == "claude-test-large"
     assert text_of(frames) == "Hello, world!"
-    assert done["usage"] == {"input_tokens": 12, "output_tokens": len(CHUNKS)}
+    assert done["usage"]["input_tokens"] == 12
+    assert done["usage"]["output_tokens"] == len(CHUNKS)
     assert done["stop_reason"] == "end_turn"
     assert done["message"]["content"] == "Hello, world!"
     assert done["message"]["status"] == "complete"

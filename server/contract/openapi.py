@@ -31,6 +31,7 @@ from server.contract.shapes import (
     TurnStatus,
 )
 from server.contract.sharing import ShareCreated, SharedConversation, ShareList
+from server.contract.usage import UsageReport
 from server.schemas import (
     CreateConversation,
     DevTokenRequest,
@@ -115,6 +116,16 @@ OPERATIONS = (
     ),
     Operation("get", "/api/me", "Who the token says you are", reply=Me),
     Operation("get", "/api/models", "The model allowlist and the default", reply=Models),
+    Operation(
+        "get",
+        "/api/usage",
+        "Your answers' tokens and cost, per UTC day and in total",
+        reply=UsageReport,
+        errors=(422,),
+        parameters=(
+            _query("days", {"type": "integer", "minimum": 1, "maximum": 90}, "Default 30"),
+        ),
+    ),
     Operation(
         "get",
         "/api/tools",

@@ -66,8 +66,21 @@ class FieldError(Shape):
 
 
 class Usage(Shape):
-    input_tokens: int = Field(ge=0)
+    """Tokens by how they are billed, summed over a turn's rounds, and what they cost.
+
+    `input_tokens` is only the prompt after the last cache breakpoint: the whole
+    prompt is the sum of the three input fields."""
+
+    input_tokens: int = Field(ge=0, description="Prompt tokens billed at the input price")
     output_tokens: int = Field(ge=0)
+    cache_creation_input_tokens: int = Field(
+        ge=0, description="Prompt tokens written to the prompt cache (1.25 x input; 2 x for 1h)"
+    )
+    cache_read_input_tokens: int = Field(
+        ge=0, description="Prompt tokens read from the prompt cache (0.1 x input)"
+    )
+    web_search_requests: int = Field(ge=0, description="Server-side web searches, billed apart")
+    cost_usd: float = Field(ge=0, description="At the deployment's prices (`PRICES_FILE`)")
 
 
 class ErrorInfo(Shape):
@@ -208,6 +221,7 @@ class Conversation(Shape):
     updated_at: datetime = Field(
         description="Last activity; the list is ordered by it (after pins)"
     )
+    usage: Usage = Field(description="Running totals of the conversation's ended answers")
 
 
 class ConversationPage(Shape):
@@ -280,11 +294,23 @@ class Budget(Shape):
     resets_at: datetime = Field(description="The next midnight UTC")
 
 
+class CostBudget(Shape):
+    """The daily cost budget (`COST_PER_USER_PER_DAY_USD`), counted in UTC days."""
+
+    cost_usd_per_day: float = Field(gt=0)
+    cost_usd_used: float = Field(ge=0, description="By answers begun today that have ended")
+    cost_usd_remaining: float = Field(ge=0, description="0: new turns get `budget_exhausted`")
+    resets_at: datetime = Field(description="The next midnight UTC")
+
+
 class Me(Shape):
     user_id: str
     tenant_id: str
     budget: Budget | SkipJsonSchema[None] = omittable(
         "Only when the operator set a daily budget (`OUTPUT_TOKENS_PER_DAY`)"
+    )
+    cost_budget: CostBudget | SkipJsonSchema[None] = omittable(
+        "Only when the operator set a daily cost budget (`COST_PER_USER_PER_DAY_USD`)"
     )
 
 

@@ -33,11 +33,13 @@ from server.errors import (
 )
 from server.identity import Identity
 from server.limits.counters import Counters, LocalCounters, TokenBucket
+from server.prices import Spent
 
 Document = dict[str, Any]
 
-# Output tokens of the answers matching a filter (a user's, a tenant's) begun since a moment.
-UsageReader = Callable[[Document, datetime], Awaitable[int]]
+# Output tokens and cost of the answers matching a filter (a user's, a tenant's) begun
+# since a moment.
+UsageReader = Callable[[Document, datetime], Awaitable[Spent]]
 
 # Suggested waits where nothing says when room will be made (a turn ends, a socket closes).
 TURN_RETRY_SECONDS = 2.0
@@ -59,6 +61,7 @@ class Scope:
     turns: int
     per_minute: int
     tokens_per_day: int
+    cost_per_day: float = 0.0  # USD; the user's only (COST_PER_USER_PER_DAY_USD)
 
 
 class TurnSlot:
@@ -104,7 +107,8 @@ class Limits:
         self._settings = settings
         self._usage = usage
         self.counters: Counters = counters if counters is not None else LocalCounters()
-        self._exhausted_until: dict[str, datetime] = {}
+        # A spent scope: until when, and whether its tokens (not its cost) ran out.
+        self._exhausted_until: dict[str, tuple[datetime, bool]] = {}
         self._gates: dict[str, _Gate] = {}
         self._lookups: dict[str, TokenBucket] = {}
 
@@ -119,6 +123,7 @@ class Limits:
                 s.max_turns_per_user,
                 s.turns_per_minute,
                 s.output_tokens_per_day,
+                s.cost_per_user_per_day_usd,
             ),
             Scope(
                 "tenant",
@@ -156,10 +161,10 @@ class Limits:
         for scope in self.scopes(identity):
             if scope.turns and await self.counters.held(f"{scope.key}:turns") >= scope.turns:
                 return _too_many_turns(scope)
-            exhausted_until = self._exhausted_until.get(scope.key)
-            if exhausted_until is not None:
-                if exhausted_until > datetime.now(UTC):
-                    return _budget_spent(scope, exhausted_until)
+            exhausted = self._exhausted_until.get(scope.key)
+            if exhausted is not None:
+                if exhausted[0] > datetime.now(UTC):
+                    return _budget_spent(scope, exhausted[0], tokens=exhausted[1])
                 del self._exhausted_until[scope.key]
             if scope.per_minute:
                 wait = await self.counters.wait(f"{scope.key}:starts", scope.per_minute)
@@ -209,12 +214,13 @@ class Limits:
         for scope in scopes:
             if scope.turns and await self.counters.held(f"{scope.key}:turns") >= scope.turns:
                 raise _too_many_turns(scope)
-            budget = await self._budget(scope)
-            if budget is not None and budget["output_tokens_remaining"] <= 0:
+            budget, cost = await self._budgets(scope)
+            spent = budget is not None and budget["output_tokens_remaining"] <= 0
+            if spent or (cost is not None and cost["cost_usd_remaining"] <= 0):
                 # Spent stays spent until the day ends: later starts are refused from memory.
-                resets = datetime.fromisoformat(budget["resets_at"])
-                self._exhausted_until[scope.key] = resets
-                raise _budget_spent(scope, resets)
+                resets = datetime.fromisoformat((budget or cost or {})["resets_at"])
+                self._exhausted_until[scope.key] = (resets, spent)
+                raise _budget_spent(scope, resets, tokens=spent)
         # Places and starts are taken after the awaits above, all or none.
         taken: list[Scope] = []
         try:
@@ -247,21 +253,35 @@ class Limits:
         if wait:
             raise Flooding(f"At most {per_minute} syncs a minute per user", retry_after=wait)
 
-    async def budget(self, identity: Identity) -> dict[str, Any] | None:
-        """The user's output-token budget today (UTC) and what is left; None when unlimited."""
-        return await self._budget(self.scopes(identity)[0])
+    async def budgets(
+        self, identity: Identity
+    ) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+        """The user's output-token and cost budgets today (UTC) and what is left of each;
+        None for one the operator did not set."""
+        return await self._budgets(self.scopes(identity)[0])
 
-    async def _budget(self, scope: Scope) -> dict[str, Any] | None:
-        if not scope.tokens_per_day or self._usage is None:
-            return None
+    async def _budgets(self, scope: Scope) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+        if not (scope.tokens_per_day or scope.cost_per_day) or self._usage is None:
+            return None, None
         today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
         used = await self._usage(scope.usage_filter, today)
-        return {
-            "output_tokens_per_day": scope.tokens_per_day,
-            "output_tokens_used": used,
-            "output_tokens_remaining": max(0, scope.tokens_per_day - used),
-            "resets_at": (today + timedelta(days=1)).isoformat(),
-        }
+        resets_at = (today + timedelta(days=1)).isoformat()
+        tokens = cost = None
+        if scope.tokens_per_day:
+            tokens = {
+                "output_tokens_per_day": scope.tokens_per_day,
+                "output_tokens_used": used.output_tokens,
+                "output_tokens_remaining": max(0, scope.tokens_per_day - used.output_tokens),
+                "resets_at": resets_at,
+            }
+        if scope.cost_per_day:
+            cost = {
+                "cost_usd_per_day": scope.cost_per_day,
+                "cost_usd_used": round(used.cost_usd, 8),
+                "cost_usd_remaining": round(max(0.0, scope.cost_per_day - used.cost_usd), 8),
+                "resets_at": resets_at,
+            }
+        return tokens, cost
 
 
 class _Gate:
@@ -279,10 +299,13 @@ def _too_many_turns(scope: Scope) -> TooManyTurns:
     )
 
 
-def _budget_spent(scope: Scope, resets: datetime) -> BudgetExhausted:
+def _budget_spent(scope: Scope, resets: datetime, *, tokens: bool) -> BudgetExhausted:
     whose = "The" if scope.who == "user" else f"Your {scope.who}'s"
+    amount = (
+        f"{scope.tokens_per_day} output tokens" if tokens else f"${scope.cost_per_day:g} of usage"
+    )
     return BudgetExhausted(
-        f"{whose} daily budget of {scope.tokens_per_day} output tokens is spent",
+        f"{whose} daily budget of {amount} is spent",
         retry_after=max(1.0, (resets - datetime.now(UTC)).total_seconds()),
     )
 

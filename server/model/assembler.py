@@ -27,6 +27,7 @@ from server.model.base import (
     ToolCall,
 )
 from server.model.failures import failure_for
+from server.prices import USAGE_FIELDS
 
 JSON_FIELD = "partial_json"  # a tool's input, parsed when its block stops
 # Deltas that append to one string field of their block.
@@ -48,8 +49,7 @@ class MessageAssembler:
         self.blocks: list[dict[str, Any]] = []
         # Appended strings, joined when their block stops: never a growing copy per token.
         self._parts: dict[tuple[int, str], list[str]] = {}
-        self.input_tokens = 0
-        self.output_tokens = 0
+        self.usage: dict[str, int] = dict.fromkeys(USAGE_FIELDS, 0)
         self.stop_reason: str | None = None
         self.stop_sequence: str | None = None
 
@@ -66,9 +66,7 @@ class MessageAssembler:
         elif kind == "message_delta":
             self._message_delta(event)
         elif kind == "message_start":
-            usage = event["message"].get("usage") or {}
-            self.input_tokens = int(usage.get("input_tokens") or 0)
-            self.output_tokens = int(usage.get("output_tokens") or 0)
+            self._usage(event["message"].get("usage") or {})
         elif kind == "error":
             raise stream_error(event.get("error") or {})
         return None  # ping, message_stop, and event types added later
@@ -76,7 +74,16 @@ class MessageAssembler:
     def finished(self) -> Finished:
         for index in {index for index, _ in self._parts}:
             self._stop(index)
-        return Finished(self.input_tokens, self.output_tokens, self.stop_reason, tuple(self.blocks))
+        usage = self.usage
+        return Finished(
+            usage["input_tokens"],
+            usage["output_tokens"],
+            self.stop_reason,
+            tuple(self.blocks),
+            usage["cache_creation_input_tokens"],
+            usage["cache_read_input_tokens"],
+            usage["web_search_requests"],
+        )
 
     def _delta(
         self, index: int, delta: dict[str, Any]
@@ -147,11 +154,16 @@ class MessageAssembler:
         if "stop_reason" in delta:
             self.stop_reason = delta["stop_reason"]
             self.stop_sequence = delta.get("stop_sequence")
-        usage = event.get("usage") or {}
-        if usage.get("output_tokens") is not None:
-            self.output_tokens = int(usage["output_tokens"])
-        if usage.get("input_tokens") is not None:
-            self.input_tokens = int(usage["input_tokens"])
+        self._usage(event.get("usage") or {})
+
+    def _usage(self, usage: dict[str, Any]) -> None:
+        """The counts a usage object gives (cumulative in the API: the last one wins)."""
+        for name in USAGE_FIELDS[:4]:
+            if usage.get(name) is not None:
+                self.usage[name] = int(usage[name])
+        searches = (usage.get("server_tool_use") or {}).get("web_search_requests")
+        if searches is not None:
+            self.usage["web_search_requests"] = int(searches)
 
     def _block(self, index: int) -> dict[str, Any]:
         if index >= len(self.blocks):  # a delta before its start: tolerate, as the SDK does

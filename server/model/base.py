@@ -6,6 +6,8 @@ from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from server.prices import USAGE_FIELDS
+
 
 @dataclass(frozen=True, slots=True)
 class TextChunk:
@@ -59,6 +61,13 @@ class Finished:
     stop_reason: str | None
     # The message's content blocks as received (text, thinking, tool_use, ...).
     content: tuple[dict[str, Any], ...] = ()
+    cache_creation_input_tokens: int = 0
+    cache_read_input_tokens: int = 0
+    web_search_requests: int = 0  # `usage.server_tool_use`: billed apart from tokens
+
+    def usage(self) -> dict[str, int]:
+        """What the request was billed for, every field a number (0 where the API said none)."""
+        return {name: getattr(self, name) for name in USAGE_FIELDS}
 
 
 Chunk = TextChunk | ThinkingChunk | ToolCall | ServerToolResult | Citation | Finished

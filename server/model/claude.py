@@ -23,6 +23,7 @@ from server.errors import (
 from server.model.assembler import MessageAssembler
 from server.model.base import Chunk, ContextMessage, TextChunk, clean_title
 from server.model.body import body_of
+from server.model.caching import cached_messages, cached_system, cached_tools
 from server.model.failures import failure_for
 from server.model.sse import events_of
 
@@ -71,10 +72,17 @@ class ClaudeModel:
         max_tokens: int,
         tools: Sequence[dict[str, Any]] = (),
         thinking_budget: int | None = None,
+        cache: bool | None = None,
     ) -> AsyncGenerator[Chunk]:
-        extra: dict[str, Any] = {"system": system} if system else {}
+        """`cache`: mark prompt-cache breakpoints (`caching.py`); None: as PROMPT_CACHE says."""
+        if cache is None:
+            cache = self._settings.prompt_cache
+        ttl = self._settings.prompt_cache_ttl
+        extra: dict[str, Any] = {}
+        if system:
+            extra["system"] = cached_system(system, ttl) if cache else system
         if tools:
-            extra["tools"] = list(tools)
+            extra["tools"] = cached_tools(tools, ttl) if cache and not system else list(tools)
             betas = sorted({BETA_TOOLS[t["type"]] for t in tools if t.get("type") in BETA_TOOLS})
             if betas:
                 extra["extra_headers"] = {"anthropic-beta": ",".join(betas)}
@@ -85,7 +93,7 @@ class ClaudeModel:
             async with self._client.messages.with_streaming_response.create(
                 model=model,
                 max_tokens=max_tokens,
-                messages=list(messages),  # type: ignore[arg-type]
+                messages=cached_messages(messages, ttl) if cache else list(messages),  # type: ignore[arg-type]
                 stream=True,
                 **extra,
             ) as response:
@@ -100,11 +108,13 @@ class ClaudeModel:
     async def title(self, question: str, answer: str) -> str:
         parts: list[str] = []
         exchange = f"User: {question[:2000]}\n\nAssistant: {answer[:2000]}"
+        # Not cached: a title's prompt is new every time, and below any model's minimum.
         async for chunk in self.stream(
             model=self._settings.title_model,
             system=TITLE_SYSTEM_PROMPT,
             messages=[{"role": "user", "content": exchange}],
             max_tokens=24,
+            cache=False,
         ):
             if isinstance(chunk, TextChunk):
                 parts.append(chunk.text)

@@ -21,6 +21,7 @@ from server.storage.inserts import insert_new
 from server.storage.migrations import linked
 from server.storage.shelves import ListFilter, count_projects, count_tags, list_page
 from server.storage.tree import MessageTree
+from server.storage.usage import whole_usage
 from server.storage.values import new_id, now
 
 MESSAGE_FIELDS = (
@@ -57,11 +58,14 @@ def public_conversation(doc: Document) -> dict[str, Any]:
         "current_leaf": doc.get("current_leaf"),
         "created_at": doc["created_at"],
         "updated_at": doc["updated_at"],
+        "usage": whole_usage(doc.get("usage") or {}),
     }
 
 
 def public_message(doc: Document) -> dict[str, Any]:
-    return {"id": doc["_id"], **{name: doc.get(name) for name in MESSAGE_FIELDS}}
+    message = {"id": doc["_id"], **{name: doc.get(name) for name in MESSAGE_FIELDS}}
+    message["usage"] = whole_usage(message["usage"])
+    return message
 
 
 def conversation_document(

@@ -187,7 +187,7 @@ class Outcome:
     """How a turn ended: what the finaliser writes, once."""
 
     status: str  # complete, cancelled, interrupted, error
-    usage: dict[str, int] | None = None
+    usage: dict[str, Any] | None = None  # tokens by kind, and `cost_usd`
     stop_reason: str | None = None
     error: dict[str, Any] | None = None
 

@@ -168,12 +168,18 @@ class TurnStore:
         undo.note(lambda: self.messages.delete_many({"_id": {"$in": ids}}))
         return record, now_is
 
-    async def _free(self, conversation_id: str, turn_id: str) -> Document | None:
-        """Free the conversation's slot; the conversation as it is now (None: not held)."""
+    async def _free(
+        self, conversation_id: str, turn_id: str, usage: Document | None = None
+    ) -> Document | None:
+        """Free the conversation's slot, adding the answer's `usage` to the conversation's
+        running totals; the conversation as it is now (None: not held)."""
         moment = now()
+        update: Document = {"$set": {"running_turn_id": None, "updated_at": moment}}
+        if usage:
+            update["$inc"] = {f"usage.{name}": value for name, value in usage.items()}
         return await self.conversations.find_one_and_update(
             {"_id": conversation_id, "running_turn_id": turn_id},
-            stamped({"$set": {"running_turn_id": None, "updated_at": moment}}, moment),
+            stamped(update, moment),
             return_document=ReturnDocument.AFTER,
         )
 
@@ -331,7 +337,8 @@ class TurnStore:
             {"$set": {"status": status, "error": error, "updated_at": moment, **(answer or {})}},
             return_document=ReturnDocument.AFTER,
         )
-        conversation = await self._free(turn["conversation_id"], turn["turn_id"])
+        usage = (answer or {}).get("usage")
+        conversation = await self._free(turn["conversation_id"], turn["turn_id"], usage)
         return turn, message, conversation
 
     async def assistant_message(self, doc: Document) -> Document | None:

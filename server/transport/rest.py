@@ -98,9 +98,11 @@ async def dev_token(request: web.Request) -> web.Response:
 async def me(request: web.Request) -> web.Response:
     identity = identity_of(request)
     body: dict[str, object] = {"user_id": identity.user_id, "tenant_id": identity.tenant_id}
-    budget = await request.app[limits_key].budget(identity)
-    if budget is not None:  # only when the operator set one
+    budget, cost_budget = await request.app[limits_key].budgets(identity)
+    if budget is not None:  # each only when the operator set it
         body["budget"] = budget
+    if cost_budget is not None:
+        body["cost_budget"] = cost_budget
     return json_response(body)
 
 

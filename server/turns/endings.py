@@ -15,6 +15,7 @@ from server.model.assembler import SERVER_RESULT_SUFFIX
 from server.storage.client import Document
 from server.storage.conversations import public_message
 from server.storage.turn_records import INTERRUPTED
+from server.storage.usage import whole_usage, zero_usage
 
 PREVIEW_CHARS = 200
 # What a client is told of a citation; the rest (`encrypted_index`) is for the model only.
@@ -103,7 +104,7 @@ def ending(turn: Document, answer: Document | None) -> tuple[EventType, dict[str
     if status == "complete" and answer is not None:
         payload = {
             "message": message,
-            "usage": answer.get("usage"),
+            "usage": whole_usage(answer.get("usage")) or zero_usage(),
             "stop_reason": answer.get("stop_reason"),
         }
         return "turn.done", payload

@@ -33,6 +33,7 @@ from server.model.base import (
     ThinkingChunk,
     ToolCall,
 )
+from server.prices import USAGE_FIELDS
 from server.storage.conversations import Store
 from server.tools.registry import ToolContext
 from server.tools.runner import ToolResult, cancelled, not_run
@@ -49,7 +50,7 @@ CONTINUED = {"tool_use", "pause_turn"}  # stop reasons that mean "ask again"
 
 @dataclass(frozen=True, slots=True)
 class Answered:
-    usage: dict[str, int]
+    usage: dict[str, Any]  # the `USAGE_FIELDS` summed over the rounds, and `cost_usd`
     stop_reason: str | None
 
 
@@ -70,27 +71,32 @@ class Rounds:
 
     async def run(self, active: ActiveTurn, question: list[ContextMessage]) -> Answered:
         """Ask, run tools, ask again, until the model stops for another reason or the limit."""
-        usage = {"input_tokens": 0, "output_tokens": 0}
+        usage = dict.fromkeys(USAGE_FIELDS, 0)
         continued = 0
         while True:
             messages = question + answer_messages(active.progress().blocks)
             finished, calls = await self._stream(active, messages)
-            usage["input_tokens"] += finished.input_tokens
-            usage["output_tokens"] += finished.output_tokens
+            for name, count in finished.usage().items():
+                usage[name] += count
             log = active.log
             active.answer.add(finished.content, seq=log.last_seq, text_end=log.text_length)
             stop = finished.stop_reason
             if stop not in CONTINUED:
-                return Answered(usage, stop)
+                return self._answered(active, usage, stop)
             ours = [call for call in calls if not call.server]
             if continued >= self._settings.max_tool_rounds:
                 # Answered anyway, so the stored history stays valid for the next turn.
                 limit = f"Not run: this answer reached its limit of {continued} tool rounds."
                 self._record(active, [not_run(call, limit) for call in ours])
-                return Answered(usage, stop)
+                return self._answered(active, usage, stop)
             if ours:
                 await self._run_tools(active, ours)
             continued += 1
+
+    def _answered(self, active: ActiveTurn, usage: dict[str, int], stop: str | None) -> Answered:
+        price = self._settings.prices.of(active.record.model)
+        long_ttl = self._settings.prompt_cache and self._settings.prompt_cache_ttl == "1h"
+        return Answered({**usage, "cost_usd": price.cost_usd(usage, long_ttl=long_ttl)}, stop)
 
     async def _stream(
         self, active: ActiveTurn, messages: Sequence[ContextMessage]
