@@ -10,6 +10,7 @@ if TYPE_CHECKING:
     from server.auth import Authenticator
     from server.config import Settings
     from server.contract.documents import Documents
+    from server.files.store import FileStore
     from server.identity import Identity
     from server.limits import Limits
     from server.mcp.hub import McpHub
@@ -39,5 +40,6 @@ mcp_hub_key: web.AppKey[McpHub] = web.AppKey("mcp_hub")
 # The change feed: pushes to every socket of a user (here, and through Redis elsewhere).
 feed_key: web.AppKey[ChangeFeed] = web.AppKey("feed")
 changes_key: web.AppKey[ChangeStore] = web.AppKey("changes")
+files_key: web.AppKey[FileStore] = web.AppKey("files")
 identity_key: web.RequestKey[Identity] = web.RequestKey("identity")
 client_address_key: web.RequestKey[str] = web.RequestKey("client_address")

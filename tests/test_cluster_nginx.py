@@ -79,9 +79,10 @@ class Deployment:
         async def spread() -> list[float]:
             return [await self.gauge(p, "chat_ws_connections_open") for p in self.processes]
 
-        counts = await eventually(
-            lambda: _when(spread, lambda c: sum(c) == count and max(c) == 1)
-        ) or await spread()
+        counts = (
+            await eventually(lambda: _when(spread, lambda c: sum(c) == count and max(c) == 1))
+            or await spread()
+        )
         assert sum(counts) == count and max(counts) == 1, f"round robin: {counts}"
         return opened
 

@@ -12,7 +12,13 @@ from aiohttp.typedefs import Handler
 from server.storage.deadline import storage_deadline
 from server.typedefs import settings_key
 
-STREAMING = {("POST", "/api/turns"), ("GET", "/api/turns/{turn_id}/events")}
+# An upload or a download lasts as long as the client's connection, not a database call.
+STREAMING = {
+    ("POST", "/api/turns"),
+    ("GET", "/api/turns/{turn_id}/events"),
+    ("POST", "/api/files"),
+    ("GET", "/api/files/{file_id}"),
+}
 
 
 @web.middleware

@@ -1,0 +1,198 @@
+"""Attachments: uploaded once, checked by their bytes, sent to Claude as image and PDF blocks."""
+
+from __future__ import annotations
+
+import base64
+import io
+from typing import Any
+
+from PIL import Image
+
+from tests.conftest import Service, new_turn_id
+from tests.fake_anthropic import RecordedRequest
+from tests.files_for_tests import form, jpeg_rotated_with_gps, pdf, png, png_claiming, raw_form
+
+
+async def upload(service: Service, data: bytes, name: str, user: str = "alice") -> Any:
+    response = await service.http.post(
+        "/api/files", data=form(data, name), headers=service.headers(user)
+    )
+    return response.status, await response.json()
+
+
+def last_user_blocks(request: RecordedRequest) -> list[dict[str, Any]]:
+    message = request.body["messages"][-1]
+    assert message["role"] == "user"
+    content: list[dict[str, Any]] = message["content"]
+    return content
+
+
+def media(blocks: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [b for b in blocks if b["type"] in ("image", "document")]
+
+
+async def test_a_png_and_a_pdf_reach_the_model_as_blocks_and_again_as_history(
+    service: Service,
+) -> None:
+    picture, document = png(2000, 1000), pdf(3)
+    status, image_file = await upload(service, picture, "wide.png")
+    assert status == 201, image_file
+    assert (image_file["media_type"], image_file["width"], image_file["height"]) == (
+        "image/png",
+        1568,
+        784,
+    )
+    status, pdf_file = await upload(service, document, "contract.pdf")
+    assert status == 201, pdf_file
+    assert (pdf_file["media_type"], pdf_file["pages"], pdf_file["size"]) == (
+        "application/pdf",
+        3,
+        len(document),
+    )
+    ws = await service.ws()
+
+    frames = await ws.turn("What are these?", attachments=[image_file["id"], pdf_file["id"]])
+
+    assert frames[-1]["type"] == "turn.done", frames[-1]
+    image, doc, text = last_user_blocks(service.fake.requests[-1])
+    assert image["source"]["media_type"] == "image/png"
+    sent = base64.b64decode(image["source"]["data"])
+    stored = await service.http.get(f"/api/files/{image_file['id']}", headers=service.headers())
+    assert sent == await stored.read()
+    with Image.open(io.BytesIO(sent)) as seen:
+        assert max(seen.size) <= 1568 and seen.size == (1568, 784)
+    assert doc["source"]["media_type"] == "application/pdf"
+    assert base64.b64decode(doc["source"]["data"]) == document
+    assert doc["citations"] == {"enabled": True}
+    assert text == {"type": "text", "text": "What are these?"}
+    question = await service.db.messages.find_one({"role": "user"})
+    assert question["blocks"] == [
+        {"type": "image", "file_id": image_file["id"], "media_type": "image/png",
+         "name": "wide.png", "width": 1568, "height": 784},
+        {"type": "document", "file_id": pdf_file["id"], "media_type": "application/pdf",
+         "name": "contract.pdf", "pages": 3},
+    ]  # fmt: skip
+
+    conversation_id = frames[0]["conversation_id"]
+    again = await ws.turn("And the second page?", conversation_id=conversation_id)
+
+    assert again[-1]["type"] == "turn.done", again[-1]
+    history = service.fake.requests[-1].body["messages"]
+    assert [m["role"] for m in history] == ["user", "assistant", "user"]
+    assert [b["type"] for b in media(history[0]["content"])] == ["image", "document"]
+    assert media(history[0]["content"]) == media(last_user_blocks(service.fake.requests[0]))
+    assert history[-1]["content"] == "And the second page?"
+    await ws.close()
+
+
+async def test_files_are_owner_scoped_and_described(service: Service) -> None:
+    status, described = await upload(service, pdf(1), "mine.pdf")
+    assert status == 201
+    path = f"/api/files/{described['id']}"
+
+    for user in ("bob",):
+        for route in (path, f"{path}/meta"):
+            response = await service.http.get(route, headers=service.headers(user))
+            assert response.status == 404
+            assert (await response.json())["code"] == "not_found"
+    other_tenant = await service.http.get(path, headers=service.headers("alice", "acme"))
+    assert other_tenant.status == 404
+    mine = await service.http.get(path, headers=service.headers())
+    assert mine.status == 200
+    assert mine.headers["Content-Type"] == "application/pdf"
+    assert mine.headers["Content-Disposition"].startswith("attachment")
+    assert mine.headers["X-Content-Type-Options"] == "nosniff"
+    meta = await service.http.get(f"{path}/meta", headers=service.headers())
+    assert await meta.json() == described
+    ws = await service.ws("bob")
+    refused = await ws.turn("Whose?", attachments=[described["id"]])
+    assert (refused[-1]["type"], refused[-1]["code"]) == ("error", "not_found")
+    assert await service.db.messages.count_documents({}) == 0
+    deleted = await service.http.delete(path, headers=service.headers())
+    assert deleted.status == 204
+    gone = await service.http.get(f"{path}/meta", headers=service.headers())
+    assert gone.status == 404
+    await ws.close()
+
+
+async def test_hostile_and_broken_files_are_refused_precisely(service: Service) -> None:
+    cases = [
+        (b"\x7fELF\x02\x01\x01" + b"\x00" * 200, "photo.png", 415, "unsupported_file_type"),
+        (b"", "empty.png", 422, "invalid_file"),
+        (png(64, 64)[:60], "truncated.png", 422, "invalid_file"),
+        (png_claiming(100_000, 100_000), "bomb.png", 422, "invalid_file"),
+        (pdf(1, password="secret"), "locked.pdf", 422, "invalid_file"),
+        (b"%PDF-1.7\n" + b"\x00garbage" * 50, "broken.pdf", 422, "invalid_file"),
+        (pdf(101), "long.pdf", 422, "invalid_file"),
+    ]
+    for data, name, status, code in cases:
+        got, problem = await upload(service, data, name)
+        assert (got, problem["code"]) == (status, code), (name, problem)
+    assert await service.db["files.files"].count_documents({}) == 0
+    assert await service.db["files.chunks"].count_documents({}) == 0
+
+
+async def test_a_photo_is_turned_upright_stripped_and_safely_named(service: Service) -> None:
+    # RFC 5987: percent-encoding carries what a quoted name cannot (a bidi override, \x01).
+    name = b"filename*=UTF-8''..%2F..%2Fetc%2F%E2%80%AEev%01il.jpg"
+    status, described = await post_raw(service, *raw_form(jpeg_rotated_with_gps(300, 200), name))
+
+    assert status == 201, described
+    assert described["name"] == "evil.jpg"
+    assert (described["width"], described["height"]) == (200, 300)  # upright
+    stored = await service.http.get(f"/api/files/{described['id']}", headers=service.headers())
+    with Image.open(io.BytesIO(await stored.read())) as image:
+        assert image.size == (200, 300)
+        assert not image.getexif()  # no orientation, no GPS: nothing carried over
+
+
+async def test_a_control_character_in_a_part_header_is_a_bad_request(service: Service) -> None:
+    status, problem = await post_raw(service, *raw_form(png(4, 4), b'filename="a\x01.png"'))
+
+    assert (status, problem["code"]) == (400, "bad_request")
+
+
+async def post_raw(service: Service, body: bytes, boundary: str) -> Any:
+    response = await service.http.post(
+        "/api/files",
+        data=body,
+        headers={
+            **service.headers(),
+            "Content-Type": f"multipart/form-data; boundary={boundary}",
+        },
+    )
+    return response.status, await response.json()
+
+
+async def test_attachment_lists_are_checked_before_anything_is_stored(service: Service) -> None:
+    status, described = await upload(service, png(10, 10), "dot.png")
+    assert status == 201
+    ws = await service.ws()
+
+    twice = await ws.turn("", attachments=[described["id"], described["id"]])
+    many = await ws.turn("hi", attachments=[f"f{n}" for n in range(21)])
+    alone = await ws.turn("", attachments=[described["id"]])
+
+    assert (twice[-1]["code"], "twice" in twice[-1]["message"]) == ("validation_error", True)
+    assert (many[-1]["code"], "at most 20" in many[-1]["message"]) == ("validation_error", True)
+    assert alone[-1]["type"] == "turn.done", alone[-1]  # files with no words are a question
+    assert [b["type"] for b in last_user_blocks(service.fake.requests[-1])] == ["image"]
+    await ws.close()
+
+
+async def test_the_offline_model_says_what_it_received(service: Service) -> None:
+    service.env.pop("ANTHROPIC_API_KEY")
+    await service.reconfigure(OFFLINE_WORD_DELAY_SECONDS="0")
+    _, image_file = await upload(service, png(800, 600), "shot.png")
+    _, pdf_file = await upload(service, pdf(3), "three.pdf")
+    ws = await service.ws()
+
+    frames = await ws.turn(
+        "Look", attachments=[image_file["id"], pdf_file["id"]], turn_id=new_turn_id()
+    )
+
+    assert frames[-1]["type"] == "turn.done", frames[-1]
+    assert (
+        "I received 1 image, 800\u00d7600 PNG; 1 PDF, 3 pages." in frames[-1]["message"]["content"]
+    )
+    await ws.close()
