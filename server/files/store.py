@@ -1,17 +1,20 @@
-"""Attachments in MongoDB through GridFS: one code path for the embedded database and a cluster.
+"""Attachments in MongoDB in GridFS's layout: one code path for the embedded database and a cluster.
 
 PyMongo's `AsyncGridFSBucket` works against mongoeco (tried: upload, download,
-delete, its indexes), so the bytes live in `files.chunks` and each file's
-document in `files.files`, with our fields under `metadata`. GridFS writes the
-chunks first and the file's document last, when the upload closes: a process
-killed mid-upload leaves chunks that no query of ours ever reaches, because
-every read starts from the document. A marker in `file_uploads`, written
-before the first chunk and removed after the document, lets the sweep find
-those orphans by an index instead of scanning the chunks.
+delete), so the bytes live in `files.chunks` and each file's document in
+`files.files`, with our fields under `metadata`, and the bucket reads them
+back. Writing is ours, chunk by chunk, in the same layout: the bucket's upload
+stream holds up to 32 MB of chunks in memory before its first insert, which
+would undo the flat memory of a streamed upload. The chunks go first and the
+file's document last: a process killed mid-upload leaves chunks that no query
+of ours reaches, because every read starts from the document. A marker in
+`file_uploads`, written before the first chunk and removed after the
+document, lets the sweep find those orphans by an index, never by a scan.
 """
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
@@ -38,6 +41,12 @@ INDEXES: dict[str, list[IndexModel]] = {
     "files.files": [
         IndexModel([("metadata.used", ASCENDING), ("uploadDate", ASCENDING)], name="unused"),
         IndexModel([("metadata.conversations", ASCENDING)], name="conversations"),
+    ],
+    # GridFS's own index, made here since the bucket makes it only when it uploads. Not
+    # unique: on the embedded database a compound unique index costs a scan per write
+    # (storage/indexes.py), and (files_id, n) is unique by construction (one writer, n counted).
+    "files.chunks": [
+        IndexModel([("files_id", ASCENDING), ("n", ASCENDING)], name="files_id_1_n_1")
     ],
     "file_uploads": [IndexModel([("started_at", ASCENDING)], name="started")],
 }
@@ -73,6 +82,7 @@ class FileStore:
         self.db = db
         self.bucket = AsyncGridFSBucket(db, bucket_name=BUCKET, chunk_size_bytes=CHUNK_BYTES)
         self.files = db[f"{BUCKET}.files"]
+        self.chunks = db[f"{BUCKET}.chunks"]
         self.uploads = db["file_uploads"]
 
     async def ensure_indexes(self) -> None:
@@ -94,17 +104,24 @@ class FileStore:
             "used": False,
             "conversations": [],
         }
-        stream = self.bucket.open_upload_stream_with_id(file_id, new.name, metadata=metadata)
+        length = 0
         try:
-            async for chunk in chunks:
-                await stream.write(chunk)
-        except BaseException:
-            await stream.abort()  # the chunks written so far go; no document was written
+            async for n, chunk in _numbered(_exact(chunks)):
+                await self.chunks.insert_one({"files_id": file_id, "n": n, "data": chunk})
+                length += len(chunk)
+            doc = {
+                "_id": file_id,
+                "length": length,
+                "chunkSize": CHUNK_BYTES,
+                "uploadDate": now(),
+                "filename": new.name,
+                "metadata": metadata,
+            }
+            await self.files.insert_one(doc)
+        except BaseException:  # the chunks written so far go (the sweep, if we die first)
+            await asyncio.shield(self.chunks.delete_many({"files_id": file_id}))
             raise
-        await stream.close()
         await self.uploads.delete_one({"_id": file_id})
-        doc = await self.files.find_one({"_id": file_id})
-        assert doc is not None
         return doc
 
     async def get(self, identity: Identity, file_id: str) -> Document:
@@ -114,7 +131,7 @@ class FileStore:
             raise NotFound(f"No file {file_id!r}")
         return doc
 
-    async def chunks(self, file_id: str) -> AsyncIterator[bytes]:
+    async def content(self, file_id: str) -> AsyncIterator[bytes]:
         """The file's bytes, a chunk at a time."""
         try:
             stream = await self.bucket.open_download_stream(file_id)
@@ -124,7 +141,7 @@ class FileStore:
             yield chunk
 
     async def read(self, file_id: str) -> bytes:
-        return b"".join([chunk async for chunk in self.chunks(file_id)])
+        return b"".join([chunk async for chunk in self.content(file_id)])
 
     async def delete(self, identity: Identity, file_id: str) -> None:
         await self.get(identity, file_id)
@@ -166,24 +183,26 @@ class FileStore:
                 )
         return removed
 
-    async def sweep(self, unused_before: datetime) -> int:
-        """Remove files no turn used since they were uploaded, and abandoned uploads' chunks."""
+    async def sweep(self, unused_before: datetime, abandoned_before: datetime | None = None) -> int:
+        """Remove files no turn used since they were uploaded, and abandoned uploads' chunks
+        (of uploads begun before `abandoned_before`: an hour ago, unless told)."""
         removed = 0
         unused = {"metadata.used": False, "uploadDate": {"$lt": unused_before}}
         async for doc in self.files.find(unused, {"_id": 1}).limit(SWEEP_BATCH):
             await self._remove(doc["_id"])
             removed += 1
-        stale = {"started_at": {"$lt": now() - ABANDONED_AFTER}}
+        abandoned_before = abandoned_before or now() - ABANDONED_AFTER
+        stale = {"started_at": {"$lt": abandoned_before}}
         async for marker in self.uploads.find(stale).limit(SWEEP_BATCH):
             if await self.files.find_one({"_id": marker["_id"]}, {"_id": 1}) is None:
-                await self.db[f"{BUCKET}.chunks"].delete_many({"files_id": marker["_id"]})
+                await self.chunks.delete_many({"files_id": marker["_id"]})
             await self.uploads.delete_one({"_id": marker["_id"]})
         return removed
 
     async def _remove(self, file_id: str) -> None:
         """The document first: the file is gone for readers before its chunks are."""
         await self.files.delete_one({"_id": file_id})
-        await self.db[f"{BUCKET}.chunks"].delete_many({"files_id": file_id})
+        await self.chunks.delete_many({"files_id": file_id})
 
 
 def _owned(doc: Document, identity: Identity) -> bool:
@@ -191,3 +210,22 @@ def _owned(doc: Document, identity: Identity) -> bool:
     return bool(meta.get("tenant_id") == identity.tenant_id) and bool(
         meta.get("user_id") == identity.user_id
     )
+
+
+async def _exact(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    """Chunks of exactly CHUNK_BYTES (the last one shorter), as GridFS readers expect."""
+    pending = b""
+    async for chunk in chunks:
+        pending += chunk
+        while len(pending) >= CHUNK_BYTES:
+            yield pending[:CHUNK_BYTES]
+            pending = pending[CHUNK_BYTES:]
+    if pending:
+        yield pending
+
+
+async def _numbered(chunks: AsyncIterator[bytes]) -> AsyncIterator[tuple[int, bytes]]:
+    n = 0
+    async for chunk in chunks:
+        yield n, chunk
+        n += 1

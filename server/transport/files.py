@@ -39,7 +39,7 @@ async def download_file(request: web.Request) -> web.StreamResponse:
     )
     response.content_length = described["size"]
     await response.prepare(request)
-    async for chunk in store.chunks(doc["_id"]):
+    async for chunk in store.content(doc["_id"]):
         await response.write(chunk)
     await response.write_eof()
     return response
