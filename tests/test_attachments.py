@@ -9,8 +9,9 @@ from typing import Any
 from PIL import Image
 
 from tests.conftest import Service, new_turn_id
-from tests.fake_anthropic import RecordedRequest
+from tests.fake_anthropic import CitedText, RecordedRequest, Reply
 from tests.files_for_tests import form, jpeg_rotated_with_gps, pdf, png, png_claiming, raw_form
+from tests.sse_client import SseReader
 
 
 async def upload(service: Service, data: bytes, name: str, user: str = "alice") -> Any:
@@ -195,4 +196,51 @@ async def test_the_offline_model_says_what_it_received(service: Service) -> None
     assert (
         "I received 1 image, 800\u00d7600 PNG; 1 PDF, 3 pages." in frames[-1]["message"]["content"]
     )
+    await ws.close()
+
+
+async def test_sse_turns_take_attachments_and_refuse_another_users_file(service: Service) -> None:
+    _, mine = await upload(service, pdf(2), "two.pdf")
+    _, theirs = await upload(service, png(8, 8), "theirs.png", user="bob")
+
+    refused = await service.http.post(
+        "/api/turns",
+        json={"turn_id": new_turn_id(), "content": "", "attachments": [theirs["id"]]},
+        headers=service.headers(),
+    )
+    assert (refused.status, (await refused.json())["code"]) == (404, "not_found")
+    async with service.http.post(
+        "/api/turns",
+        json={"turn_id": new_turn_id(), "content": "Summarise", "attachments": [mine["id"]]},
+        headers=service.headers(),
+    ) as response:
+        events = await SseReader(response).until()
+
+    assert events[-1].event == "turn.done", events[-1]
+    (document,) = media(last_user_blocks(service.fake.requests[-1]))
+    assert document["type"] == "document" and document["title"] == "two.pdf"
+
+
+async def test_citations_into_a_pdf_are_relayed_stored_and_sent_back(service: Service) -> None:
+    _, lease = await upload(service, pdf(3), "lease.pdf")
+    cited = {
+        "type": "page_location",
+        "cited_text": "The term is two years.",
+        "document_index": 0,
+        "document_title": "lease.pdf",
+        "start_page_number": 2,
+        "end_page_number": 3,
+    }
+    service.fake.script(Reply.blocks(CitedText([cited], ["Two years."])))
+    ws = await service.ws()
+
+    frames = await ws.turn("How long is the lease?", attachments=[lease["id"]])
+
+    (citation,) = [f for f in frames if f["type"] == "turn.citation"]
+    assert citation["citation"] == cited
+    assert frames[-1]["message"]["blocks"][0]["citations"] == [cited]
+    again = await ws.turn("Thanks", conversation_id=frames[0]["conversation_id"])
+    assert again[-1]["type"] == "turn.done", again[-1]  # sent back as issued: the fake checks
+    answer = service.fake.requests[-1].body["messages"][1]
+    assert answer["content"][0]["citations"] == [cited]
     await ws.close()
