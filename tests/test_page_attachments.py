@@ -6,20 +6,12 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.browser_page import (
-    assistant,
-    fits_the_width,
-    needs_chromium,
-    screenshot,
-    send,
-    sign_in,
-    unique,
-)
+from tests import browser_page as browser
 from tests.fake_anthropic import FakeAnthropic
 from tests.files_for_tests import pdf, png
 from tests.live_server import LiveServer
 
-pytestmark = needs_chromium
+pytestmark = browser.needs_chromium
 
 
 def attach(page: Page, *files: tuple[str, str, bytes]) -> None:
@@ -30,7 +22,7 @@ def attach(page: Page, *files: tuple[str, str, bytes]) -> None:
 
 
 def attach_send_and_see(page: Page, server: LiveServer, upstream: FakeAnthropic, name: str) -> None:
-    sign_in(page, server, unique(name))
+    browser.sign_in(page, server, browser.unique(name))
     camera = page.locator("label.camera")  # a phone's camera, straight from the composer
     expect(camera).to_be_visible() if name == "phone" else expect(camera).to_be_hidden()
     expect(camera.locator("input")).to_have_attribute("capture", "environment")
@@ -46,11 +38,11 @@ def attach_send_and_see(page: Page, server: LiveServer, upstream: FakeAnthropic,
     expect(tray.locator('[data-status="ready"]').nth(1)).to_contain_text("lease.pdf3 pages")
     page.get_by_label("Message", exact=True).fill("Can this hinge be fixed?")
     if name == "phone":  # the tray: thumbnails, a PDF chip, a refused file's error
-        screenshot(page, "attachments-phone")
+        browser.screenshot(page, "attachments-phone")
 
-    send(page, "Can this hinge be fixed?")
+    browser.send(page, "Can this hinge be fixed?")
 
-    expect(assistant(page)).to_have_attribute("data-status", "complete")
+    expect(browser.assistant(page)).to_have_attribute("data-status", "complete")
     expect(tray).to_be_hidden()
     question = page.locator('[data-testid="message"][data-role="user"]').last
     files = question.get_by_test_id("history-attachment")
@@ -58,11 +50,11 @@ def attach_send_and_see(page: Page, server: LiveServer, upstream: FakeAnthropic,
     expect(files.nth(1)).to_contain_text("lease.pdf · 3 pages")
     content = upstream.requests[-1].body["messages"][-1]["content"]
     assert [block["type"] for block in content] == ["image", "document", "text"]
-    assert fits_the_width(page)
+    assert browser.fits_the_width(page)
     if name == "desktop":
         loaded = "() => [...document.querySelectorAll('.msg-files img')].some(i => i.naturalWidth)"
         page.wait_for_function(loaded)
-        screenshot(page, "attachments")
+        browser.screenshot(page, "attachments")
 
 
 @pytest.mark.screenshot
