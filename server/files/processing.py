@@ -10,6 +10,7 @@ them: an encrypted, malformed or over-long one is refused here, not by Claude.
 from __future__ import annotations
 
 import io
+import threading
 import warnings
 from dataclasses import dataclass
 from typing import IO
@@ -22,6 +23,9 @@ from server.errors import InvalidFile
 # Pillow's format names for our media types; the processed image keeps its kind.
 FORMATS = {"image/png": "PNG", "image/jpeg": "JPEG", "image/gif": "GIF", "image/webp": "WEBP"}
 LOSSY_QUALITIES = (90, 80, 65, 50)
+# A decoded image costs up to 3 bytes a pixel (150 MB at IMAGE_MAX_PIXELS): at most
+# two decode at once, whatever the number of uploads, so memory stays bounded.
+DECODING = threading.BoundedSemaphore(2)
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,10 +55,13 @@ def process_image(source: IO[bytes], media_type: str, limits: ImageLimits) -> Pr
                         f"{limits.max_pixels:,} pixels."
                     )
                 opened.seek(0)  # an animated GIF or WebP: its first frame
-                opened.load()
-                image = ImageOps.exif_transpose(opened)
-                image.thumbnail((limits.long_edge, limits.long_edge), Image.Resampling.LANCZOS)
-                data = _encode(image, media_type, limits.max_bytes)
+                # A JPEG decodes straight at a fraction of its size when that is all we keep.
+                opened.draft("RGB", (limits.long_edge, limits.long_edge))
+                with DECODING:
+                    opened.load()
+                    image = ImageOps.exif_transpose(opened)
+                    image.thumbnail((limits.long_edge, limits.long_edge), Image.Resampling.LANCZOS)
+                    data = _encode(image, media_type, limits.max_bytes)
                 return ProcessedImage(data, image.width, image.height)
     except InvalidFile:
         raise
