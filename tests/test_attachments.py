@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import io
+import os
 from typing import Any
 
 from PIL import Image
@@ -75,6 +76,11 @@ async def test_a_png_and_a_pdf_reach_the_model_as_blocks_and_again_as_history(
     ]  # fmt: skip
 
     conversation_id = frames[0]["conversation_id"]
+    listed = await service.http.get(  # the contract's Message shape, checked by the client
+        f"/api/conversations/{conversation_id}/messages", headers=service.headers()
+    )
+    first = (await listed.json())["items"][0]
+    assert (first["role"], first["blocks"]) == ("user", question["blocks"])
     again = await ws.turn("And the second page?", conversation_id=conversation_id)
 
     assert again[-1]["type"] == "turn.done", again[-1]
@@ -244,3 +250,24 @@ async def test_citations_into_a_pdf_are_relayed_stored_and_sent_back(service: Se
     answer = service.fake.requests[-1].body["messages"][1]
     assert answer["content"][0]["citations"] == [cited]
     await ws.close()
+
+
+async def test_every_accepted_kind_is_judged_by_its_bytes(service: Service) -> None:
+    for kind, media_type in (("GIF", "image/gif"), ("WEBP", "image/webp"), ("JPEG", "image/jpeg")):
+        out = io.BytesIO()
+        Image.new("RGB", (30, 20), (1, 2, 3)).save(out, format=kind)
+        status, described = await upload(service, out.getvalue(), "C:\\fakepath\\picture.bin")
+        assert status == 201, described
+        assert (described["media_type"], described["name"]) == (media_type, "picture.bin")
+
+
+async def test_an_image_over_its_size_limit_once_processed_is_refused(service: Service) -> None:
+    await service.reconfigure(IMAGE_MAX_BYTES="2048")
+    noise = Image.frombytes("RGB", (64, 64), os.urandom(64 * 64 * 3))  # incompressible
+    out = io.BytesIO()
+    noise.save(out, format="PNG")
+
+    status, problem = await upload(service, out.getvalue(), "noise.png")
+
+    assert (status, problem["code"]) == (422, "invalid_file")
+    assert "2,048 bytes" in problem["detail"]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from urllib.parse import unquote
 
 IMAGE_TYPES = ("image/png", "image/jpeg", "image/gif", "image/webp")
 PDF = "application/pdf"
@@ -42,7 +43,9 @@ def safe_name(name: str | None, media_type: str) -> str:
 
     `../../etc/passwd` is shown as `passwd`: the last path segment is what the
     user chose; the rest only ever helps an attacker."""
-    raw = unicodedata.normalize("NFC", name or "")
+    # Percent-escapes undone first: browsers escape `"` and newlines so, aiohttp's client
+    # escapes everything, and an escaped `../` or control character must not slip past.
+    raw = unicodedata.normalize("NFC", unquote(name or ""))
     raw = raw.replace("\\", "/").rsplit("/", 1)[-1]
     cleaned = "".join(
         ch for ch in _UNSAFE.sub("", raw) if unicodedata.category(ch) not in ("Cf", "Cc")
