@@ -3,6 +3,8 @@ file's inline error, send, see the files in the history and open one full size."
 
 from __future__ import annotations
 
+import base64
+
 import pytest
 from playwright.sync_api import Page, expect
 
@@ -72,17 +74,17 @@ def test_attach_an_image_and_a_pdf_send_and_open_it_full_size(
     assert viewer.locator("img").evaluate("i => i.naturalWidth") == 1200
     viewer.get_by_role("button", name="Close").click()
 
-    # A pasted and a dropped image join the tray; × takes one out again.
+    # A pasted and a dropped image join the tray; its x button takes one out.
     for event in ("paste", "drop"):
-        page.evaluate(GIVE_A_FILE, event)
+        page.evaluate(GIVE_A_FILE, [event, base64.b64encode(png(2, 2)).decode()])
     tray = page.get_by_test_id("attachment-tray")
     expect(tray.locator('[data-status="ready"]')).to_have_count(2)
     tray.get_by_role("button", name="Remove pasted.png").click()
     expect(tray.locator('[data-status="ready"]')).to_have_count(1)
 
     # An answer citing a page of the PDF names the document and the page.
-    cited = {"type": "page_location", "cited_text": "Two years.", "document_index": 0,
-             "document_title": "lease.pdf", "start_page_number": 2, "end_page_number": 3}  # fmt: skip
+    cited = {"type": "page_location", "cited_text": "Two years.", "document_index": 0}
+    cited |= {"document_title": "lease.pdf", "start_page_number": 2, "end_page_number": 3}
     upstream.script(Reply.blocks(CitedText([cited], ["The term is two years."])))
     browser.send(page, "How long is the lease?")
     expect(browser.assistant(page).locator("sup.cite")).to_have_attribute(
@@ -90,11 +92,12 @@ def test_attach_an_image_and_a_pdf_send_and_open_it_full_size(
     )
 
 
-# A 1x1 PNG handed to the composer as a clipboard paste or a drop of a file.
-GIVE_A_FILE = """(event) => {
-  const bytes = Uint8Array.from(atob("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=="), (c) => c.charCodeAt(0));
+# A PNG handed to the composer as a clipboard paste or a drop of a file.
+GIVE_A_FILE = """([event, png]) => {
+  const bytes = Uint8Array.from(atob(png), (c) => c.charCodeAt(0));
+  const name = `${event === "paste" ? "pasted" : "dropped"}.png`;
   const data = new DataTransfer();
-  data.items.add(new File([bytes], `${event === "paste" ? "pasted" : "dropped"}.png`, { type: "image/png" }));
+  data.items.add(new File([bytes], name, { type: "image/png" }));
   const target = document.getElementById(event === "paste" ? "composer-input" : "composer");
   target.dispatchEvent(event === "paste"
     ? new ClipboardEvent("paste", { clipboardData: data, bubbles: true, cancelable: true })
