@@ -135,6 +135,8 @@ async def test_hostile_and_broken_files_are_refused_precisely(service: Service) 
     for data, name, status, code in cases:
         got, problem = await upload(service, data, name)
         assert (got, problem["code"]) == (status, code), (name, problem)
+    not_multipart = await service.http.post("/api/files", json={}, headers=service.headers())
+    assert (not_multipart.status, (await not_multipart.json())["code"]) == (422, "validation_error")
     assert await service.db["files.files"].count_documents({}) == 0
     assert await service.db["files.chunks"].count_documents({}) == 0
 
