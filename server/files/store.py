@@ -147,12 +147,10 @@ class FileStore:
         await self.get(identity, file_id)
         await self._remove(file_id)
 
-    async def claim(
-        self, identity: Identity, file_ids: Sequence[str], conversation_id: str
-    ) -> list[Document]:
-        """The caller's files, in the order asked, now used by the conversation (kept with it).
+    async def owned(self, identity: Identity, file_ids: Sequence[str]) -> list[Document]:
+        """The caller's files, in the order asked, in one query by `_id`.
 
-        One unknown or another user's id is a 404 naming it, and nothing is claimed."""
+        One unknown or another user's id is a 404 naming it."""
         found = {
             doc["_id"]: doc
             async for doc in self.files.find({"_id": {"$in": list(file_ids)}})
@@ -161,6 +159,10 @@ class FileStore:
         for file_id in file_ids:
             if file_id not in found:
                 raise NotFound(f"No file {file_id!r} (in attachments)")
+        return [found[file_id] for file_id in file_ids]
+
+    async def mark_used(self, file_ids: Sequence[str], conversation_id: str) -> None:
+        """A stored message uses these files: they live as long as the conversation now."""
         await self.files.update_many(
             {"_id": {"$in": list(file_ids)}},
             {
@@ -168,7 +170,6 @@ class FileStore:
                 "$addToSet": {"metadata.conversations": conversation_id},
             },
         )
-        return [found[file_id] for file_id in file_ids]
 
     async def forget_conversation(self, conversation_id: str) -> int:
         """The conversation is deleted: its files go, unless another conversation uses them."""

@@ -333,6 +333,9 @@ class TurnEngine:
         try:
             # The branch above the question, never a sibling: one read by `_id`s
             # (none for a first question), however many branches the conversation has.
+            if active.attachments:  # marked once the message that uses them is stored
+                file_ids = [str(block["file_id"]) for block in active.attachments]
+                await self._files.mark_used(file_ids, record.conversation_id)
             history = await self._store.tree.by_ids(record.ancestors[-HISTORY_LIMIT:])
             messages = build_context(
                 history,

@@ -108,8 +108,7 @@ async def plan_start(
         attachments = []
     check_fits(content, system_prompt, settings.context_token_budget, attachments)
     if request.attachments:  # another user's file, or a missing one: 404, nothing stored
-        claimed = await files.claim(identity, request.attachments, str(conversation["_id"]))
-        attachments = [reference(doc) for doc in claimed]
+        attachments = [reference(doc) for doc in await files.owned(identity, request.attachments)]
         check_fits(content, system_prompt, settings.context_token_budget, attachments)
     return StartPlan(
         conversation, new, model, system_prompt, thinking, placement, content, attachments
