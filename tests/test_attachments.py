@@ -273,3 +273,22 @@ async def test_an_image_over_its_size_limit_once_processed_is_refused(service: S
 
     assert (status, problem["code"]) == (422, "invalid_file")
     assert "2,048 bytes" in problem["detail"]
+
+
+async def test_the_budget_counts_files_and_drops_whole_exchanges(service: Service) -> None:
+    await service.reconfigure(CONTEXT_TOKEN_BUDGET="2500")  # a 1568x784 image: ~1,639 tokens
+    _, first = await upload(service, png(2000, 1000), "first.png")
+    _, second = await upload(service, png(2000, 1000, (0, 90, 0)), "second.png")
+    _, too_big = await upload(service, pdf(1), "one-page.pdf")  # 3,000 tokens a page
+    ws = await service.ws()
+    frames = await ws.turn("One", attachments=[first["id"]])
+    conversation_id = frames[0]["conversation_id"]
+
+    await ws.turn("Two", conversation_id=conversation_id, attachments=[second["id"]])
+    refused = await ws.turn("Three", conversation_id=conversation_id, attachments=[too_big["id"]])
+
+    messages = service.fake.requests[-1].body["messages"]
+    assert len(messages) == 1  # the first exchange went whole, its image with it
+    assert [b["type"] for b in messages[0]["content"]] == ["image", "text"]
+    assert (refused[-1]["type"], refused[-1]["code"]) == ("error", "input_too_long")
+    await ws.close()

@@ -59,10 +59,11 @@ def build_context(
     A question whose answer has nothing (failed or stopped before the first
     token) is left out with it: the user either retries it, which would send
     it twice, or moves on. Same-role neighbours that remain are merged, so the
-    roles alternate as the Messages API requires.
+    roles alternate as the Messages API requires. Files (references) count at
+    their own estimate, and a question is dropped with its files, never apart.
     """
-    check_fits(content, system_prompt, budget)
-    remaining = budget - estimate_tokens(content)
+    check_fits(content, system_prompt, budget, attachments)
+    remaining = budget - estimate_tokens(content) - attachments_tokens(attachments)
     if system_prompt:
         remaining -= estimate_tokens(system_prompt)
     kept: list[list[ContextMessage]] = []
