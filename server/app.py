@@ -22,6 +22,8 @@ from server.auth import Authenticator, auth_middleware
 from server.cluster.cluster import open_cluster
 from server.config import Settings
 from server.contract.documents import Documents
+from server.files.store import FileStore
+from server.files.sweep import sweep_files
 from server.forwarded import forwarded_middleware
 from server.limits import Limits
 from server.limits.shared import SharedCounters
@@ -40,6 +42,7 @@ from server.tools.loader import load_registry
 from server.tools.provider import provider_tools
 from server.tools.toolbox import ToolBox
 from server.transport import exports, page, rest, shares, shelves, specs, sse, sync, usage, ws
+from server.transport import files as file_routes
 from server.transport.deadlines import deadline_middleware
 from server.transport.headers import add_security_headers
 from server.transport.problems import problem_middleware
@@ -50,6 +53,7 @@ from server.typedefs import (
     documents_key,
     engine_key,
     feed_key,
+    files_key,
     limits_key,
     mcp_hub_key,
     metrics_key,
@@ -113,6 +117,7 @@ def build_app(settings: Settings) -> web.Application:
     app.add_routes(rest.routes)
     app.add_routes(shelves.routes)
     app.add_routes(shares.routes)
+    app.add_routes(file_routes.routes)
     app.add_routes(sse.routes)
     app.add_routes(sync.routes)
     app.add_routes(usage.routes)
@@ -164,7 +169,11 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
         # Changes pushed to every socket of a user: here, and with Redis in every process.
         feed = app[feed_key] = ChangeFeed(cluster.changes if cluster is not None else None)
         app[changes_key] = ChangeStore(db)
-        engine = TurnEngine(settings, store, turns, model, metrics, tools, limits, cluster, feed)
+        files = app[files_key] = FileStore(db)
+        await files.ensure_indexes()
+        engine = TurnEngine(
+            settings, store, turns, model, metrics, tools, limits, cluster, feed, files
+        )
         if cluster is not None:
             metrics.gauge(
                 "chat_redis_available",
@@ -178,6 +187,7 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
         app[store_key] = store
         app[engine_key] = engine
         sweeper = asyncio.create_task(_sweep(engine, settings.turn_lease_seconds))
+        file_sweeper = asyncio.create_task(sweep_files(files, settings.unused_file_hours))
         # Conversations of before the tree; any one a request touches is linked at once.
         linking = asyncio.create_task(link_all(db), name="link-stored-conversations")
         if counters is not None:
@@ -185,7 +195,7 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
         try:
             yield
         finally:
-            for task in (sweeper, linking):
+            for task in (sweeper, file_sweeper, linking):
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task

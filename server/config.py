@@ -111,6 +111,14 @@ class Settings:
     # The change feed: how long deletions are remembered for `/api/sync` (a cursor older
     # than that is refused with 410), and how often one user may ask (0: no limit).
     sync_tombstone_days: int = 30
+    # Attachments (issue 21): defaults from Anthropic's documented limits.
+    upload_max_bytes: int = 32 * 1024 * 1024
+    image_max_bytes: int = 5 * 1024 * 1024
+    image_long_edge: int = 1568
+    image_max_pixels: int = 50_000_000
+    pdf_max_pages: int = 100
+    max_attachments: int = 20
+    unused_file_hours: float = 24.0
     sync_per_minute: int = 120
     # Share links (`/s/{token}`) and the largest conversation document an import accepts.
     sharing: bool = True
@@ -255,6 +263,19 @@ def load_settings(
         web_search=_web_tool(reader, "WEB_SEARCH"),
         web_fetch=_web_tool(reader, "WEB_FETCH"),
         sync_tombstone_days=reader.integer("SYNC_TOMBSTONE_DAYS", 30, minimum=1, maximum=3650),
+        upload_max_bytes=reader.integer(
+            "UPLOAD_MAX_BYTES", 32 * 1024 * 1024, minimum=1024, maximum=1024**3
+        ),
+        image_max_bytes=reader.integer(
+            "IMAGE_MAX_BYTES", 5 * 1024 * 1024, minimum=1024, maximum=100 * 1024**2
+        ),
+        image_long_edge=reader.integer("IMAGE_LONG_EDGE", 1568, minimum=16, maximum=8000),
+        image_max_pixels=reader.integer(
+            "IMAGE_MAX_PIXELS", 50_000_000, minimum=10_000, maximum=500_000_000
+        ),
+        pdf_max_pages=reader.integer("PDF_MAX_PAGES", 100, minimum=1, maximum=1000),
+        max_attachments=reader.integer("MAX_ATTACHMENTS", 20, minimum=0, maximum=100),
+        unused_file_hours=reader.number("UNUSED_FILE_HOURS", 24.0, minimum=0.0001),
         sync_per_minute=reader.integer("SYNC_PER_MINUTE", 120, minimum=0, maximum=100_000),
         sharing=reader.flag("SHARING", True),
         import_max_bytes=reader.integer(

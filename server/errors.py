@@ -107,6 +107,30 @@ class PayloadTooLarge(DomainError):
     title = "Payload too large"
 
 
+class BadRequest(DomainError):
+    """A request its parser refuses (a malformed multipart body): not ours to interpret."""
+
+    code = "bad_request"
+    status = 400
+    title = "Bad request"
+
+
+class UnsupportedFileType(DomainError):
+    """An upload whose bytes are none of the kinds taken (PNG, JPEG, GIF, WebP, PDF)."""
+
+    code = "unsupported_file_type"
+    status = 415
+    title = "Unsupported file type"
+
+
+class InvalidFile(DomainError):
+    """An upload of a kind taken that cannot be used: corrupt, encrypted, too big once decoded."""
+
+    code = "invalid_file"
+    status = 422
+    title = "Invalid file"
+
+
 class Conflict(DomainError):
     code = "conflict"
     status = 409

@@ -120,8 +120,15 @@ class TurnStart(Request):
     conversation_id: Id | None = None
     # The configured MAX_MESSAGE_CHARS is checked by the engine; this bound only
     # stops absurd payloads before they are copied around.
-    content: Annotated[str, StringConstraints(min_length=1, max_length=1_000_000)] | None = Field(
-        default=None, description="The question; required, except on a regenerate"
+    content: Annotated[str, StringConstraints(max_length=1_000_000)] | None = Field(
+        default=None,
+        description="The question; required except on a regenerate; may be empty with files",
+    )
+    # MAX_ATTACHMENTS (20) is checked by the engine; this bound stops absurd lists.
+    attachments: list[Id] = Field(
+        default_factory=list,
+        max_length=1000,
+        description="Uploaded files (`POST /api/files`) sent with the question, in order",
     )
     model: ModelName | None = None
     thinking: Thinking | None = Field(
@@ -143,11 +150,13 @@ class TurnStart(Request):
     def _one_way_to_place_it(self) -> TurnStart:
         placed = "parent_message_id" in self.model_fields_set
         if self.regenerate_message_id is not None:
-            if self.content is not None:
-                raise ValueError("a regenerate answers the same question again: omit content")
+            if self.content is not None or self.attachments:
+                raise ValueError(
+                    "a regenerate answers the same question again: omit content and attachments"
+                )
             if placed:
                 raise ValueError("give parent_message_id or regenerate_message_id, not both")
-        elif self.content is None:
+        elif self.content is None and not self.attachments:
             raise ValueError("content is required (except with regenerate_message_id)")
         if (placed or self.regenerate_message_id) and self.conversation_id is None:
             raise ValueError("parent_message_id and regenerate_message_id need conversation_id")

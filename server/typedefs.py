@@ -10,6 +10,7 @@ if TYPE_CHECKING:
     from server.auth import Authenticator
     from server.config import Settings
     from server.contract.documents import Documents
+    from server.files.store import FileStore
     from server.identity import Identity
     from server.limits import Limits
     from server.mcp.hub import McpHub
@@ -41,5 +42,6 @@ mcp_hub_key: web.AppKey[McpHub] = web.AppKey("mcp_hub")
 feed_key: web.AppKey[ChangeFeed] = web.AppKey("feed")
 changes_key: web.AppKey[ChangeStore] = web.AppKey("changes")
 usage_key: web.AppKey[UsageStore] = web.AppKey("usage")
+files_key: web.AppKey[FileStore] = web.AppKey("files")
 identity_key: web.RequestKey[Identity] = web.RequestKey("identity")
 client_address_key: web.RequestKey[str] = web.RequestKey("client_address")

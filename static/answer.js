@@ -81,7 +81,7 @@ function placeCitations(node, part, sources) {
 function citeLink(n, citation) {
   const sup = el("sup", "cite");
   const link = safeLink(citation.url);
-  if (!link) { sup.textContent = `[${n}]`; return sup; }
+  if (!link) { sup.textContent = `[${n}]`; sup.title = citation?.title ?? ""; return sup; }
   link.textContent = `[${n}]`;
   link.title = citation.title;
   link.setAttribute("aria-label", `Source ${n}: ${citation.title}`);

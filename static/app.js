@@ -2,6 +2,7 @@
 // chat, and shows the connection state. The behaviour lives in the modules.
 
 import { createApi } from "./api.js";
+import { AttachmentTray } from "./attachments.js";
 import { Chat } from "./chat.js";
 import { describeError, SESSION_EXPIRED } from "./errors.js";
 import { Models } from "./models.js";
@@ -49,9 +50,17 @@ const thinking = new ThinkingSetting({
   toggle: $("thinking-toggle"), budget: $("thinking-budget"), api, onError: (err) => chat.notice(describeError(err)),
 });
 const usage = new UsageView({ total: $("chat-usage"), budget: $("budget-left"), api });
+const attachments = new AttachmentTray({
+  getToken,
+  parts: {
+    tray: $("attachment-tray"), button: $("attach"), input: $("attach-input"), camera: $("camera-input"),
+    drop: $("composer"), paste: $("composer-input"),
+  },
+});
 const chat = new Chat({
   api, sidebar, models, thinking, usage,
   parts: {
+    attachments,
     title: $("chat-title"), form: $("composer"), input: $("composer-input"), stop: $("stop"),
     notice: $("composer-notice"), history: $("history-status"), messages: $("messages"),
     scroller: $("scroller"), jump: $("jump-latest"), topSentinel: $("history-sentinel"),

@@ -131,8 +131,12 @@ export class Chat {
 
   #send() {
     const content = this.#parts.input.value.trimEnd();
-    if (!content.trim() || !this.#startTurn(content)) return;
+    const tray = this.#parts.attachments;
+    if (tray?.uploading()) { this.notice("Wait for the files to finish uploading."); return; }
+    const files = tray ? tray.blocks() : [];
+    if ((!content.trim() && !files.length) || !this.#startTurn(content, {}, files)) return;
     this.#parts.input.value = "";
+    tray?.clear();
     this.#fitInput();
   }
 
@@ -156,19 +160,20 @@ export class Chat {
    * `place`: {parentMessageId} (an edit: null for a first question) or
    * {regenerateMessageId, userNode} (a new answer to the question shown in userNode).
    */
-  #startTurn(content, place = {}) {
+  #startTurn(content, place = {}, files = []) {
     const regenerating = Boolean(place.regenerateMessageId);
-    if ((!content && !regenerating) || !this.#turns) return false;
+    if ((!content && !regenerating && !files.length) || !this.#turns) return false;
     if (this.#busy()) return false;
     this.notice("");
     const turn = this.#turns.start({
       content: regenerating ? null : content, conversationId: this.#currentId, model: this.#models.selected(),
       thinking: this.#thinking.forNewChat(), origin: this.#view,
       parentMessageId: place.parentMessageId, regenerateMessageId: place.regenerateMessageId,
+      attachments: files.map((f) => f.file_id),
     });
     turn.branching = "parentMessageId" in place || regenerating;
     turn.userNode = regenerating ? place.userNode
-      : this.#messages.append({ role: "user", content, status: "pending", turn_id: turn.turnId });
+      : this.#messages.append({ role: "user", content, blocks: files, status: "pending", turn_id: turn.turnId });
     turn.node = this.#messages.append({ role: "assistant", content: "", parts: turn.parts, status: "streaming", turn_id: turn.turnId });
     this.#updateControls();
     return true;

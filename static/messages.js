@@ -5,6 +5,7 @@
 // stopped when that was not the natural end.
 
 import { drawAnswer } from "./answer.js";
+import { drawAttachments } from "./attachment-view.js";
 import { el } from "./inline.js";
 import { describeError } from "./errors.js";
 import { drawTools, openEditor } from "./message-tools.js";
@@ -200,7 +201,13 @@ export class MessageList {
     const meta = el("div", "msg-meta");
     meta.append(el("span", "msg-author", message.role === "user" ? "You" : "Assistant"), el("span", "msg-state"));
     const body = el("div", "msg-body");
-    node.append(meta, body, el("p", "msg-error"), el("p", "msg-note"), el("p", "msg-usage"), el("div", "msg-actions"), el("div", "msg-tools"));
+    node.append(meta);
+    if (message.role === "user") { // its files, above its words
+      const files = el("div", "msg-files");
+      drawAttachments(files, message.blocks);
+      node.append(files);
+    }
+    node.append(body, el("p", "msg-error"), el("p", "msg-note"), el("p", "msg-usage"), el("div", "msg-actions"), el("div", "msg-tools"));
     this.#drawUsage(node, message.usage);
     this.#content.set(node, message.content ?? "");
     this.#meta.set(node, {

@@ -95,7 +95,19 @@ function addCitedText(parts, block) {
   last.text += text;
   for (const c of block.citations ?? []) {
     if (c?.url) last.citations.push({ url: c.url, title: c.title || c.url, at: last.text.length });
+    else if (c?.document_title !== undefined || c?.document_index !== undefined) {
+      last.citations.push({ ...documentSource(c), at: last.text.length });
+    }
   }
+}
+
+// A citation into an attached PDF or text: no link, its name and page as the title.
+function documentSource(c) {
+  const name = c.document_title || `Document ${(c.document_index ?? 0) + 1}`;
+  const pages = c.start_page_number === undefined ? ""
+    : c.end_page_number > c.start_page_number + 1 ? `, pp. ${c.start_page_number}–${c.end_page_number - 1}`
+      : `, p. ${c.start_page_number}`;
+  return { url: `document:${c.document_index ?? 0}:${c.start_page_number ?? c.start_char_index ?? 0}`, title: `${name}${pages}` };
 }
 
 function addSearchResult(card, content) {

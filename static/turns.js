@@ -47,10 +47,12 @@ export class Turns {
    */
   start({
     content, conversationId = null, model = null, thinking = null, origin = null, parentMessageId, regenerateMessageId = null,
+    attachments = [],
   }) {
     const turn = this.#track(crypto.randomUUID(), { content, conversationId, origin, thinking, isNew: !conversationId });
     const request = { type: "turn.start", turn_id: turn.turnId };
     if (content !== null) request.content = content;
+    if (attachments.length) request.attachments = attachments;
     if (conversationId) request.conversation_id = conversationId;
     // Where it goes in the tree (protocol.md, Branches): absent, after the branch shown.
     if (parentMessageId !== undefined) request.parent_message_id = parentMessageId;

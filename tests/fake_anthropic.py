@@ -41,8 +41,10 @@ Like the real API, every request is checked (``check_request``): roles
 alternate, each ``tool_use`` is answered by a ``tool_result`` at the start of
 the next user message, thinking blocks, server tool blocks and citations come
 back exactly as issued (byte for byte), server tool definitions are well
-formed (web fetch needs its ``anthropic-beta`` header). A violation is
-answered 400 ``invalid_request_error``.
+formed (web fetch needs its ``anthropic-beta`` header), image and document
+blocks carry valid base64 of an accepted type and size (``fake_media.py``).
+A violation is answered 400 ``invalid_request_error``. Every request's body is
+kept (``requests``), so tests see exactly what reached the model.
 """
 
 from __future__ import annotations
@@ -63,6 +65,7 @@ from typing import Any
 from aiohttp import web
 
 from tests.fake_cache import Accounting, PromptCache, check_breakpoints, uncached
+from tests.fake_media import check_media
 
 TITLE_MARKER = "conversation title"
 TITLE_TEXT = "Fake title"
@@ -767,6 +770,9 @@ def check_request(
     messages = body.get("messages") or []
     if not messages or messages[0].get("role") != "user":
         return "messages: the first message must use the user role"
+    media = check_media(messages)  # image and document blocks: types, base64, sizes
+    if media is not None:
+        return media
     asked: list[str] = []  # tool_use ids of the previous assistant message
     for number, message in enumerate(messages):
         role, content = message.get("role"), message.get("content")

@@ -150,6 +150,16 @@ class CitedSource(Shape):
     url: str | SkipJsonSchema[None] = omittable("The cited page (web search and fetch)")
     title: str | SkipJsonSchema[None] | None = omittable("The page's or document's title")
     cited_text: str | SkipJsonSchema[None] = omittable("The passage cited")
+    document_index: int | SkipJsonSchema[None] = omittable(
+        "Into an attachment: which document of the request (0-based)"
+    )
+    document_title: str | SkipJsonSchema[None] | None = omittable("The attachment's name")
+    start_page_number: int | SkipJsonSchema[None] = omittable(
+        "`page_location`: first page, 1-based"
+    )
+    end_page_number: int | SkipJsonSchema[None] = omittable("`page_location`: page after the last")
+    start_char_index: int | SkipJsonSchema[None] = omittable("`char_location`: first character")
+    end_char_index: int | SkipJsonSchema[None] = omittable("`char_location`: after the last")
 
 
 class TurnCitationFrame(TurnFrame):

@@ -10,6 +10,7 @@ from pydantic.json_schema import JsonSchemaMode
 
 from server import __version__
 from server.contract.components import Components
+from server.contract.files import FileInfo
 from server.contract.portable import ConversationDocument
 from server.contract.shapes import (
     CancelAccepted,
@@ -32,6 +33,7 @@ from server.contract.shapes import (
 )
 from server.contract.sharing import ShareCreated, SharedConversation, ShareList
 from server.contract.usage import UsageReport
+from server.files.kinds import ACCEPTED
 from server.schemas import (
     CreateConversation,
     DevTokenRequest,
@@ -77,8 +79,11 @@ class Operation:
     # The reply is a request's shape (the export is what the import reads): exact, versioned.
     reply_mode: JsonSchemaMode = "serialization"
     parameters: tuple[dict[str, Any], ...] = ()
+    upload: bool = False  # the body is multipart/form-data with a `file` field
+    binary: tuple[str, ...] = ()  # the reply is the bytes of one of these media types
 
 
+FILE_ID = ID | {"name": "file_id"}
 OPERATIONS = (
     Operation("get", "/healthz", "200 while the process runs", reply=Health, public=True),
     Operation(
@@ -284,6 +289,39 @@ OPERATIONS = (
         ),
     ),
     Operation(
+        "post",
+        "/api/files",
+        "Upload an image (PNG, JPEG, GIF, WebP) or a PDF to attach to a message",
+        status=201,
+        reply=FileInfo,
+        upload=True,
+        errors=(400, 413, 415, 422),
+    ),
+    Operation(
+        "get",
+        "/api/files/{file_id}",
+        "The file's bytes (an attachment download, never rendered inline)",
+        binary=ACCEPTED,
+        errors=(404,),
+        parameters=(FILE_ID,),
+    ),
+    Operation(
+        "get",
+        "/api/files/{file_id}/meta",
+        "What the file is",
+        reply=FileInfo,
+        errors=(404,),
+        parameters=(FILE_ID,),
+    ),
+    Operation(
+        "delete",
+        "/api/files/{file_id}",
+        "Delete a file (messages that used it then show it as deleted)",
+        status=204,
+        errors=(404,),
+        parameters=(FILE_ID,),
+    ),
+    Operation(
         "get",
         "/api/turns/{turn_id}",
         "A turn's status",
@@ -449,6 +487,9 @@ def _operation(op: Operation, components: Components) -> dict[str, Any]:
         responses[str(op.status)]["content"] = {
             "text/plain": {"schema": {"type": "string", "description": op.text}}
         }
+    elif op.binary:
+        binary = {"schema": {"type": "string", "format": "binary"}}
+        responses[str(op.status)]["content"] = {kind: binary for kind in op.binary}
     elif op.reply is not None:
         responses[str(op.status)]["content"] = {
             "application/json": {"schema": components.ref(op.reply, op.reply_mode)}
@@ -475,6 +516,16 @@ def _operation(op: Operation, components: Components) -> dict[str, Any]:
         operation["requestBody"] = {
             "required": True,
             "content": {"application/json": {"schema": components.ref(op.body, "validation")}},
+        }
+    if op.upload:
+        form = {
+            "type": "object",
+            "required": ["file"],
+            "properties": {"file": {"type": "string", "format": "binary"}},
+        }
+        operation["requestBody"] = {
+            "required": True,
+            "content": {"multipart/form-data": {"schema": form}},
         }
     if op.public:
         operation["security"] = []

@@ -142,6 +142,18 @@ class ToolResultBlock(Block):
     status: ToolStatus = Field(description="How the call ended (ours, not sent to the model)")
 
 
+class AttachmentBlock(Block):
+    """A user's file (`POST /api/files`), by reference: its bytes at `/api/files/{file_id}`."""
+
+    type: Literal["image", "document"]
+    file_id: str
+    media_type: Literal["image/png", "image/jpeg", "image/gif", "image/webp", "application/pdf"]
+    name: str = Field(description="The display name (made safe at upload)")
+    width: int | SkipJsonSchema[None] = omittable("An image's width in pixels, as stored")
+    height: int | SkipJsonSchema[None] = omittable("An image's height in pixels, as stored")
+    pages: int | SkipJsonSchema[None] = omittable("A PDF's page count")
+
+
 class OtherBlock(Block):
     """A block type added by the provider later: keep it, show it if you know it."""
 
@@ -149,7 +161,13 @@ class OtherBlock(Block):
 
 
 ContentBlock = (
-    TextBlock | ThinkingBlock | RedactedThinkingBlock | ToolUseBlock | ToolResultBlock | OtherBlock
+    TextBlock
+    | ThinkingBlock
+    | RedactedThinkingBlock
+    | ToolUseBlock
+    | ToolResultBlock
+    | AttachmentBlock
+    | OtherBlock
 )
 
 
@@ -184,7 +202,8 @@ class Message(Shape):
     content: str = Field(description="The plain text: the answer's text blocks, concatenated")
     blocks: list[ContentBlock] | None = Field(
         description="The content blocks in order, tool results included (an answer); "
-        "null for a user's message and for answers stored before blocks were kept"
+        "a user's message: its attachments (`image`/`document` references), else null; "
+        "null for answers stored before blocks were kept"
     )
     status: MessageStatus
     turn_id: str = Field(description="The turn that wrote this message")

@@ -9,6 +9,7 @@ from collections.abc import AsyncGenerator, Sequence
 from typing import Any
 
 from server.config import Settings
+from server.files.describe import describe_attachments
 from server.model.base import (
     Chunk,
     ContextMessage,
@@ -79,6 +80,9 @@ class OfflineModel:
                 1 for m in messages if m["role"] == "user" and not _tool_results(m["content"])
             )
             reply = offline_reply(question, turns=turns)
+            received = await asyncio.to_thread(describe_attachments, last)
+            if received is not None:
+                reply = f"I received {received}. {reply}"
         words = _words(reply)[:max_tokens]
         for word in words:
             await asyncio.sleep(self._delay)

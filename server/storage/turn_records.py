@@ -124,8 +124,12 @@ class TurnRecord:
             **fields,
         }
 
-    def question_document(self, content: str, seq: int) -> Document:
-        """The user's message of a turn that asks anew (not of a regenerate)."""
+    def question_document(
+        self, content: str, seq: int, attachments: list[Document] | None = None
+    ) -> Document:
+        """The user's message of a turn that asks anew (not of a regenerate).
+
+        Its `blocks` are its files' references (`files/blocks.py`), else None."""
         return {
             **self.assistant_document(content, "complete"),
             "_id": self.user_message_id,
@@ -133,7 +137,7 @@ class TurnRecord:
             "parent_id": self.parent_id,
             "ancestors": list(self.ancestors),
             "role": "user",
-            "blocks": None,  # a user's message is its plain text
+            "blocks": attachments or None,  # a user's message is its text, and its files
         }
 
     def turn_document(self, **fields: Any) -> Document:

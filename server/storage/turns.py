@@ -68,6 +68,7 @@ class TurnStore:
         model: str,
         new_conversation: bool,
         placement: Placement,
+        attachments: list[Document] | None = None,
     ) -> tuple[TurnRecord, Document]:
         """Claim the turn id and the conversation's slot, then store both messages.
 
@@ -83,7 +84,7 @@ class TurnStore:
         )
         undo = StartUndo(turn_id)
         begun: asyncio.Future[tuple[TurnRecord, Document]] = asyncio.ensure_future(
-            self._begin(record, conversation, content, undo)
+            self._begin(record, conversation, content, undo, attachments)
         )
         try:
             return await asyncio.shield(begun)
@@ -108,6 +109,7 @@ class TurnStore:
         conversation: Document,
         content: str,
         undo: StartUndo,
+        attachments: list[Document] | None = None,
     ) -> tuple[TurnRecord, Document]:
         moment, identity, turn_id = record.created_at, record.identity, record.turn_id
         turn = record.turn_document(owner=self.owner, lease_expires_at=moment + self._lease)
@@ -162,7 +164,7 @@ class TurnStore:
         record = replace(record, assistant_seq=user_seq + 1)
         written = [record.assistant_document("")]
         if record.regenerate_of is None:
-            written.insert(0, record.question_document(content, user_seq))
+            written.insert(0, record.question_document(content, user_seq, attachments))
         await insert_new(self.messages, written)
         ids = [doc["_id"] for doc in written]
         undo.note(lambda: self.messages.delete_many({"_id": {"$in": ids}}))

@@ -18,6 +18,9 @@ STREAMING = {
     ("GET", "/api/export"),  # every conversation, as long as the client reads
     # A large document uploads at the client's pace; its writes have their own deadline.
     ("POST", "/api/conversations/import"),
+    # An upload or a download lasts as long as the client's connection, not a database call.
+    ("POST", "/api/files"),
+    ("GET", "/api/files/{file_id}"),
 }
 
 

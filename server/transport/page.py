@@ -40,10 +40,11 @@ IMPORT_MAP_SOURCE = f"'sha256-{IMPORT_MAP_DIGEST}'"
 
 def page_policy(host: str | None) -> str:
     # 'self' covers same-host ws:/wss: in CSP 3; the explicit ones are for older browsers.
+    # blob: images are attachments our script fetched with the token (no <img> sends one).
     sockets = f" ws://{host} wss://{host}" if host and PLAIN_HOST.fullmatch(host) else ""
     return (
         f"default-src 'self'; script-src 'self' {IMPORT_MAP_SOURCE}; style-src 'self'; "
-        f"img-src 'self' data:; connect-src 'self'{sockets}; object-src 'none'; "
+        f"img-src 'self' data: blob:; connect-src 'self'{sockets}; object-src 'none'; "
         "base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
     )
 

@@ -7,6 +7,7 @@ import time
 from dataclasses import dataclass, field
 
 from server.limits import TurnSlot
+from server.storage.client import Document
 from server.storage.turn_records import Progress, TurnRecord
 from server.turns.answer import Answer
 from server.turns.log import TurnLog
@@ -33,6 +34,7 @@ class ActiveTurn:
     done: asyncio.Event = field(default_factory=asyncio.Event)
     started_at: float = field(default_factory=time.monotonic)
     first_token_at: float | None = None
+    attachments: list[Document] = field(default_factory=list)  # the question's files
 
     @property
     def key(self) -> TurnKey:

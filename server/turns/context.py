@@ -20,6 +20,7 @@ from typing import Any
 import orjson
 
 from server.errors import InputTooLong
+from server.files.blocks import attachments_tokens, is_reference
 from server.model.base import ContextMessage
 from server.storage.client import Document
 
@@ -33,9 +34,12 @@ def estimate_tokens(text: str) -> int:
     return (len(text) + 3) // 4 + PER_MESSAGE_TOKENS
 
 
-def check_fits(content: str, system_prompt: str | None, budget: int) -> None:
+def check_fits(
+    content: str, system_prompt: str | None, budget: int, attachments: Sequence[Document] = ()
+) -> None:
     """Refuse, before anything is stored, a message that alone exceeds the budget."""
     needed = estimate_tokens(content) + (estimate_tokens(system_prompt) if system_prompt else 0)
+    needed += attachments_tokens(attachments)
     if needed > budget:
         raise InputTooLong(
             f"The message is about {needed} tokens; this service accepts at most {budget} "
@@ -44,17 +48,22 @@ def check_fits(content: str, system_prompt: str | None, budget: int) -> None:
 
 
 def build_context(
-    history: Sequence[Document], content: str, system_prompt: str | None, budget: int
+    history: Sequence[Document],
+    content: str,
+    system_prompt: str | None,
+    budget: int,
+    attachments: Sequence[Document] = (),
 ) -> list[ContextMessage]:
     """The newest history that fits, oldest dropped first, ending with `content`.
 
     A question whose answer has nothing (failed or stopped before the first
     token) is left out with it: the user either retries it, which would send
     it twice, or moves on. Same-role neighbours that remain are merged, so the
-    roles alternate as the Messages API requires.
+    roles alternate as the Messages API requires. Files (references) count at
+    their own estimate, and a question is dropped with its files, never apart.
     """
-    check_fits(content, system_prompt, budget)
-    remaining = budget - estimate_tokens(content)
+    check_fits(content, system_prompt, budget, attachments)
+    remaining = budget - estimate_tokens(content) - attachments_tokens(attachments)
     if system_prompt:
         remaining -= estimate_tokens(system_prompt)
     kept: list[list[ContextMessage]] = []
@@ -68,7 +77,7 @@ def build_context(
         remaining -= cost
         kept.append(messages)
     flat = [message for messages in reversed(kept) for message in messages]
-    flat.append({"role": "user", "content": content})
+    flat.append({"role": "user", "content": _question(content, attachments)})
     return _alternate(flat)
 
 
@@ -130,14 +139,25 @@ def _messages_of(doc: Document) -> list[ContextMessage]:
     if doc["role"] == "assistant" and blocks and not all(_plain(block) for block in blocks):
         return answer_messages(blocks)
     text = str(doc.get("content") or "")
+    if doc["role"] == "user" and blocks and any(is_reference(block) for block in blocks):
+        return [{"role": "user", "content": _question(text, blocks)}]
     return [{"role": str(doc["role"]), "content": text}] if text.strip() else []
+
+
+def _question(text: str, attachments: Sequence[Document]) -> str | list[Document]:
+    """A user's words after its files (Anthropic: images and documents before the question)."""
+    if not attachments:
+        return text
+    blocks = [dict(block) for block in attachments]
+    return blocks + ([{"type": "text", "text": text}] if text.strip() else [])
 
 
 def _estimate(message: ContextMessage) -> int:
     content = message["content"]
     if isinstance(content, str):
         return estimate_tokens(content)
-    return estimate_tokens(orjson.dumps(content).decode())
+    others = [block for block in content if not is_reference(block)]
+    return estimate_tokens(orjson.dumps(others).decode()) + attachments_tokens(content)
 
 
 def _has_answer(doc: Document) -> bool:

@@ -19,7 +19,19 @@ from server.storage.usage import whole_usage, zero_usage
 
 PREVIEW_CHARS = 200
 # What a client is told of a citation; the rest (`encrypted_index`) is for the model only.
-CITATION_FIELDS = ("type", "url", "title", "cited_text")
+CITATION_FIELDS = (
+    "type",
+    "url",
+    "title",
+    "cited_text",
+    # Into an attached PDF (`page_location`) or text (`char_location`).
+    "document_index",
+    "document_title",
+    "start_page_number",
+    "end_page_number",
+    "start_char_index",
+    "end_char_index",
+)
 
 
 def started(turn: Document) -> dict[str, Any]:

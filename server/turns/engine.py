@@ -27,6 +27,8 @@ from server.errors import (
     UpstreamFailure,
 )
 from server.events import TurnEvent
+from server.files.blocks import inline_attachments
+from server.files.store import FileStore
 from server.identity import Identity
 from server.limits import Limits
 from server.metrics import Metrics
@@ -81,8 +83,11 @@ class TurnEngine:
         limits: Limits,
         cluster: Cluster | None = None,
         feed: ChangeFeed | None = None,
+        files: FileStore | None = None,
     ) -> None:
         self._settings = settings
+        # Attachments: claimed at a start, read back into each request, gone with their chat.
+        self._files = files if files is not None else FileStore(store.db)
         # Every device of a user is told of the conversations a turn touches (`sync/`).
         self._feed = feed if feed is not None else ChangeFeed()
         self._changes = ChangeStore(store.db)
@@ -149,7 +154,7 @@ class TurnEngine:
             refused = await self._refusals.replay_if_refused(identity, request.turn_id)
             if refused is not None:
                 return refused
-            plan = await plan_start(self._settings, self._store, identity, request)
+            plan = await plan_start(self._settings, self._store, self._files, identity, request)
             # Taken last: a replay, a refusal or a conflict costs the user nothing.
             try:
                 slot = await self._limits.admit_turn(identity)
@@ -164,6 +169,7 @@ class TurnEngine:
                     model=plan.model,
                     new_conversation=plan.new_conversation,
                     placement=plan.placement,
+                    attachments=plan.attachments,
                 )
             except TurnExists as taken:
                 await slot.refund()
@@ -187,6 +193,7 @@ class TurnEngine:
             record, plan.content, plan.system_prompt, plan.thinking_budget, answer, turn_log
         )
         active.slot, active.origin = slot, origin
+        active.attachments = plan.attachments
         self._held.add(active)
         active.log.publish("turn.started", endings.started(record.turn_document()))
         # Started eagerly, so that `_run` is inside its try/finally before anyone
@@ -279,6 +286,7 @@ class TurnEngine:
                 active.stop(requested=True)
                 await active.done.wait()
         grave = await self._store.delete_conversation(identity, conversation_id)
+        await self._files.forget_conversation(conversation_id)
         self._feed.publish(conversation_deleted(identity, grave))
 
     async def running(self, identity: Identity) -> list[dict[str, Any]]:
@@ -325,10 +333,18 @@ class TurnEngine:
         try:
             # The branch above the question, never a sibling: one read by `_id`s
             # (none for a first question), however many branches the conversation has.
+            if active.attachments:  # marked once the message that uses them is stored
+                file_ids = [str(block["file_id"]) for block in active.attachments]
+                await self._files.mark_used(file_ids, record.conversation_id)
             history = await self._store.tree.by_ids(record.ancestors[-HISTORY_LIMIT:])
             messages = build_context(
-                history, active.content, active.system_prompt, self._settings.context_token_budget
+                history,
+                active.content,
+                active.system_prompt,
+                self._settings.context_token_budget,
+                active.attachments,
             )
+            messages = await inline_attachments(messages, self._files, record.identity)
             answered = await self._rounds.run(active, messages)
             outcome = Outcome("complete", usage=answered.usage, stop_reason=answered.stop_reason)
         except asyncio.CancelledError:

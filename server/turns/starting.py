@@ -12,6 +12,8 @@ from typing import Any
 
 from server.config import Settings
 from server.errors import InputTooLong, ValidationFailed
+from server.files.blocks import reference
+from server.files.store import FileStore
 from server.identity import Identity
 from server.schemas import TurnStart
 from server.storage.client import Document
@@ -34,6 +36,7 @@ class StartPlan:
     thinking: dict[str, Any] | None  # as stored; None: off
     placement: Placement  # where it goes in the conversation's tree
     content: str  # the question: the request's, or the one a regenerate answers again
+    attachments: list[Document]  # its files, as the user message stores them (references)
 
     @property
     def thinking_budget(self) -> int | None:
@@ -41,22 +44,39 @@ class StartPlan:
 
 
 def check_message(settings: Settings, request: TurnStart) -> None:
-    """Refuse a message too long or blank, before any lookup."""
-    if request.content is None:  # a regenerate: the question is stored already
+    """Refuse a message too long or blank, or too many files, before any lookup."""
+    check_attachments(settings, request.attachments)
+    if request.content is None:  # a regenerate, or files alone
         return
     if len(request.content) > settings.max_message_chars:
         raise InputTooLong(
             f"The message has {len(request.content)} characters; the limit is "
             f"{settings.max_message_chars}."
         )
-    if not request.content.strip():
+    if not request.content.strip() and not request.attachments:
         raise ValidationFailed(
             "The message is blank.", [{"field": "content", "message": "must not be blank"}]
         )
 
 
+def check_attachments(settings: Settings, file_ids: list[str]) -> None:
+    if len(file_ids) > settings.max_attachments:
+        raise ValidationFailed(
+            f"{len(file_ids)} attachments; a message takes at most {settings.max_attachments}.",
+            [{"field": "attachments", "message": f"at most {settings.max_attachments} items"}],
+        )
+    seen: set[str] = set()
+    for file_id in file_ids:
+        if file_id in seen:
+            raise ValidationFailed(
+                f"The file {file_id!r} is attached twice.",
+                [{"field": "attachments", "message": f"{file_id} is given twice"}],
+            )
+        seen.add(file_id)
+
+
 async def plan_start(
-    settings: Settings, store: Store, identity: Identity, request: TurnStart
+    settings: Settings, store: Store, files: FileStore, identity: Identity, request: TurnStart
 ) -> StartPlan:
     """The conversation the turn goes to (read, or a new one built), its model, system
     prompt and thinking; raises if the model is not offered or the message cannot fit."""
@@ -81,10 +101,18 @@ async def plan_start(
         else conversation.get("thinking")
     )
     question = placement.question
-    content = str(question["content"]) if question is not None else request.content
-    assert content is not None  # the request's shape: content unless a regenerate
-    check_fits(content, system_prompt, settings.context_token_budget)
-    return StartPlan(conversation, new, model, system_prompt, thinking, placement, content)
+    if question is not None:  # a regenerate: the stored question, its files with it
+        content, attachments = str(question["content"]), list(question.get("blocks") or [])
+    else:
+        content = request.content or ""
+        attachments = []
+    check_fits(content, system_prompt, settings.context_token_budget, attachments)
+    if request.attachments:  # another user's file, or a missing one: 404, nothing stored
+        attachments = [reference(doc) for doc in await files.owned(identity, request.attachments)]
+        check_fits(content, system_prompt, settings.context_token_budget, attachments)
+    return StartPlan(
+        conversation, new, model, system_prompt, thinking, placement, content, attachments
+    )
 
 
 async def place(tree: MessageTree, conversation: Document, request: TurnStart) -> Placement:
