@@ -3,14 +3,14 @@
 A turn runs as a task owned by the engine, not by the socket that asked for
 it: a client that goes away only stops following it (unless ON_DISCONNECT is
 `cancel`), and the answer is still finished and stored. Transports call
-`start`, `resume` and `cancel` and relay the `TurnEvent`s they get back.
+`start`, `resume` and `cancel` and relay the `TurnEvent`s they get back; a
+claimed turn's own life (its task and its one ending) is `lifecycle.py`'s.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -18,16 +18,12 @@ from server.cluster.cluster import Cluster
 from server.config import Settings
 from server.errors import (
     Conflict,
-    DomainError,
-    InternalError,
     Limited,
     NotFound,
     ShuttingDown,
     TurnNotRunning,
-    UpstreamFailure,
 )
 from server.events import TurnEvent
-from server.files.blocks import inline_attachments
 from server.files.store import FileStore
 from server.identity import Identity
 from server.limits import Limits
@@ -35,9 +31,9 @@ from server.metrics import Metrics
 from server.model.base import Model
 from server.schemas import TurnStart
 from server.storage.changes import ChangeStore
-from server.storage.conversations import Store, public_message
+from server.storage.conversations import Store
 from server.storage.deadline import storage_deadline
-from server.storage.turn_records import INTERRUPTED, RUNNING, Lease, Outcome, TurnExists
+from server.storage.turn_records import RUNNING, Lease, TurnExists
 from server.storage.turns import TurnStore
 from server.sync.changes import (
     conversation_changed,
@@ -47,28 +43,21 @@ from server.sync.changes import (
 )
 from server.sync.feed import ChangeFeed
 from server.tools.toolbox import ToolBox
-from server.turns import endings
 from server.turns.active import ActiveTurn
-from server.turns.answer import Answer
 from server.turns.checkpoints import Checkpointer
-from server.turns.context import build_context
 from server.turns.elsewhere import cancel_elsewhere, follow_elsewhere
-from server.turns.failures import guarded, log_failure
+from server.turns.failures import guarded
 from server.turns.held import HeldTurns
-from server.turns.log import TurnLog
+from server.turns.lifecycle import TurnLife
 from server.turns.refusals import RefusedStarts
 from server.turns.replay import StoredTurns
 from server.turns.rounds import Rounds
 from server.turns.running import running_turns
 from server.turns.shutdown import drain_turns
 from server.turns.starting import check_message, plan_start
-from server.turns.storing import store_ending
 from server.turns.titles import Titler
 
 log = logging.getLogger(__name__)
-
-HISTORY_LIMIT = 200
-FAILED = Outcome("error", error=InternalError().describe())
 
 
 class TurnEngine:
@@ -111,12 +100,25 @@ class TurnEngine:
             store,
             on_titled=lambda doc: self._feed.publish(conversation_changed(_owner(doc), doc)),
         )
-        self._rounds = Rounds(settings, model, store, tools, metrics)
         self._checkpoints = Checkpointer(
             turns,
             interval=settings.checkpoint_interval_seconds,
             lease_seconds=settings.turn_lease_seconds,
             on_lease=self._lease_changed,
+        )
+        self._life = TurnLife(
+            settings,
+            store,
+            turns,
+            self._files,
+            Rounds(settings, model, store, tools, metrics),
+            self._checkpoints,
+            metrics,
+            self._held,
+            self._feed,
+            self._titler,
+            self._closing,
+            cluster,
         )
         if cluster is not None:
             cluster.cancels.listen(self._cancel_sent)
@@ -177,35 +179,7 @@ class TurnEngine:
             except BaseException:
                 await asyncio.shield(slot.refund())
                 raise
-        answer = Answer()
-        turn_log = TurnLog(
-            record.turn_id,
-            lambda text, seq: public_message(
-                record.assistant_document(text, blocks=answer.blocks(text, seq))
-            ),
-            mirror=(
-                self._cluster.mirror(identity, record.turn_id)
-                if self._cluster is not None
-                else None
-            ),
-        )
-        active = ActiveTurn(
-            record, plan.content, plan.system_prompt, plan.thinking_budget, answer, turn_log
-        )
-        active.slot, active.origin = slot, origin
-        active.attachments = plan.attachments
-        self._held.add(active)
-        active.log.publish("turn.started", endings.started(record.turn_document()))
-        # Started eagerly, so that `_run` is inside its try/finally before anyone
-        # can cancel it: a task cancelled before its first step never runs its
-        # coroutine, and the turn would never end (a cancel sent right after the start).
-        active.task = asyncio.Task(
-            self._run(active),
-            loop=asyncio.get_running_loop(),  # Python 3.13.0 needs it given with eager_start
-            name=f"turn:{record.turn_id}",
-            eager_start=True,
-        )
-        active.task.add_done_callback(slot.release_soon)
+        active = self._life.launch(identity, record, plan, slot, origin)
         self._feed.publish(conversation_changed(identity, conversation, origin))
         turn = running_turn(record.turn_id, record.conversation_id, record.created_at, 1)
         self._feed.publish(turn_running(identity, turn, conversation, origin))
@@ -323,76 +297,6 @@ class TurnEngine:
         await asyncio.gather(*(a.done.wait() for a in actives))
         await self._checkpoints.close()
         await self._titler.close()
-
-    # The turn itself
-
-    async def _run(self, active: ActiveTurn) -> None:
-        record = active.record
-        outcome = FAILED  # until the turn says otherwise
-        self._checkpoints.track(active)
-        try:
-            # The branch above the question, never a sibling: one read by `_id`s
-            # (none for a first question), however many branches the conversation has.
-            if active.attachments:  # marked once the message that uses them is stored
-                file_ids = [str(block["file_id"]) for block in active.attachments]
-                await self._files.mark_used(file_ids, record.conversation_id)
-            history = await self._store.tree.by_ids(record.ancestors[-HISTORY_LIMIT:])
-            messages = build_context(
-                history,
-                active.content,
-                active.system_prompt,
-                self._settings.context_token_budget,
-                active.attachments,
-            )
-            messages = await inline_attachments(messages, self._files, record.identity)
-            answered = await self._rounds.run(active, messages)
-            outcome = Outcome("complete", usage=answered.usage, stop_reason=answered.stop_reason)
-        except asyncio.CancelledError:
-            outcome = (
-                Outcome("cancelled")
-                if active.cancel_requested
-                else Outcome("interrupted", error=INTERRUPTED)
-            )
-            raise
-        except DomainError as error:
-            outcome = Outcome("error", error=error.describe())
-            log_failure(record, error)
-            if isinstance(error, UpstreamFailure):
-                self._metrics.upstream_errors.labels(error.code).inc()
-        except Exception:
-            log.exception("turn %s failed", record.turn_id)
-            outcome = FAILED
-        finally:
-            self._checkpoints.untrack(active)
-            # The ending runs as its own task: a second cancel (shutdown during a
-            # user's cancel) only stops this await, never the one finaliser.
-            active.ending = asyncio.create_task(self._finalise(active, outcome))
-            await asyncio.shield(active.ending)
-
-    async def _finalise(self, active: ActiveTurn, outcome: Outcome) -> None:
-        """The one ending of every turn: store it, then tell the followers."""
-        if active.slot is not None:
-            # The model is done with: its places are free before the ending is stored
-            # or told, so a next turn started on the terminal event finds them.
-            await active.slot.release()
-        record, progress = active.record, active.progress()
-        text = progress.text
-        final_seq = active.log.last_seq + 1
-        ending = await store_ending(
-            self._turns, active.record, progress, outcome, final_seq, closing=self._closing
-        )
-        kind, payload = endings.ending(ending.turn, ending.message)
-        active.log.publish(kind, payload)
-        status = str(ending.turn["status"])
-        self._metrics.turn_seconds.labels(status).observe(time.monotonic() - active.started_at)
-        active.done.set()
-        self._held.finished(active)
-        if ending.conversation is not None:  # it moved up the list: other devices see it
-            changed = conversation_changed(record.identity, ending.conversation, active.origin)
-            self._feed.publish(changed)
-        answered = ending.ours and (outcome.status == "complete" or bool(text.strip()))
-        if record.new_conversation and self._settings.titles_enabled and answered:
-            self._titler.title_later(record.conversation_id, active.content, text)
 
     def _cancel_sent(self, identity: Identity, turn_id: str) -> None:
         """Another process relayed a cancel of one of our turns (Redis Pub/Sub)."""
