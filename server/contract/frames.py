@@ -12,19 +12,14 @@ from typing import Any, Literal
 from pydantic import Field
 from pydantic.json_schema import SkipJsonSchema
 
-from server.contract.shapes import (
-    Conversation,
-    Cursor,
-    ErrorCode,
-    ErrorInfo,
-    FieldError,
-    Message,
-    RunningTurn,
-    Shape,
-    ToolStatus,
-    Usage,
-    omittable,
-)
+from server.contract.shapes.base import Shape, omittable
+from server.contract.shapes.blocks import ToolStatus
+from server.contract.shapes.conversations import Conversation
+from server.contract.shapes.errors import ErrorCode, ErrorInfo, FieldError
+from server.contract.shapes.messages import Message
+from server.contract.shapes.sync import Cursor
+from server.contract.shapes.turns import RunningTurn
+from server.contract.shapes.usage import Usage
 from server.schemas import AuthFrame, Request, TurnCancel, TurnResume, TurnStart
 
 # Client to server

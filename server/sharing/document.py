@@ -16,7 +16,7 @@ from typing import Any
 
 import orjson
 
-from server.contract.portable import (
+from server.contract.shapes.portable import (
     ConversationDocument,
     PortableConversation,
     PortableMessage,

@@ -8,7 +8,7 @@ from typing import Literal, get_args
 from pydantic import Field
 from pydantic.json_schema import SkipJsonSchema
 
-from server.contract.shapes import Shape, omittable
+from server.contract.shapes.base import Shape, omittable
 from server.files.kinds import ACCEPTED
 
 MediaType = Literal["image/png", "image/jpeg", "image/gif", "image/webp", "application/pdf"]

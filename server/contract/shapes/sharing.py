@@ -8,7 +8,9 @@ from typing import Literal
 
 from pydantic import Field
 
-from server.contract.shapes import ContentBlock, MessageStatus, Shape
+from server.contract.shapes.base import Shape
+from server.contract.shapes.blocks import ContentBlock
+from server.contract.shapes.messages import MessageStatus
 
 
 class ShareCreated(Shape):

@@ -1,0 +1,1 @@
+"""What the server sends, by area; `base` holds what every shape shares."""
