@@ -26,6 +26,8 @@ from mongoeco import AsyncMongoClient
 from mongoeco.engines.sqlite import SQLiteEngine
 from pymongo import UpdateOne
 
+from server.storage import embedded_fixes
+
 SIZES = (1_000, 5_000, 20_000)
 REPEATS = 20
 Operation = Callable[[Any, list[str]], Awaitable[object]]
@@ -91,7 +93,12 @@ async def _timed(
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.embedded_probe", description=__doc__)
     parser.add_argument("--sizes", default=",".join(map(str, SIZES)))
+    parser.add_argument(
+        "--unpatched", action="store_true", help="without server/storage/embedded_fixes.py"
+    )
     args = parser.parse_args()
+    if not args.unpatched:
+        embedded_fixes.apply()
     figures = asyncio.run(probe(tuple(int(s) for s in args.sizes.split(","))))
     sizes = list(figures)
     print("ms per operation (median): after a write to the collection / cache warm")

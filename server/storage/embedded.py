@@ -182,6 +182,10 @@ async def _serve(path: str, ready: Connection, parent_pid: int, port: int) -> No
     from mongoeco.engines.sqlite import SQLiteEngine
     from mongoeco.wire import AsyncMongoEcoProxyServer
 
+    from server.storage import embedded_fixes
+
+    embedded_fixes.apply()
+
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
