@@ -52,7 +52,7 @@ async def test_sigusr1_logs_each_task_and_where_it_waits(
     dump = await eventually(dumped)
     assert dump, server.log_path.read_text()[-2000:]
     turn = next(line for line in dump if f"turn:{turn_id} [pending]" in line)
-    assert "TurnEngine._run" in turn and "ClaudeModel.stream" in turn, turn
+    assert "TurnLife._run" in turn and "ClaudeModel.stream" in turn, turn
     assert turn.rstrip().endswith("<Future>"), turn  # down to what it waits on
     assert any(line.lstrip().startswith("checkpoints [pending]") for line in dump), dump
     # The process serves on, the turn streams on.
