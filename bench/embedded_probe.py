@@ -9,7 +9,10 @@ collection. So a query that follows a write pays a few full scans per field
 in its filter, and a plain `insert_one` also decodes every stored document to
 check `_id` uniqueness. Both are measured here at each size: an operation
 right after a write to the same collection (what a busy service always sees),
-and the same operation with the cache warm.
+and the same operation with the cache warm. The last three are the
+service's read shapes (a page of one conversation, a user's list, a user's
+search), against indexes shaped like the service's: flat only if the
+filter is served by an index (`embedded_fixes` 4 and 5).
 """
 
 from __future__ import annotations
@@ -43,7 +46,26 @@ OPERATIONS: dict[str, Operation] = {
         [UpdateOne({"_id": uuid.uuid4().hex}, {"$setOnInsert": {"n": 1}}, upsert=True)]
     ),
     "insert_one": lambda c, ids: c.insert_one({"_id": uuid.uuid4().hex, "n": 1}),
+    # The service's read shapes: a page of one conversation, a list, a search.
+    "page {conv, seq $gt} sort seq": lambda c, ids: (
+        c.find({"conversation_id": "c1", "seq": {"$gt": 2}}).sort("seq", 1).limit(50).to_list()
+    ),
+    "list {owner} sort, limit 50": lambda c, ids: (
+        c.find({"user_id": "u1", "status": "running"})
+        .sort([("seq", -1), ("_id", -1)])
+        .limit(50)
+        .to_list()
+    ),
+    "search {owner, regex i} limit 20": lambda c, ids: (
+        c.find({"user_id": "u1", "text": {"$regex": "piano soup", "$options": "i"}})
+        .sort("seq", -1)
+        .limit(20)
+        .to_list()
+    ),
 }
+# What the service's indexes look like for those shapes (server/storage/indexes.py).
+INDEXES = ([("conversation_id", 1), ("seq", 1)], [("user_id", 1), ("status", 1), ("seq", -1)])
+WORDS = ("soup", "bread", "garden", "piano", "winter", "river")
 
 
 async def probe(sizes: tuple[int, ...] = SIZES, repeats: int = REPEATS) -> dict[str, Any]:
@@ -52,6 +74,8 @@ async def probe(sizes: tuple[int, ...] = SIZES, repeats: int = REPEATS) -> dict[
         await engine.connect()
         client: Any = AsyncMongoClient(engine)
         collection = client["probe"]["documents"]
+        for keys in INDEXES:
+            await collection.create_index(keys)
         stored, ids, figures = 0, [uuid.uuid4().hex for _ in range(5)], {}
         for size in sizes:
             batch = [_document(index, ids) for index in range(stored, size)]
@@ -71,7 +95,15 @@ async def probe(sizes: tuple[int, ...] = SIZES, repeats: int = REPEATS) -> dict[
 
 def _document(index: int, ids: list[str]) -> dict[str, Any]:
     key = ids[index] if index < len(ids) else uuid.uuid4().hex
-    return {"_id": key, "user_id": f"u{index % 50}", "status": "running", "text": "x" * 300}
+    words = " ".join(WORDS[(index * 7 + n) % len(WORDS)] for n in range(50))
+    return {
+        "_id": key,
+        "user_id": f"u{index % 50}",
+        "conversation_id": f"c{index % 350}",
+        "seq": index,
+        "status": "running",
+        "text": words,
+    }
 
 
 async def _timed(
@@ -94,7 +126,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.embedded_probe", description=__doc__)
     parser.add_argument("--sizes", default=",".join(map(str, SIZES)))
     parser.add_argument(
-        "--unpatched", action="store_true", help="without server/storage/embedded_fixes.py"
+        "--unpatched", action="store_true", help="without server/storage/embedded_fixes/"
     )
     args = parser.parse_args()
     if not args.unpatched:

@@ -1,4 +1,4 @@
-"""The embedded database's patches (server/storage/embedded_fixes.py): correct, in place.
+"""The embedded database's patches (server/storage/embedded_fixes/): correct, in place.
 
 The patches reach into mongoeco's private engine, so the first test names every
 internal they rely on: a new mongoeco fails here, not in a slow production.
@@ -28,7 +28,7 @@ from server.storage import embedded_fixes
 
 def test_the_mongoeco_internals_the_patches_rely_on_are_unchanged() -> None:
     assert mongoeco.__version__ == embedded_fixes.MONGOECO_VERSION, (
-        "mongoeco changed: re-read the methods named in server/storage/embedded_fixes.py "
+        "mongoeco changed: re-read the methods named in server/storage/embedded_fixes/ "
         "(FEATURE_QUERIES, PATCHED_METHODS), then move MONGOECO_VERSION"
     )
     engine = engine_module.SQLiteEngine
@@ -121,3 +121,82 @@ async def test_an_id_with_other_conditions_matches_as_before(collection: Any) ->
     assert updated is not None and updated["_id"] == "b"
     again = {"$set": {"status": "done"}}
     assert await collection.find_one_and_update({"_id": "b", "status": "running"}, again) is None
+
+
+async def _plan_of(collection: Any, query: dict[str, Any]) -> str:
+    """SQLite's plan for the statement mongoeco sends for `find_one(query)`."""
+    engine = collection.database.client._engine
+    statements: list[str] = []
+    engine._connection.set_trace_callback(statements.append)
+    try:
+        await collection.find_one(query)
+    finally:
+        engine._connection.set_trace_callback(None)
+    select = next(sql for sql in reversed(statements) if "FROM documents" in sql)
+    rows = engine._connection.execute(f"EXPLAIN QUERY PLAN {select}").fetchall()
+    return " ".join(str(row[-1]) for row in rows)
+
+
+async def test_an_indexed_field_narrows_through_its_index_and_matches_as_before(
+    collection: Any,
+) -> None:
+    await collection.create_index([("owner", 1), ("seq", 1)], name="owner_seq")
+    await collection.insert_many(
+        [{"_id": f"m{n}", "owner": f"u{n % 2}", "seq": n} for n in range(8)]
+        + [
+            {"_id": "number-owner", "owner": 1, "seq": 5},
+            {"_id": "no-seq", "owner": "u1"},
+        ]
+    )
+    query = {"owner": "u1", "seq": {"$gt": 2}}
+    assert [doc["_id"] async for doc in collection.find(query).sort("seq", -1)] == [
+        "m7",
+        "m5",
+        "m3",
+    ]
+    assert await _ids(collection, {"owner": "u1", "seq": {"$lte": 1}}) == ["m1"]
+    assert await _ids(collection, {"owner": 1}) == ["number-owner"]
+    # The index on (owner, seq) searched by its expressions, not only by the collection.
+    assert "<expr>=?" in await _plan_of(collection, {"owner": "u1", "seq": 3})
+
+    # Once a document holds the field as an array, an equality also matches inside it:
+    # the index (one value per document) cannot say so, and the filter stops using it.
+    await collection.insert_one({"_id": "shared", "owner": ["u1", "u2"], "seq": 4})
+    assert await _ids(collection, {"owner": "u1", "seq": {"$gt": 2}}) == [
+        "m3",
+        "m5",
+        "m7",
+        "shared",
+    ]
+
+
+async def test_a_literal_regex_beside_other_conditions_matches_as_before(
+    collection: Any,
+) -> None:
+    await collection.create_index([("owner", 1)], name="owner")
+    await collection.insert_many(
+        [
+            {"_id": "a", "owner": "u1", "content": "Soup of the day"},
+            {"_id": "b", "owner": "u1", "content": "bread and SOUP"},
+            {"_id": "c", "owner": "u2", "content": "soup"},
+            {"_id": "d", "owner": "u1", "content": "a.b costs 3$"},
+            {"_id": "e", "owner": "u1", "content": 42},
+        ]
+    )
+
+    async def found(pattern: str, options: str = "i") -> list[str]:
+        regex = {"$regex": pattern, "$options": options}
+        return await _ids(collection, {"owner": "u1", "content": regex})
+
+    assert await found("soup") == ["a", "b"]
+    assert await found("soup", "") == []
+    assert await found("SOUP", "") == ["b"]
+    assert await found("^soup") == ["a"]
+    assert await found("soup$") == ["b"]
+    assert await found(r"a\.b costs 3\$") == ["d"]
+    assert await found("s.up") == ["a", "b"]  # not a literal: mongoeco's own path, still right
+    # Non-ASCII text in the field: `lower` would miss it, so mongoeco's path answers.
+    await collection.insert_one({"_id": "f", "owner": "u1", "content": "ÉTÉ soup"})
+    assert await found("soup") == ["a", "b", "f"]
+    await collection.insert_one({"_id": "g", "owner": "u1", "content": ["hot soup", "x"]})
+    assert await found("soup") == ["a", "b", "f", "g"]

@@ -1,0 +1,100 @@
+"""Fixes 4 and 5: a filter is served by the collection's indexes.
+
+4. **Any other indexed field in a filter narrows through its index.** mongoeco
+   builds each ordered index as a SQLite index over expressions of the
+   document (per field: its tagged type, its value), but translates a
+   condition into other expressions (`json_type(...) = 'text' AND
+   json_extract(...) = ?`), so SQLite never uses them and every
+   `{conversation_id}`, `{tenant_id, user_id}` or `{seq: {$gt}}` read scans the
+   whole collection. For an equality on a string, or a range on a number, of
+   a top-level field that some index holds and that no document of the
+   collection holds as an array, the condition is also written in the
+   index's own expressions: a superset of the rows mongoeco's condition
+   keeps (the value stored plainly, compared the same way), so the result is
+   the same and SQLite finds it through the index. mongoeco's check whether
+   a sort needs Python (a query of its own over the same filter) is given
+   the same translation, so it narrows too.
+
+5. **A literal regex among other conditions stays in SQL.** mongoeco runs a
+   literal regex (`{content: {$regex: "soup", $options: "i"}}`, what search
+   sends) in SQL only when it is the whole filter; beside any other
+   condition (the owner) the whole filter fell back to Python, which decodes
+   every document of the collection. Here it is translated the way
+   mongoeco's own single-regex path does it (`instr`, `lower` for `i`, the
+   same refusals: non-ASCII under `i`, a field held as an array), so the
+   owner's conditions narrow it through their index (fix 4).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+RANGE_OPERATORS = {
+    "GreaterThanCondition": ">",
+    "GreaterThanOrEqualCondition": ">=",
+    "LessThanCondition": "<",
+    "LessThanOrEqualCondition": "<=",
+}
+
+
+def index_condition(
+    engine: Any, db_name: str, coll_name: str, plan: object
+) -> tuple[str, list[object]] | None:
+    """`plan` in the expressions an index of the collection is built on, if it can be (fix 4)."""
+    from mongoeco.core.query_plan import EqualsCondition
+    from mongoeco.engines.sqlite_query import type_expression_sql, value_expression_sql
+
+    field = getattr(plan, "field", None)
+    if not isinstance(field, str) or "." in field or field == "_id":
+        return None
+    value = getattr(plan, "value", None)
+    if isinstance(plan, EqualsCondition) and type(value) is str:
+        operator = "="
+    elif type(value) in (int, float) and type(plan).__name__ in RANGE_OPERATORS:
+        operator = RANGE_OPERATORS[type(plan).__name__]
+    else:
+        return None
+    indexed = any(
+        field in index["fields"] and index.get("physical_name")
+        for index in engine._load_indexes(db_name, coll_name)
+    )
+    if not indexed or engine._field_is_top_level_array_in_collection(db_name, coll_name, field):
+        return None
+    return (
+        f"{type_expression_sql(field)} = '' AND {value_expression_sql(field)} {operator} ?",
+        [value],
+    )
+
+
+def regex_condition(
+    engine: Any, db_name: str, coll_name: str, plan: object
+) -> tuple[str, list[object]] | None:
+    """A literal regex as mongoeco's single-regex SQL path writes it, where it would (fix 5)."""
+    from mongoeco.core.query_plan import RegexCondition
+    from mongoeco.engines.sqlite_query import json_path_for_field, parse_safe_literal_regex
+
+    if not isinstance(plan, RegexCondition) or "." in plan.field:
+        return None
+    literal_regex = parse_safe_literal_regex(plan.pattern, plan.options)
+    if literal_regex is None:
+        return None
+    mode, literal, ignore_case = literal_regex
+    field = plan.field
+    if engine._field_is_top_level_array_in_collection(db_name, coll_name, field):
+        return None
+    if ignore_case and (
+        not literal.isascii()
+        or engine._field_contains_non_ascii_text_in_collection(db_name, coll_name, field)
+    ):
+        return None
+    path = json_path_for_field(field)
+    value = "lower(json_extract(document, ?))" if ignore_case else "json_extract(document, ?)"
+    needle = literal.lower() if ignore_case else literal
+    matches = {
+        "exact": (f"{value} = ?", [path, needle]),
+        "prefix": (f"substr({value}, 1, length(?)) = ?", [path, needle, needle]),
+        "suffix": (f"substr({value}, -length(?)) = ?", [path, needle, needle]),
+        "contains": (f"instr({value}, ?) > 0", [path, needle]),
+    }
+    match_sql, match_params = matches[mode]
+    return f"json_type(document, ?) = 'text' AND {match_sql}", [path, *match_params]
