@@ -158,8 +158,9 @@ def _traceback_at(lines: list[str], start: int) -> list[str]:
 
 
 def _service_env(upstream_url: str, data_dir: Path, mongodb_uri: str | None) -> dict[str, str]:
-    """A minimal, reproducible environment: nothing from the caller's but PATH, the database
-    and REDIS_URL (to measure what the cluster's stream publishing costs the relay)."""
+    """A minimal, reproducible environment: nothing from the caller's but PATH, the database,
+    REDIS_URL (to measure what the cluster's stream publishing costs the relay) and
+    EMBEDDED_DATABASE_PROFILE (cProfile the embedded database into that file)."""
     env = {
         **BENCH_ENV,
         "PATH": os.environ.get("PATH", ""),
@@ -170,8 +171,9 @@ def _service_env(upstream_url: str, data_dir: Path, mongodb_uri: str | None) -> 
     }
     if mongodb_uri is not None:
         env["MONGODB_URI"] = mongodb_uri
-    if redis_url := os.environ.get("REDIS_URL"):
-        env["REDIS_URL"] = redis_url
+    for passed in ("REDIS_URL", "EMBEDDED_DATABASE_PROFILE"):
+        if value := os.environ.get(passed):
+            env[passed] = value
     return env
 
 

@@ -34,6 +34,7 @@ from server.model import build_model
 from server.storage.changes import ChangeStore
 from server.storage.client import open_database
 from server.storage.conversations import Store
+from server.storage.deadline import StorageDeadline
 from server.storage.migrations import link_all, migrate
 from server.storage.turns import TurnStore
 from server.storage.usage import UsageStore
@@ -50,6 +51,7 @@ from server.turns.engine import TurnEngine
 from server.typedefs import (
     authenticator_key,
     changes_key,
+    deadline_key,
     documents_key,
     engine_key,
     feed_key,
@@ -148,7 +150,7 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
     settings = app[settings_key]
     metrics = app[metrics_key]
     async with (
-        open_database(settings, [metrics.command_listener()]) as db,
+        open_database(settings, [metrics.command_listener()]) as (db, ping),
         open_cluster(settings) as cluster,
     ):
         await migrate(db)
@@ -171,8 +173,16 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
         app[changes_key] = ChangeStore(db)
         files = app[files_key] = FileStore(db)
         await files.ensure_indexes()
+        # Every request's database work bounded; waited for while the database is busy.
+        deadline = app[deadline_key] = StorageDeadline(settings.storage_timeout_seconds, ping)
+        metrics.gauge(
+            "chat_storage_deadlines_extended",
+            "Requests' database deadlines moved on since start because the database, busy, "
+            "still answered its ping.",
+            lambda: deadline.extended,
+        )
         engine = TurnEngine(
-            settings, store, turns, model, metrics, tools, limits, cluster, feed, files
+            settings, store, turns, model, metrics, tools, limits, cluster, feed, files, deadline
         )
         if cluster is not None:
             metrics.gauge(

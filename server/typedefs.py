@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from server.metrics import Metrics
     from server.storage.changes import ChangeStore
     from server.storage.conversations import Store
+    from server.storage.deadline import StorageDeadline
     from server.storage.usage import UsageStore
     from server.sync.feed import ChangeFeed
     from server.tools.registry import ToolRegistry
@@ -43,5 +44,7 @@ feed_key: web.AppKey[ChangeFeed] = web.AppKey("feed")
 changes_key: web.AppKey[ChangeStore] = web.AppKey("changes")
 usage_key: web.AppKey[UsageStore] = web.AppKey("usage")
 files_key: web.AppKey[FileStore] = web.AppKey("files")
+# Every request's database work within STORAGE_TIMEOUT_SECONDS, longer while it is only busy.
+deadline_key: web.AppKey[StorageDeadline] = web.AppKey("deadline")
 identity_key: web.RequestKey[Identity] = web.RequestKey("identity")
 client_address_key: web.RequestKey[str] = web.RequestKey("client_address")

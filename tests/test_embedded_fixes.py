@@ -10,6 +10,7 @@ mongoeco 4.11 even unpatched, so they are not tested here) and a duplicate `_id`
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
@@ -35,6 +36,11 @@ def test_the_mongoeco_internals_the_patches_rely_on_are_unchanged() -> None:
     for name in (*embedded_fixes.FEATURE_QUERIES.values(), *embedded_fixes.PATCHED_METHODS):
         assert callable(getattr(engine, name, None)), name
     assert callable(getattr(engine, "_storage_key", None))
+    from mongoeco._change_streams.hub import ChangeStreamHub
+    from mongoeco.engines.adapter import EngineSpiAdapter
+
+    assert callable(getattr(EngineSpiAdapter, embedded_fixes.changes.PATCHED, None))
+    assert callable(getattr(ChangeStreamHub, "should_publish_events", None))
     assert "collection_features_cache" in SQLiteCacheState.__dataclass_fields__
     assert embedded_fixes.apply() is True
     assert engine._chat_fixes_applied is True  # type: ignore[attr-defined]
@@ -200,3 +206,24 @@ async def test_a_literal_regex_beside_other_conditions_matches_as_before(
     assert await found("soup") == ["a", "b", "f"]
     await collection.insert_one({"_id": "g", "owner": "u1", "content": ["hot soup", "x"]})
     assert await found("soup") == ["a", "b", "f", "g"]
+
+
+async def test_a_change_stream_still_sees_the_writes_made_while_it_watches(
+    collection: Any,
+) -> None:
+    """Dispatch is skipped only while nobody watches (fix 6)."""
+    await collection.insert_one({"_id": "before"})
+    stream = collection.watch()
+    try:
+        await collection.insert_one({"_id": "while"})
+        await collection.update_one({"_id": "before"}, {"$set": {"n": 1}})
+        async with asyncio.timeout(10):  # not dispatched: never
+            seen = [await stream.next(), await stream.next()]
+    finally:
+        stream.close()
+    assert [(c["operationType"], c["documentKey"]["_id"]) for c in seen] == [
+        ("insert", "while"),
+        ("update", "before"),
+    ]
+    await collection.insert_one({"_id": "after"})
+    assert await collection.count_documents({}) == 3

@@ -1,7 +1,9 @@
 """The MongoDB client's life: connect (embedded or real), ensure the indexes, close.
 
-One PyMongo async client for the process; the embedded server, when used, is
-started before it and stopped after it.
+One PyMongo async client for the process, and a second one of a single
+connection that only pings: whether the database is alive, asked outside the
+first one's pool, which a busy database fills (`deadline.py`). The embedded
+server, when used, is started before them and stopped after them.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -41,7 +43,8 @@ StorageError = PyMongoError
 @asynccontextmanager
 async def open_database(
     settings: Settings, listeners: Sequence[monitoring.CommandListener] = ()
-) -> AsyncIterator[AsyncDatabase[Document]]:
+) -> AsyncIterator[tuple[AsyncDatabase[Document], Callable[[], Awaitable[object]]]]:
+    """The database, and a ping of it on a connection of its own."""
     embedded: EmbeddedMongo | None = None
     uri = settings.mongodb_uri
     supervisor: asyncio.Task[None] | None = None
@@ -52,6 +55,7 @@ async def open_database(
         supervisor = asyncio.create_task(embedded.supervise(), name="embedded-mongo-supervisor")
     try:
         client = _client(uri, listeners)
+        pinger = _client(uri, (), pool_size=1)
         try:
             # The database named in the URI's path, else `chat`. (Not parse_uri: for
             # mongodb+srv it resolves DNS synchronously, blocking the loop.)
@@ -62,8 +66,10 @@ async def open_database(
                 embedded=embedded is not None,
                 tombstone_seconds=settings.sync_tombstone_seconds,
             )
-            yield db
+            alone = pinger.get_default_database(DEFAULT_DATABASE)
+            yield db, lambda: alone.command("ping")
         finally:
+            await pinger.close()
             await client.close()
     finally:
         if supervisor is not None:
@@ -75,7 +81,7 @@ async def open_database(
 
 
 def _client(
-    uri: str, listeners: Sequence[monitoring.CommandListener]
+    uri: str, listeners: Sequence[monitoring.CommandListener], *, pool_size: int = 100
 ) -> AsyncMongoClient[Document]:
     try:
         return AsyncMongoClient(
@@ -84,6 +90,7 @@ def _client(
             serverSelectionTimeoutMS=int(SERVER_SELECTION_SECONDS * 1000),
             appname="chat-service",
             event_listeners=list(listeners),
+            maxPoolSize=pool_size,
         )
     except (PyMongoError, ValueError) as error:  # a malformed URI
         raise StartupError(f"MONGODB_URI: {error}") from None

@@ -22,6 +22,7 @@ import logging
 import multiprocessing
 import os
 import signal
+from collections.abc import Iterator
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from pathlib import Path
@@ -144,11 +145,35 @@ def serve(path: str, ready: Connection, parent_pid: int, port: int = 0) -> None:
         lock.write(f"{parent_pid}\n")
         lock.flush()
         try:
-            asyncio.run(_serve(path, ready, parent_pid, port))
+            with _profiled(os.environ.get(PROFILE_ENV)):
+                asyncio.run(_serve(path, ready, parent_pid, port))
         except BaseException as error:
             with contextlib.suppress(OSError):
                 ready.send(("error", repr(error)))
             raise
+
+
+PROFILE_ENV = "EMBEDDED_DATABASE_PROFILE"
+
+
+@contextlib.contextmanager
+def _profiled(path: str | None) -> Iterator[None]:
+    """cProfile the database process into `path` (pstats format) until it stops.
+
+    For `bench/` and for operators tracing a slow store: py-spy cannot attach to
+    every Python (3.13.0 among them), and the database is its own process."""
+    if not path:
+        yield
+        return
+    import cProfile
+
+    profile = cProfile.Profile()
+    profile.enable()
+    try:
+        yield
+    finally:
+        profile.disable()
+        profile.dump_stats(path)
 
 
 def _lock(lock: TextIO) -> int | None:

@@ -9,8 +9,7 @@ from __future__ import annotations
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from server.storage.deadline import storage_deadline
-from server.typedefs import settings_key
+from server.typedefs import deadline_key
 
 STREAMING = {
     ("POST", "/api/turns"),
@@ -30,5 +29,5 @@ async def deadline_middleware(request: web.Request, handler: Handler) -> web.Str
     route = (request.method, resource.canonical if resource is not None else "")
     if not request.path.startswith("/api/") or route in STREAMING:
         return await handler(request)
-    async with storage_deadline(request.app[settings_key].storage_timeout_seconds):
+    async with request.app[deadline_key]():
         return await handler(request)

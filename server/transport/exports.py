@@ -15,13 +15,12 @@ from server.sharing.document import exported, imported, read_document
 from server.sharing.markdown_export import conversation_markdown
 from server.storage.client import Document
 from server.storage.conversations import public_conversation
-from server.storage.deadline import storage_deadline
 from server.storage.portable import Portable
 from server.storage.tree import branch_of
 from server.sync.changes import conversation_changed
 from server.transport.rest import invalid_query, path_id
 from server.turns.choices import thinking_setting
-from server.typedefs import feed_key, settings_key, store_key
+from server.typedefs import deadline_key, feed_key, settings_key, store_key
 
 routes = web.RouteTableDef()
 
@@ -88,7 +87,7 @@ async def import_conversation(request: web.Request) -> web.Response:
         thinking = None
     identity = identity_of(request)
     conversation, messages = imported(identity, document, model=model, thinking=thinking)
-    async with storage_deadline(settings.storage_timeout_seconds):
+    async with request.app[deadline_key]():
         await portable(request).insert(conversation, messages)
     request.app[feed_key].publish(conversation_changed(identity, conversation))
     return json_response(public_conversation(conversation), status=201)

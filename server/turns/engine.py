@@ -32,7 +32,7 @@ from server.model.base import Model
 from server.schemas import TurnStart
 from server.storage.changes import ChangeStore
 from server.storage.conversations import Store
-from server.storage.deadline import storage_deadline
+from server.storage.deadline import StorageDeadline
 from server.storage.turn_records import RUNNING, Lease, TurnExists
 from server.storage.turns import TurnStore
 from server.sync.changes import (
@@ -73,8 +73,11 @@ class TurnEngine:
         cluster: Cluster | None = None,
         feed: ChangeFeed | None = None,
         files: FileStore | None = None,
+        deadline: StorageDeadline | None = None,
     ) -> None:
         self._settings = settings
+        # A start's, a resume's and a cancel's database work: answered within seconds.
+        self._deadline = deadline or StorageDeadline(settings.storage_timeout_seconds, store.ping)
         # Attachments: claimed at a start, read back into each request, gone with their chat.
         self._files = files if files is not None else FileStore(store.db)
         # Every device of a user is told of the conversations a turn touches (`sync/`).
@@ -150,9 +153,7 @@ class TurnEngine:
         # No read first: claiming the turn id (in `begin`) returns the stored turn if
         # there is one, and a replay is served from that. A user its limits would
         # refuse is the exception: told from memory, looked up one start at a time.
-        async with storage_deadline(
-            self._settings.storage_timeout_seconds
-        ):  # the start's reads and claims; the turn's are its own
+        async with self._deadline():  # the start's reads and claims; the turn's are its own
             refused = await self._refusals.replay_if_refused(identity, request.turn_id)
             if refused is not None:
                 return refused
@@ -192,7 +193,7 @@ class TurnEngine:
         active = self._held.get(identity, turn_id)
         if active is not None:
             return self._follow(active, after_seq)
-        async with storage_deadline(self._settings.storage_timeout_seconds):
+        async with self._deadline():
             doc = await self._turns.find(identity, turn_id)
         if doc is None:
             raise NotFound(f"No turn {turn_id!r}")
@@ -205,7 +206,7 @@ class TurnEngine:
                 from_storage=lambda seq: self._stored_turns.from_storage(identity, turn_id, seq),
             )
             return guarded(turn_id, events)
-        async with storage_deadline(self._settings.storage_timeout_seconds):
+        async with self._deadline():
             return await self._stored_turns.follow(doc, after_seq=after_seq, replay=False)
 
     def abandon(self, identity: Identity, turn_id: str) -> None:
@@ -225,7 +226,7 @@ class TurnEngine:
                 raise TurnNotRunning(f"Turn {turn_id!r} has already ended")
             active.stop(requested=True)
             return
-        async with storage_deadline(self._settings.storage_timeout_seconds):
+        async with self._deadline():
             if self._cluster is not None and await cancel_elsewhere(
                 self._cluster, self._turns, identity, turn_id
             ):

@@ -215,7 +215,7 @@ class Supervisor:
 
 
 async def _recover_everything(settings: Settings) -> None:
-    async with open_database(settings) as db:
+    async with open_database(settings) as (db, _ping):
         store = TurnStore(db, owner=uuid.uuid4().hex, lease_seconds=settings.turn_lease_seconds)
         count = await store.recover(everything=True)
     if count:

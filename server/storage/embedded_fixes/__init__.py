@@ -1,4 +1,4 @@
-"""Five fixes to mongoeco 4.11.0 that make its cost per operation flat in the stored data.
+"""Six fixes to mongoeco 4.11.0 that make its cost per operation flat in the stored data.
 
 Applied only in the embedded database's child process (`embedded.serve`), only
 to the version they were written for: they replace private methods, so another
@@ -11,6 +11,8 @@ issue 20; bench/README.md, "A store that fills".
 3. `insert_one` checks a plain `_id` by its key (`ids.py`).
 4. Any other indexed field in a filter narrows through its index (`narrowing.py`).
 5. A literal regex among other conditions stays in SQL (`narrowing.py`).
+6. A write is not followed by a change-stream dispatch when nobody watches
+   (`changes.py`).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from server.storage.embedded_fixes import changes
 from server.storage.embedded_fixes.features import (
     FEATURE_QUERIES,
     TRIGGERS,
@@ -132,5 +135,6 @@ def apply() -> bool:
     engine_class._translate_query_plan_with_multikey = _translate_by_key
     engine_class._invalidate_collection_features_cache = _invalidate_features
     engine_class._validate_document_against_unique_indexes = _validate_unique
+    changes.apply()
     engine_class._chat_fixes_applied = True
     return True
