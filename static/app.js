@@ -49,7 +49,10 @@ const search = new Search({
 const thinking = new ThinkingSetting({
   toggle: $("thinking-toggle"), budget: $("thinking-budget"), api, onError: (err) => chat.notice(describeError(err)),
 });
-const usage = new UsageView({ total: $("chat-usage"), budget: $("budget-left"), api });
+const usage = new UsageView({
+  total: $("chat-usage"), budget: $("budget-left"), api,
+  context: { box: $("chat-context"), meter: $("context-meter"), text: $("context-text") },
+});
 const attachments = new AttachmentTray({
   getToken,
   parts: {
@@ -101,7 +104,7 @@ function start() {
   transport.connect();
   chat.begin(transport);
   api.me().then((me) => { $("user-name").textContent = me.user_id; }, () => {});
-  models.load(api);
+  models.load(api).then((data) => usage.contextLimit(data?.context_tokens));
   usage.refreshBudget();
   sidebar.reload();
   route();

@@ -6,6 +6,7 @@ import { describeError } from "./errors.js";
 import { MessageList } from "./messages.js";
 import { titleOf } from "./sidebar.js";
 import { Turns } from "./turns.js";
+import { newestUsage } from "./usage.js";
 
 const TITLE_CHECKS_MS = [500, 2000, 5000];
 const STOPPING = { sent: "Stopping…", retrying: "Stopping… (the server did not answer; trying again)" };
@@ -103,6 +104,7 @@ export class Chat {
       this.#messages.replace(page.items);
       this.#older = page.next_cursor ?? null;
       this.#bindLive(page.items);
+      this.#usage?.contextOf(newestUsage(page.items));
     } catch (err) {
       if (view !== this.#view) return;
       this.#history(describeError(err));
@@ -239,6 +241,7 @@ export class Chat {
     this.#messages.replace(page.items);
     this.#older = page.next_cursor ?? null;
     this.#bindLive(page.items);
+    this.#usage?.contextOf(newestUsage(page.items));
   }
 
   #onTurn(turn, type) {
@@ -262,7 +265,7 @@ export class Chat {
     if (turn.status === "streaming") return;
     // The turn is over.
     this.#updateControls();
-    if (turn.started && turn.status === "complete") this.#usage?.turnEnded(turn.conversationId);
+    if (turn.started && turn.status === "complete") this.#usage?.turnEnded(turn.conversationId, turn.usage);
     if (turn.lost) { this.#lost.add(turn.turnId); if (turn.conversationId === this.#currentId) this.open(this.#currentId); }
     if (turn.isNew && turn.started) this.#watchTitle(turn.conversationId);
     // An edit or a regenerate made siblings: redraw the branch with its "‹ 2/2 ›".

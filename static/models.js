@@ -28,13 +28,14 @@ export class Models {
   /** Fill the picker from GET /api/models; without it, the default is shown. */
   async load(api) {
     let data;
-    try { data = await api.models(); } catch { return; }
+    try { data = await api.models(); } catch { return null; }
     const ids = (data.models ?? data.items ?? []).map((m) => (typeof m === "string" ? m : m.id ?? m.name)).filter(Boolean);
     this.#fallback = data.default ?? data.default_model ?? this.#fallback;
     this.#select.replaceChildren(...ids.map((id) => Object.assign(el("option", "", id), { value: id })));
     this.#select.hidden = ids.length < 2;
     this.#offlineNote.hidden = !(ids.length === 1 && ids[0] === OFFLINE_MODEL);
     this.remember(null);
+    return data;
   }
 
   /** Show the model of `conv` (null: a new chat gets the default). */

@@ -72,6 +72,10 @@ def test_each_answer_shows_its_tokens_and_cost_and_the_header_the_chats_total(
         re.compile(r"^[\d,]+ in · [\d,]+ cached · \d+ out · \$0\.\d+$")
     )
     expect(total).to_have_text(re.compile(r"^This chat: [\d,]+ in · [\d,]+ cached · \d+ out"))
+    # How full the context is: the last answer's tokens against CONTEXT_TOKEN_BUDGET.
+    context = page.get_by_test_id("chat-context")
+    expect(context).to_have_text(re.compile(r"^\d+% context$"))
+    expect(context).to_have_attribute("title", re.compile(r"^[\d,]+ of 100,000 tokens$"))
     expect(budget).to_have_text(re.compile(r"^\$2\.\d+ left today$"))
     expect(budget).not_to_have_text("$2.50 left today")
 
@@ -79,4 +83,5 @@ def test_each_answer_shows_its_tokens_and_cost_and_the_header_the_chats_total(
     page.reload()
     expect(assistant(page).get_by_test_id("usage")).to_contain_text("cached")
     expect(page.get_by_test_id("chat-usage")).to_contain_text("This chat:")
+    expect(page.get_by_test_id("chat-context")).to_have_text(re.compile(r"^\d+% context$"))
     screenshot(page, "usage")

@@ -109,7 +109,13 @@ async def me(request: web.Request) -> web.Response:
 @routes.get("/api/models")
 async def models(request: web.Request) -> web.Response:
     settings = request.app[settings_key]
-    return json_response({"models": list(settings.models), "default": settings.default_model})
+    return json_response(
+        {
+            "models": list(settings.models),
+            "default": settings.default_model,
+            "context_tokens": settings.context_token_budget,
+        }
+    )
 
 
 @routes.post("/api/conversations")

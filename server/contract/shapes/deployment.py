@@ -17,6 +17,10 @@ class Health(Shape):
 class Models(Shape):
     models: list[str] = Field(description="The allowlist")
     default: str
+    context_tokens: int = Field(
+        description="How much of a conversation a turn sends (CONTEXT_TOKEN_BUDGET): older "
+        "messages beyond it are left out. Clients show the context in use against it."
+    )
 
 
 ToolSource = Annotated[
