@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import floor
-from bench.growth import growth
+from bench.growth import GROWTH_OPTIONS, growth
 from bench.idle import raise_open_file_limit
 from bench.machine import describe_machine
 from bench.procfs import load_average
@@ -42,6 +42,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--growth-sizes",
         help="stored turns at which growth measures, comma-separated (default 0,1000,5000,20000)",
+    )
+    parser.add_argument(
+        "--growth-conversation-turns",
+        type=int,
+        help="growth: a new conversation after this many turns in one (default: never, so "
+        "conversations lengthen as the store fills; set, the store grows and they do not)",
     )
     parser.add_argument(
         "--workers", type=int, default=1, help="the service's WEB_CONCURRENCY (default 1)"
@@ -70,6 +76,8 @@ def main(argv: list[str] | None = None) -> int:
     extra: dict[str, Any] = {"tokens": args.tokens} if args.tokens else {}
     if args.growth_sizes:
         extra["sizes"] = tuple(int(size) for size in args.growth_sizes.split(","))
+    if args.growth_conversation_turns:
+        extra["conversation_turns"] = args.growth_conversation_turns
     py_spy = (args.py_spy, args.py_spy_seconds) if args.py_spy else None
     asyncio.run(
         _run(profile, report, shared=shared, extra=extra, py_spy=py_spy, workers=args.workers)
@@ -120,7 +128,7 @@ async def _run(
                         kwargs = {
                             key: value
                             for key, value in extra.items()
-                            if (key == "sizes") == (workload.run is growth)
+                            if (key in GROWTH_OPTIONS) == (workload.run is growth)
                             and (key != "tokens" or workload.run is streams)
                         }
                         recording = None

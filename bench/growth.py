@@ -45,6 +45,8 @@ SERVICE_ENV = {
 }
 
 Result = dict[str, Any]
+# The bench's options that only this workload takes (`python -m bench --growth-...`).
+GROWTH_OPTIONS = frozenset({"sizes", "conversation_turns"})
 
 
 class GrowthError(Exception):
@@ -59,6 +61,9 @@ class Store:
     conversations: dict[tuple[str, int], str] = field(default_factory=dict)
     finished: list[tuple[str, str]] = field(default_factory=list)  # (user, turn_id)
     turns: int = 0
+    # After this many turns a slot starts a new conversation (None: never).
+    conversation_turns: int | None = None
+    lengths: dict[tuple[str, int], int] = field(default_factory=dict)
     slots: itertools.cycle[tuple[str, int]] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -67,8 +72,19 @@ class Store:
         )
 
 
-async def growth(target: Target, *, sizes: tuple[int, ...] = SIZES, probes: int = PROBES) -> Result:
-    store = Store([fresh_user("growth") for _ in range(USERS)])
+async def growth(
+    target: Target,
+    *,
+    sizes: tuple[int, ...] = SIZES,
+    probes: int = PROBES,
+    conversation_turns: int | None = None,
+) -> Result:
+    """`conversation_turns`: conversations end after that many turns, so that the store grows
+    while no conversation grows past it (else each of the 350 lengthens as the store fills,
+    and a turn's history with it)."""
+    store = Store(
+        [fresh_user("growth") for _ in range(USERS)], conversation_turns=conversation_turns
+    )
     levels: list[Result] = []
     async with aiohttp.ClientSession(timeout=TIMEOUT) as session:
         for size in sizes:
@@ -88,7 +104,12 @@ async def growth(target: Target, *, sizes: tuple[int, ...] = SIZES, probes: int 
             levels.append(level)
             print(f"  growth at {level['stored_turns']} turns: {_line(level)}", flush=True)
     return {
-        "params": {"sizes": list(sizes), "users": USERS, "conversations_per_user": CONVERSATIONS},
+        "params": {
+            "sizes": list(sizes),
+            "users": USERS,
+            "conversations_per_user": CONVERSATIONS,
+            "conversation_turns": conversation_turns,
+        },
         "levels": levels,
         "table": table(levels),
     }
@@ -137,6 +158,10 @@ async def _sse_turn(
         raise GrowthError(f"turn ended {last}")
     store.turns += 1
     store.finished.append((user, turn_id))
+    length = store.lengths[(user, index)] = store.lengths.get((user, index), 0) + 1
+    if store.conversation_turns is not None and length >= store.conversation_turns:
+        store.conversations.pop((user, index), None)  # the next turn of this slot starts one
+        store.lengths[(user, index)] = 0
 
 
 async def _probe(

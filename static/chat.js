@@ -193,10 +193,11 @@ export class Chat {
   #edit(node) {
     if (this.#busy() || !this.#currentId) return;
     const { parentId = null } = this.#messages.placeOf(node);
+    const files = this.#messages.filesOf(node); // the new question keeps the old one's files
     this.#messages.edit(node, (text) => {
       if (this.#busy()) return;
       this.#messages.removeFrom(node);
-      this.#startTurn(text, { parentMessageId: parentId });
+      this.#startTurn(text, { parentMessageId: parentId }, files);
     });
   }
 

@@ -42,6 +42,7 @@ export class MessageList {
   #content = new WeakMap(); // element -> its text (for Copy, Retry)
   #parts = new WeakMap(); // answer element -> its parts (parts.js)
   #meta = new WeakMap(); // element -> its place in the tree: {id, parentId, siblings, feedback}
+  #files = new WeakMap(); // question element -> its attachments' blocks (an edit sends them again)
   #dirty = new Set();
   #frame = 0;
 
@@ -105,6 +106,11 @@ export class MessageList {
   /** Where `node` sits in the conversation's tree. */
   placeOf(node) {
     return this.#meta.get(node) ?? {};
+  }
+
+  /** A question's attachments (blocks with file_id), as stored or as sent. */
+  filesOf(node) {
+    return this.#files.get(node) ?? [];
   }
 
   /** Edit a question in place; `onSave(text)` once the person saves. */
@@ -206,6 +212,7 @@ export class MessageList {
       const files = el("div", "msg-files");
       drawAttachments(files, message.blocks);
       node.append(files);
+      this.#files.set(node, (message.blocks ?? []).filter((block) => block.file_id));
     }
     node.append(body, el("p", "msg-error"), el("p", "msg-note"), el("p", "msg-usage"), el("div", "msg-actions"), el("div", "msg-tools"));
     this.#drawUsage(node, message.usage);

@@ -64,6 +64,19 @@ def test_attach_an_image_and_a_pdf_send_and_open_it_full_size(
     page: Page, server: LiveServer, upstream: FakeAnthropic
 ) -> None:
     attach_send_and_see(page, server, upstream, "desktop")
+    # Editing the question keeps its files: the new question is sent with them.
+    asked = page.locator('[data-testid="message"][data-role="user"]').last
+    asked.hover()
+    asked.get_by_role("button", name="Edit this message").click()
+    page.get_by_label("Edit your message").fill("Can it be welded?")
+    page.get_by_role("button", name="Save and send").click()
+    expect(browser.assistant(page)).to_contain_text("Can it be welded?")
+    expect(browser.assistant(page)).to_have_attribute("data-status", "complete")
+    content = upstream.requests[-1].sent["messages"][-1]["content"]
+    assert [block["type"] for block in content] == ["image", "document", "text"], content
+    edited = page.locator('[data-testid="message"][data-role="user"]').last
+    expect(edited.get_by_test_id("history-attachment")).to_have_count(2)
+
     page.reload()  # the history as stored: thumbnails fetched with the token
     question = page.locator('[data-testid="message"][data-role="user"]').last
     loaded = "() => [...document.querySelectorAll('.msg-files img')].some(i => i.naturalWidth > 0)"
