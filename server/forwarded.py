@@ -84,6 +84,12 @@ def client_scheme(request: web.BaseRequest, trusted: tuple[IPNetwork, ...]) -> s
     return request.scheme
 
 
+def public_origin(request: web.BaseRequest, trusted: tuple[IPNetwork, ...]) -> str:
+    """`scheme://host` as the client reached us: where links we hand out must point."""
+    host = client_host(request, trusted) or request.host
+    return f"{client_scheme(request, trusted)}://{host}"
+
+
 def _is_trusted(address: str, trusted: tuple[IPNetwork, ...]) -> bool:
     try:
         ip = ipaddress.ip_address(address)

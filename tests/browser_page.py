@@ -158,3 +158,11 @@ def wait_until(page: Page, check: Callable[[], bool], timeout: float = 5.0) -> N
     while not check():
         assert time.monotonic() < deadline, "condition not met in time"
         page.wait_for_timeout(20)
+
+
+def attach(page: Page, *files: tuple[str, str, bytes]) -> None:
+    """Files chosen in the composer's file picker: (name, media type, bytes) each."""
+    page.set_input_files(
+        "#attach-input",
+        files=[{"name": name, "mimeType": kind, "buffer": data} for name, kind, data in files],
+    )

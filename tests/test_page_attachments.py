@@ -16,19 +16,12 @@ from tests.live_server import LiveServer
 pytestmark = browser.needs_chromium
 
 
-def attach(page: Page, *files: tuple[str, str, bytes]) -> None:
-    page.set_input_files(
-        "#attach-input",
-        files=[{"name": name, "mimeType": kind, "buffer": data} for name, kind, data in files],
-    )
-
-
 def attach_send_and_see(page: Page, server: LiveServer, upstream: FakeAnthropic, name: str) -> None:
     browser.sign_in(page, server, browser.unique(name))
     camera = page.locator("label.camera")  # a phone's camera, straight from the composer
     expect(camera).to_be_visible() if name == "phone" else expect(camera).to_be_hidden()
     expect(camera.locator("input")).to_have_attribute("capture", "environment")
-    attach(
+    browser.attach(
         page,
         ("hinge.png", "image/png", png(1200, 900, (40, 110, 190))),
         ("lease.pdf", "application/pdf", pdf(3)),

@@ -11,6 +11,7 @@ from tests.browser_page import (
     DESKTOP,
     PHONE,
     assistant,
+    attach,
     fits_the_width,
     needs_chromium,
     screenshot,
@@ -19,6 +20,7 @@ from tests.browser_page import (
     unique,
 )
 from tests.fake_anthropic import FakeAnthropic, Reply, Text, ToolUse
+from tests.files_for_tests import png
 from tests.live_server import LiveServer
 
 pytestmark = needs_chromium
@@ -46,6 +48,8 @@ def test_export_and_share_a_conversation_from_the_page(
         ),
         Reply.text([ANSWER]),
     )
+    attach(page, ("pot.png", "image/png", png(320, 200, (200, 120, 40))))
+    expect(page.get_by_test_id("attachment-tray").locator('[data-status="ready"]')).to_have_count(1)
     send(page, HOSTILE)
     expect(assistant(page)).to_have_attribute("data-status", "complete")
 
@@ -57,6 +61,10 @@ def test_export_and_share_a_conversation_from_the_page(
     assert download.value.suggested_filename.endswith(".md")
     assert "| leek and potato | 30 min |" in text and "```python\nprint('stir')\n```" in text
     assert "<summary>Tool call: get_weather</summary>" in text
+    assert (
+        f"📎 [pot.png (image/png, 320\N{MULTIPLICATION SIGN}200)]({server.base_url}/api/files/"
+        in text
+    )
 
     menu_item(page, "Share link…")
     dialog = page.locator("#share-dialog")
@@ -79,7 +87,14 @@ def test_export_and_share_a_conversation_from_the_page(
         expect(reader.locator(".msg-user")).to_contain_text(HOSTILE)  # shown as typed
         expect(reader.locator(".answer table td").first).to_have_text("leek and potato")
         expect(reader.locator(".answer pre code")).to_have_text("print('stir')")
-        assert reader.locator("img").count() == 0 and not alerts
+        # The one image is the attachment, through the link, under the page's policy.
+        picture = reader.get_by_test_id("shared-attachment").locator("img")
+        expect(reader.locator("img")).to_have_count(1)
+        expect(picture).to_have_attribute("alt", "pot.png")
+        picture.scroll_into_view_if_needed()
+        reader.wait_for_function("() => document.querySelector('.shared-image img').naturalWidth")
+        assert picture.get_attribute("src", timeout=1000).startswith("/s/") and not alerts
+        picture_url = f"{server.base_url}{picture.get_attribute('src')}"
         call = reader.get_by_test_id("tool-call")
         expect(call).to_contain_text("Tool call: get_weather (ok)")
         call.locator("summary").click()  # opened for the picture
@@ -94,6 +109,8 @@ def test_export_and_share_a_conversation_from_the_page(
         gone = reader.goto(url)
         assert gone is not None and gone.status == 404
         expect(reader.get_by_role("heading", name="Link not found")).to_be_visible()
+        gone = reader.goto(picture_url)  # the attachment went with the link
+        assert gone is not None and gone.status == 404
     finally:
         stranger.close()
     page.keyboard.press("Escape")  # the dialog closes; the header holds the menu on a phone

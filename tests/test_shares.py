@@ -7,6 +7,7 @@ import re
 from typing import Any
 
 from tests.conftest import Service
+from tests.files_for_tests import form, pdf, png
 
 HOSTILE_TITLE = '<script>alert("title")</script><img src=x onerror=alert(1)>'
 HOSTILE_TEXT = "<script>alert('text')</script> **bold** [x](javascript:alert(2))"
@@ -87,6 +88,73 @@ async def test_a_share_opens_without_sign_in_and_is_gone_once_revoked(service: S
     assert await status_of(service, "GET", f"/s/{'A' * 43}") == 404  # made up
     async with service.http.get(path, headers=service.headers()) as r:
         assert (await r.json())["items"] == []
+
+
+async def upload(service: Service, data: bytes, name: str) -> str:
+    async with service.http.post(
+        "/api/files", data=form(data, name), headers=service.headers()
+    ) as r:
+        assert r.status == 201, await r.text()
+        return str((await r.json())["id"])
+
+
+async def test_a_shared_attachment_opens_through_its_link_only(service: Service) -> None:
+    picture, document = png(40, 30), pdf(2)
+    image_id = await upload(service, picture, "broken [part].png")
+    pdf_id = await upload(service, document, "contract.pdf")
+    other_id = await upload(service, png(10, 10), "not-shared.png")
+    ws = await service.ws()
+    frames = await ws.turn("What is this?", attachments=[image_id, pdf_id, other_id])
+    await ws.close()
+    assert frames[-1]["type"] == "turn.done", frames[-1]
+    conversation_id = str(frames[0]["conversation_id"])
+
+    # The Markdown export names each file, linking the file API (for its owner).
+    export = f"/api/conversations/{conversation_id}/export?format=markdown"
+    async with service.http.get(export, headers=service.headers()) as r:
+        text = await r.text()
+    origin = str(service.http.make_url("/")).rstrip("/")
+    image_url = f"({origin}/api/files/{image_id})"
+    named = "broken \\[part\\].png (image/png, 40\N{MULTIPLICATION SIGN}30)"
+    assert f"📎 [{named}]{image_url}" in text
+    assert f"📎 [contract.pdf (application/pdf, 2 pages)]({origin}/api/files/{pdf_id})" in text
+    assert "What is this?" in text  # the question's words, below its files
+
+    created = await share(service, conversation_id)
+    token = token_of(created)
+    async with service.http.get(f"/api/shares/{token}") as r:
+        question = (await r.json())["messages"][0]
+    urls = [b["url"] for b in question["blocks"]]
+    assert urls == [f"/s/{token}/files/{i}" for i in (image_id, pdf_id, other_id)]
+    async with service.http.get(f"/s/{token}") as r:
+        page = await r.text()
+    assert f'<img src="/s/{token}/files/{image_id}" alt="broken [part].png"' in page
+    assert f'href="/s/{token}/files/{pdf_id}"' in page and "What is this?" in page
+
+    async with service.http.get(f"/s/{token}/files/{image_id}") as r:  # no Authorization
+        assert r.status == 200 and r.headers["Content-Type"] == "image/png"
+        assert r.headers["Cache-Control"] == "no-store"
+        assert r.headers["X-Content-Type-Options"] == "nosniff"
+        served = await r.read()
+    async with service.http.get(f"/api/files/{image_id}", headers=service.headers()) as r:
+        assert served == await r.read()
+
+    # Only through the link, only what the snapshot names.
+    extra_id = await upload(service, png(12, 12), "later.png")
+    assert await status_of(service, "GET", f"/s/{token}/files/{extra_id}") == 404
+    assert await status_of(service, "GET", f"/s/{'A' * 43}/files/{image_id}") == 404
+    assert await status_of(service, "GET", f"/api/files/{image_id}") == 401
+    # A file its owner deletes is gone from the share too; the rest stays.
+    deleted = await status_of(
+        service, "DELETE", f"/api/files/{other_id}", headers=service.headers()
+    )
+    assert deleted == 204
+    assert await status_of(service, "GET", f"/s/{token}/files/{other_id}") == 404
+    assert await status_of(service, "GET", f"/s/{token}/files/{pdf_id}") == 200
+    # Revoked: the files go with the link.
+    revoke = f"/api/shares/{created['id']}"
+    assert await status_of(service, "DELETE", revoke, headers=service.headers()) == 204
+    assert await status_of(service, "GET", f"/s/{token}/files/{image_id}") == 404
 
 
 async def test_html_and_script_in_a_shared_conversation_are_inert(service: Service) -> None:

@@ -2,7 +2,8 @@
 
 One reading for both outputs, so the Markdown export and the share page
 agree: the answer's text with its citations as numbered notes, thinking and
-tool calls (each call joined with its result) as parts a reader may open.
+tool calls (each call joined with its result) as parts a reader may open,
+and a question's attachments by name (each output links them its own way).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import Any
 
 import orjson
 
+from server.files.blocks import is_reference
 from server.storage.client import Document
 
 TOOL_CALLS = {"tool_use", "server_tool_use"}
@@ -43,6 +45,20 @@ class ToolCall:
 
 
 @dataclass(frozen=True)
+class Attachment:
+    """A file the user attached: named, never inlined (its bytes stay in the file store)."""
+
+    file_id: str
+    name: str
+    media_type: str
+    detail: str
+
+    @property
+    def is_image(self) -> bool:
+        return self.media_type.startswith("image/")
+
+
+@dataclass(frozen=True)
 class Note:
     number: int
     url: str
@@ -50,7 +66,7 @@ class Note:
     cited_text: str
 
 
-type Part = Text | Thinking | Redacted | ToolCall
+type Part = Text | Thinking | Redacted | ToolCall | Attachment
 
 
 @dataclass
@@ -71,10 +87,13 @@ class Notes:
 
 
 def parts_of(message: Document, notes: Notes) -> list[Part]:
-    """The message's parts; a user's message (no blocks) is its text."""
-    blocks = message.get("blocks")
-    if not blocks:
-        return [Text(str(message.get("content") or ""))] if message.get("content") else []
+    """The message's parts. A question is its files (above, as the page shows them), then its
+    text: its blocks are only its files' references, its words are in `content`."""
+    blocks = message.get("blocks") or []
+    if message.get("role") == "user" or not blocks:
+        files: list[Part] = [_attachment(block) for block in blocks if is_reference(block)]
+        text = str(message.get("content") or "")
+        return [*files, Text(text)] if text else files
     results = {
         str(block.get("tool_use_id")): block
         for block in blocks
@@ -96,6 +115,28 @@ def parts_of(message: Document, notes: Notes) -> list[Part]:
             result = results.get(str(block.get("id")))
             parts.append(_call(block, result))
     return _merged(parts)
+
+
+def attachment_ids(messages: list[Document]) -> set[str]:
+    """The files the messages name: what a share may serve, and nothing else."""
+    return {
+        str(block["file_id"])
+        for message in messages
+        for block in message.get("blocks") or ()
+        if is_reference(block)
+    }
+
+
+def _attachment(block: Document) -> Attachment:
+    if block.get("width") and block.get("height"):
+        detail = f"{block['width']}\N{MULTIPLICATION SIGN}{block['height']}"
+    elif block.get("pages"):
+        detail = f"{block['pages']} page{'s' if block['pages'] != 1 else ''}"
+    else:
+        detail = ""
+    return Attachment(
+        str(block["file_id"]), str(block.get("name") or "file"), str(block["media_type"]), detail
+    )
 
 
 def _call(call: Document, result: Document | None) -> ToolCall:

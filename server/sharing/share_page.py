@@ -14,20 +14,31 @@ from markupsafe import Markup
 
 from server.sharing.html_inline import safe_href
 from server.sharing.html_markdown import render_markdown
-from server.sharing.reading import Notes, Redacted, Text, Thinking, ToolCall, parts_of
+from server.sharing.reading import (
+    Attachment,
+    Notes,
+    Part,
+    Redacted,
+    Text,
+    Thinking,
+    parts_of,
+)
 from server.storage.client import Document
 
 ROLES = {"user": "You", "assistant": "Assistant"}
 
 
-def page_context(share: Document) -> dict[str, Any]:
+def page_context(share: Document, files_url: str) -> dict[str, Any]:
+    """`files_url` + a file's id serves an attachment through this share's token."""
     notes = Notes()
     messages = [
         {
             "role": str(message.get("role")),
             "label": ROLES.get(str(message.get("role")), "Message"),
             "status": message.get("status"),
-            "parts": [_part(p, message.get("role") == "user") for p in parts_of(message, notes)],
+            "parts": [
+                _part(p, message.get("role") == "user", files_url) for p in parts_of(message, notes)
+            ],
         }
         for message in share.get("messages", ())
     ]
@@ -48,7 +59,14 @@ def page_context(share: Document) -> dict[str, Any]:
     }
 
 
-def _part(part: Text | Thinking | Redacted | ToolCall, typed: bool) -> dict[str, Any]:
+def _part(part: Part, typed: bool, files_url: str) -> dict[str, Any]:
+    if isinstance(part, Attachment):
+        return {
+            "kind": "image" if part.is_image else "file",
+            "name": part.name,
+            "detail": part.detail,
+            "url": files_url + part.file_id,
+        }
     if isinstance(part, Text):
         html = None if typed else Markup(render_markdown(part.text))
         return {"kind": "text", "text": part.text, "html": html, "notes": part.notes}

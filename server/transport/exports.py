@@ -11,6 +11,7 @@ from aiohttp import web
 from server.auth import identity_of
 from server.codec import json_response
 from server.errors import PayloadTooLarge, ValidationFailed
+from server.forwarded import public_origin
 from server.sharing.document import exported, imported, read_document
 from server.sharing.markdown_export import conversation_markdown
 from server.storage.client import Document
@@ -45,7 +46,9 @@ async def export_conversation(request: web.Request) -> web.Response:
     if kind == "json":
         body = orjson.dumps(exported(conversation, messages))
     else:
-        body = conversation_markdown(conversation, _current_branch(conversation, messages)).encode()
+        origin = public_origin(request, request.app[settings_key].trusted_proxies)
+        branch = _current_branch(conversation, messages)
+        body = conversation_markdown(conversation, branch, f"{origin}/api/files/").encode()
     name = f"{_file_name(str(conversation.get('title') or ''))}.{EXTENSIONS[kind]}"
     return web.Response(
         body=body,

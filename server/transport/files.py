@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from urllib.parse import quote
 
 from aiohttp import web
@@ -10,6 +11,7 @@ from server.auth import identity_of
 from server.codec import json_response
 from server.files.store import public_file
 from server.files.uploads import upload
+from server.identity import Identity
 from server.typedefs import files_key, settings_key
 
 routes = web.RouteTableDef()
@@ -25,8 +27,17 @@ async def create_file(request: web.Request) -> web.Response:
 
 @routes.get("/api/files/{file_id}")
 async def download_file(request: web.Request) -> web.StreamResponse:
+    return await send_file(request, identity_of(request), request.match_info["file_id"])
+
+
+async def send_file(
+    request: web.Request, owner: Identity, file_id: str, headers: Mapping[str, str] | None = None
+) -> web.StreamResponse:
+    """The owner's file, streamed a chunk at a time; another's or a missing one is a 404.
+
+    `headers` are added to (or replace) the download's own."""
     store = request.app[files_key]
-    doc = await store.get(identity_of(request), request.match_info["file_id"])
+    doc = await store.get(owner, file_id)
     described = public_file(doc)
     response = web.StreamResponse(
         headers={
@@ -36,6 +47,7 @@ async def download_file(request: web.Request) -> web.StreamResponse:
             "X-Content-Type-Options": "nosniff",
             "Cache-Control": "private, max-age=3600",
         }
+        | dict(headers or {})
     )
     response.content_length = described["size"]
     await response.prepare(request)

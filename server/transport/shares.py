@@ -14,9 +14,10 @@ from server import __version__
 from server.auth import identity_of
 from server.codec import json_response
 from server.errors import NotFound
-from server.forwarded import client_host, client_scheme
+from server.forwarded import public_origin
 from server.sharing.share_page import page_context
 from server.storage.shares import Shares, public_share, public_snapshot
+from server.transport.files import send_file
 from server.transport.page import STATIC_URL
 from server.transport.rest import path_id
 from server.typedefs import settings_key, store_key
@@ -44,9 +45,8 @@ def shares(request: web.Request) -> Shares:
 @routes.post("/api/conversations/{id}/shares")
 async def create_share(request: web.Request) -> web.Response:
     share, token = await shares(request).create(identity_of(request), path_id(request))
-    settings = request.app[settings_key]
-    host = client_host(request, settings.trusted_proxies) or request.host
-    url = f"{client_scheme(request, settings.trusted_proxies)}://{host}{SHARE_PAGE}{token}"
+    origin = public_origin(request, request.app[settings_key].trusted_proxies)
+    url = f"{origin}{SHARE_PAGE}{token}"
     body = {"id": share["_id"], "url": url, "created_at": share["created_at"]}
     return json_response(body, status=201)
 
@@ -66,8 +66,9 @@ async def revoke_share(request: web.Request) -> web.Response:
 @routes.get("/api/shares/{id}")
 async def shared_json(request: web.Request) -> web.Response:
     """`{id}` is the link's token here (one path, so one OpenAPI path with DELETE)."""
-    share = await shares(request).by_token(_token(request, "id"))
-    response = json_response(public_snapshot(share))
+    token = _token(request, "id")
+    share = await shares(request).by_token(token)
+    response = json_response(public_snapshot(share, _files_url(token)))
     response.headers.update(PRIVATE)
     return response
 
@@ -78,13 +79,28 @@ async def shared_page(request: web.Request) -> web.Response:
     context = {"found": False, "static_url": STATIC_URL, "app_version": __version__}
     status = 200
     try:
-        context |= {"found": True, **page_context(await shares(request).by_token(_token(request)))}
+        token = _token(request)
+        share = await shares(request).by_token(token)
+        context |= {"found": True, **page_context(share, _files_url(token))}
     except NotFound:
         status = 404
     response = aiohttp_jinja2.render_template("share.html", request, context, status=status)
     response.headers.update(PRIVATE)
     response.headers["Content-Security-Policy"] = PAGE_POLICY
     return response
+
+
+@routes.get("/s/{token}/files/{file_id}")
+async def shared_file(request: web.Request) -> web.StreamResponse:
+    """An attachment of the snapshot, through its link only; revoked with it."""
+    file_id = request.match_info["file_id"]
+    owner = await shares(request).attachment_owner(_token(request), file_id)
+    # Not kept by the browser: a revoked link's files must stop showing with it.
+    return await send_file(request, owner, file_id, PRIVATE)
+
+
+def _files_url(token: str) -> str:
+    return f"{SHARE_PAGE}{token}/files/"
 
 
 def _token(request: web.Request, name: str = "token") -> str:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from server.contract.operations.operation import ID, TOKEN, Operation, query
+from server.contract.operations.operation import FILE_ID, ID, TOKEN, Operation, query
 from server.contract.shapes.conversations import Conversation
 from server.contract.shapes.portable import ConversationDocument
 from server.contract.shapes.sharing import ShareCreated, SharedConversation, ShareList
+from server.files.kinds import ACCEPTED
 
 SHARING = (
     Operation(
@@ -83,5 +84,14 @@ SHARING = (
         page=True,
         media=(("text/html", "The shared conversation, rendered on the server"),),
         parameters=(TOKEN,),
+    ),
+    Operation(
+        "get",
+        "/s/{token}/files/{file_id}",
+        "An attachment the shared snapshot names, through the link only (no sign-in)",
+        public=True,
+        binary=ACCEPTED,
+        errors=(404,),
+        parameters=(TOKEN, FILE_ID),
     ),
 )

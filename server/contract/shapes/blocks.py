@@ -66,6 +66,10 @@ class AttachmentBlock(Block):
     width: int | SkipJsonSchema[None] = omittable("An image's width in pixels, as stored")
     height: int | SkipJsonSchema[None] = omittable("An image's height in pixels, as stored")
     pages: int | SkipJsonSchema[None] = omittable("A PDF's page count")
+    url: str | SkipJsonSchema[None] = omittable(
+        "In a share's snapshot only: where the link serves the file without sign-in"
+        " (`/s/{token}/files/{file_id}`), as long as the link lives"
+    )
 
 
 class OtherBlock(Block):
