@@ -60,15 +60,16 @@ export function createApi({ getToken, onUnauthorized }) {
     devToken: (user) => json("POST", "/auth/dev-token", { body: { user }, token: "" }),
     me: (token) => json("GET", "/api/me", { token }),
     models: () => json("GET", "/api/models"),
-    // filter: {archived, project, tag}; empty ones are left out.
+    // filter: {archived, project, tag, unfiled}; empty ones (and unfiled: false) are left out.
     listConversations: (cursor, filter = {}) => {
       const query = { limit: "20", ...(cursor ? { cursor } : {}), ...filter, archived: String(Boolean(filter.archived)) };
-      for (const [name, value] of Object.entries(query)) if (value === "") delete query[name];
+      for (const [name, value] of Object.entries(query)) if (value === "" || value === false) delete query[name];
       return json("GET", `/api/conversations?${new URLSearchParams(query)}`);
     },
     projects: (archived) => json("GET", `/api/projects?${new URLSearchParams({ archived })}`),
     tags: (archived) => json("GET", `/api/tags?${new URLSearchParams({ archived })}`),
     getConversation: (id) => json("GET", conv(id)),
+    importConversation: (document) => json("POST", "/api/conversations/import", { body: document }),
     updateConversation: (id, patch) => json("PATCH", conv(id), { body: patch }),
     deleteConversation: (id) => json("DELETE", conv(id)),
     search: (q, signal) => json("GET", `/api/search?${new URLSearchParams({ q, limit: "20" })}`, { signal }),

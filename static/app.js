@@ -5,6 +5,7 @@ import { createApi } from "./api.js";
 import { AttachmentTray } from "./attachments.js";
 import { Chat } from "./chat.js";
 import { describeError, SESSION_EXPIRED } from "./errors.js";
+import { Importer } from "./importer.js";
 import { Models } from "./models.js";
 import { Search } from "./search.js";
 import { clearSession, getToken, setToken } from "./session.js";
@@ -78,6 +79,13 @@ const sync = new Sync({
   onExpired: () => sidebar.reload(),
 });
 new ShareMenu({ api, menu: $("conv-menu"), dialog: $("share-dialog") });
+new Importer({
+  api, input: $("import-input"), status: $("import-status"),
+  onImported: (conv, { only }) => {
+    sidebar.changed(conv);
+    if (only) { sidebar.setOpen(false); location.hash = `#/c/${encodeURIComponent(conv.id)}`; }
+  },
+});
 const signIn = setupSignIn({
   api,
   parts: { form: $("signin-form"), message: $("signin-message") },

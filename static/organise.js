@@ -4,6 +4,7 @@
 import { el } from "./inline.js";
 
 const TAG_SEPARATOR = ",";
+const NO_PROJECT = "\u0000unfiled"; // the project select's "No project": no name can be it
 
 /**
  * parts: project, tag (selects), archived (a toggle button), heading.
@@ -13,23 +14,27 @@ export class Filters {
   #api;
   #parts;
   #onChange;
-  filter = { archived: false, project: "", tag: "" };
+  filter = { archived: false, project: "", tag: "", unfiled: false };
 
   constructor({ api, parts, onChange }) {
     this.#api = api;
     this.#parts = parts;
     this.#onChange = onChange;
-    parts.project.addEventListener("change", () => this.#set({ project: parts.project.value }));
+    parts.project.addEventListener("change", () => {
+      const unfiled = parts.project.value === NO_PROJECT;
+      this.#set({ project: unfiled ? "" : parts.project.value, unfiled });
+    });
     parts.tag.addEventListener("change", () => this.#set({ tag: parts.tag.value }));
     parts.archived.addEventListener("click", () =>
-      this.#set({ archived: !this.filter.archived, project: "", tag: "" }));
+      this.#set({ archived: !this.filter.archived, project: "", tag: "", unfiled: false }));
   }
 
   /** Whether `conv` belongs in the list as filtered now. */
   shows(conv) {
-    const { archived, project, tag } = this.filter;
+    const { archived, project, tag, unfiled } = this.filter;
     return Boolean(conv.archived) === archived
       && (!project || conv.project === project)
+      && (!unfiled || !conv.project)
       && (!tag || (conv.tags ?? []).includes(tag));
   }
 
@@ -39,7 +44,8 @@ export class Filters {
     try {
       const [projects, tags] = await Promise.all([this.#api.projects(archived), this.#api.tags(archived)]);
       this.projects = projects.items.map((p) => p.name);
-      fill(this.#parts.project, "Projects", projects.items, this.filter.project);
+      const chosen = this.filter.unfiled ? NO_PROJECT : this.filter.project;
+      fill(this.#parts.project, "Projects", projects.items, chosen, [new Option("No project", NO_PROJECT)]);
       fill(this.#parts.tag, "Tags", tags.items, this.filter.tag);
     } catch { /* the filters keep what they offered; the list says what failed */ }
   }
@@ -60,10 +66,11 @@ export class Filters {
   }
 }
 
-function fill(select, all, items, chosen) {
+function fill(select, all, items, chosen, extra = []) {
   const options = [new Option(all, "")];
   for (const { name, count } of items) options.push(new Option(`${name} (${count})`, name));
-  if (chosen && !items.some((i) => i.name === chosen)) options.push(new Option(chosen, chosen));
+  options.push(...extra);
+  if (chosen && !options.some((o) => o.value === chosen)) options.push(new Option(chosen, chosen));
   select.replaceChildren(...options);
   select.value = chosen;
 }

@@ -173,8 +173,8 @@ export class Sidebar {
 
   #showEmpty() {
     if (!this.#loading && !this.#hasMore && !this.#parts.status.dataset.error) {
-      const { archived, project, tag } = this.#filters.filter;
-      const none = archived ? "No archived conversations." : project || tag ? "None here." : "No conversations yet.";
+      const { archived, project, tag, unfiled } = this.#filters.filter;
+      const none = archived ? "No archived conversations." : project || tag || unfiled ? "None here." : "No conversations yet.";
       this.#status(this.#items.size ? "" : none);
     }
   }

@@ -78,6 +78,8 @@ async def test_projects_tags_and_pins_filter_the_list_and_are_counted(service: S
     }
     moved = await patch(service, bread["id"], project="", tags=[])
     assert (moved["project"], moved["tags"]) == (None, [])
+    assert await ids(service, "?unfiled=true") == [bread["id"]]
+    assert await ids(service, "?unfiled=true&pinned=true") == []
     await patch(service, trip["id"], archived=True)
     assert (await get(service, "/api/projects")) == {"items": [{"name": "Kitchen", "count": 1}]}
     assert (await get(service, "/api/projects?archived=true"))["items"] == [
@@ -119,6 +121,7 @@ async def test_conversations_stored_before_pins_read_as_unpinned_and_unfiled(
     rest = await get(service, f"/api/conversations?limit=2&cursor={page['next_cursor']}")
     assert [c["id"] for c in page["items"] + rest["items"]] == [c["id"] for c in reversed(made)]
     assert await ids(service, "?pinned=false") == [c["id"] for c in reversed(made)]
+    assert await ids(service, "?unfiled=true") == [c["id"] for c in reversed(made)]
     # A cursor issued before pins ([updated_at, id]) resumes among the unpinned.
     newest = page["items"][0]
     old = base64.urlsafe_b64encode(orjson.dumps([newest["updated_at"], newest["id"]])).decode()
@@ -170,6 +173,14 @@ async def test_bad_organising_input_is_422_naming_the_field(
         ] == field
 
 
+async def test_a_project_and_unfiled_together_are_422(service: Service) -> None:
+    response = await service.http.get(
+        "/api/conversations?project=Kitchen&unfiled=true", headers=service.headers()
+    )
+    problem = await expect_problem(response, 422, "validation_error")
+    assert problem["errors"][0]["field"] == "unfiled"
+
+
 async def test_another_users_conversation_cannot_be_filed(service: Service) -> None:
     conversation = await create(service, user="bob", tags=["secret"], project="Bob's")
     response = await service.http.patch(
@@ -185,12 +196,13 @@ async def test_the_lists_reads_are_served_by_indexes(service: Service) -> None:
     plan, an expression index searched by the owner's fields (tests/query_plans.py)."""
     alice = Identity("default", "alice")
     conversations = service.db.conversations
-    reads = {
-        "owner_list": ListFilter(),
-        "owner_project": ListFilter(project="Kitchen"),
-        "owner_tag": ListFilter(tag="ideas"),
-    }
-    for index, where in reads.items():
+    reads = [
+        ("owner_list", ListFilter()),
+        ("owner_project", ListFilter(project="Kitchen")),
+        ("owner_project", ListFilter(unfiled=True)),
+        ("owner_tag", ListFilter(tag="ideas")),
+    ]
+    for index, where in reads:
         for pinned in (True, {"$in": [False, None]}):
             query = {**where.query(alice), "pinned": pinned}
             plan = await conversations.find(query).sort([("updated_at", -1), ("_id", -1)]).explain()

@@ -121,6 +121,12 @@ def test_projects_tags_pins_and_the_archived_view_on_the_page(
     expect(page.get_by_test_id("conversation")).to_have_count(3)
     assert titles(page)[1] == soup["title"]
 
+    # "No project": the conversations in none (Soup, taken out of Kitchen elsewhere).
+    call(page, server, user, "PATCH", f"/api/conversations/{soup['id']}", project="")
+    page.get_by_label("Project", exact=True).select_option("No project")
+    expect(page.get_by_test_id("conversation")).to_have_count(1)
+    assert titles(page) == ["Soup"]
+
 
 def test_on_a_phone_the_filing_actions_are_in_the_row_menu(phone: Page, server: LiveServer) -> None:
     user = unique("orgp")

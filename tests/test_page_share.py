@@ -117,3 +117,44 @@ def test_export_and_share_a_conversation_from_the_page(
     page.set_viewport_size(PHONE)
     expect(page.locator("#conv-menu > summary")).to_be_visible()
     assert fits_the_width(page)
+
+
+def test_import_a_conversation_and_an_export_of_everything_from_the_page(
+    page: Page, server: LiveServer, upstream: FakeAnthropic, tmp_path: Path
+) -> None:
+    sign_in(page, server, unique("importer"))
+    upstream.script(Reply.text(["Leeks, potatoes, stock."]))
+    send(page, "A soup for tonight?")
+    expect(assistant(page)).to_have_attribute("data-status", "complete")
+    rows = page.get_by_test_id("conversation")
+    expect(rows).to_have_count(1)
+    with page.expect_download() as download:
+        menu_item(page, "Export JSON")
+    exported = tmp_path / "soup.json"
+    download.value.save_as(exported)
+    first_url = page.url
+
+    page.set_input_files("#import-input", str(exported))
+    status = page.get_by_test_id("import-status")
+    expect(status).to_have_text("Imported 1 conversation.")
+    expect(rows).to_have_count(2)
+    expect(page).not_to_have_url(first_url)  # the copy is opened
+    expect(page.locator(".msg-assistant .msg-body")).to_have_text("Leeks, potatoes, stock.")
+
+    # An export of everything, one line refused: the rest comes in, the line is named.
+    document = exported.read_text()
+    later = document.replace('"version":1', '"version":2', 1)
+    assert later != document
+    lines = tmp_path / "conversations.jsonl"
+    lines.write_text(f"{document}\n{later}\n")
+    page.set_input_files("#import-input", str(lines))
+    expect(status).to_contain_text("Imported 1 conversation; not imported: line 2: ")
+    expect(status).to_contain_text("version")
+    expect(status).to_have_attribute("data-state", "error")
+    expect(rows).to_have_count(3)
+
+    not_json = tmp_path / "notes.json"
+    not_json.write_text("Leeks\nPotatoes\n")
+    page.set_input_files("#import-input", str(not_json))
+    expect(status).to_contain_text("notes.json: line 1 is not JSON")
+    expect(rows).to_have_count(3)

@@ -170,3 +170,32 @@ async def test_running_turns_and_tools(client: ChatClient, fake: FakeAnthropic) 
     assert {"calculate", "search_conversations"} <= {t["name"] for t in await client.tools()}
     assert [e async for e in events][-1]["type"] == "turn.done"
     await socket.close()
+
+
+async def test_filters_export_import_and_share(client: ChatClient, service: Service) -> None:
+    soup = await client.create_conversation(title="Soup", project="Kitchen", tags=["Winter"])
+    note = await client.create_conversation(title="Note")
+    await client.update_conversation(note["id"], pinned=True)
+
+    def titles(page: dict[str, Any]) -> list[str]:
+        return [c["title"] for c in page["items"]]
+
+    assert titles(await client.conversations()) == ["Note", "Soup"]  # pinned first
+    assert titles(await client.conversations(project="Kitchen")) == ["Soup"]
+    assert titles(await client.conversations(unfiled=True)) == ["Note"]
+    assert titles(await client.conversations(tag="winter", pinned=False)) == ["Soup"]
+    assert await client.projects() == [{"name": "Kitchen", "count": 1}]
+    assert await client.tags() == [{"name": "winter", "count": 1}]
+    with pytest.raises(ApiError) as refused:
+        await client.conversations(project="Kitchen", unfiled=True)
+    assert refused.value.code == "validation_error"
+
+    document = await client.export(soup["id"])
+    copy = await client.import_conversation(document)
+    assert copy["id"] != soup["id"] and copy["title"] == "Soup"
+    made = await client.share(soup["id"])
+    async with service.http.get(made["url"].replace(client.base_url, "")) as page:
+        assert page.status == 200
+    await client.revoke_share(made["id"])
+    async with service.http.get(made["url"].replace(client.base_url, "")) as page:
+        assert page.status == 404

@@ -31,16 +31,22 @@ MAX_LABELS = 1000  # projects or tags one list answers with, by name
 
 @dataclass(frozen=True, slots=True)
 class ListFilter:
-    """What `GET /api/conversations` narrows to; None: not narrowed by it."""
+    """What `GET /api/conversations` narrows to; None: not narrowed by it.
+
+    `unfiled`: in no project, `project: null` (which also matches a conversation
+    stored before projects, with no field): a point of index `owner_project`."""
 
     archived: bool = False
     project: str | None = None
     tag: str | None = None
     pinned: bool | None = None
+    unfiled: bool = False
 
     def query(self, identity: Identity) -> dict[str, Any]:
         query: dict[str, Any] = {**identity.scope, "archived": self.archived}
-        if self.project is not None:
+        if self.unfiled:
+            query["project"] = None
+        elif self.project is not None:
             query["project"] = self.project
         if self.tag is not None:
             query["tags"] = self.tag

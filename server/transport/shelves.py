@@ -54,9 +54,13 @@ def list_filter(request: web.Request) -> ListFilter:
     if tag is not None and len(tag) > MAX_TAG_CHARS:
         raise invalid_query("tag", f"is at most {MAX_TAG_CHARS} characters")
     pinned = query_bool(request, "pinned", default=False) if request.query.get("pinned") else None
+    unfiled = query_bool(request, "unfiled", default=False)
+    if unfiled and project is not None:
+        raise invalid_query("unfiled", "cannot be true with a project: choose one")
     return ListFilter(
         archived=query_bool(request, "archived", default=False),
         project=project,
         tag=tag,
         pinned=pinned,
+        unfiled=unfiled,
     )

@@ -62,13 +62,39 @@ class ChatClient:
 
     # Conversations
 
-    async def conversations(self, *, cursor: str | None = None, archived: bool = False) -> JSON:
-        params = {
-            "archived": "true" if archived else "false",
-            **({"cursor": cursor} if cursor else {}),
-        }
+    async def conversations(
+        self,
+        *,
+        cursor: str | None = None,
+        archived: bool = False,
+        project: str | None = None,
+        unfiled: bool = False,
+        tag: str | None = None,
+        pinned: bool | None = None,
+    ) -> JSON:
+        """A page, pinned first; pass its `next_cursor` back with the same filters.
+        `unfiled`: in no project (not with `project`)."""
+        params = {"archived": "true" if archived else "false"}
+        for name, value in (("cursor", cursor), ("project", project), ("tag", tag)):
+            if value:
+                params[name] = value
+        if unfiled:
+            params["unfiled"] = "true"
+        if pinned is not None:
+            params["pinned"] = "true" if pinned else "false"
         page: JSON = await self.request("GET", "/api/conversations", params=params)
         return page
+
+    async def projects(self, *, archived: bool = False) -> list[JSON]:
+        """`[{name, count}]`: what to offer as a project filter."""
+        params = {"archived": "true" if archived else "false"}
+        items: list[JSON] = (await self.request("GET", "/api/projects", params=params))["items"]
+        return items
+
+    async def tags(self, *, archived: bool = False) -> list[JSON]:
+        params = {"archived": "true" if archived else "false"}
+        items: list[JSON] = (await self.request("GET", "/api/tags", params=params))["items"]
+        return items
 
     async def create_conversation(self, **fields: Any) -> JSON:
         created: JSON = await self.request("POST", "/api/conversations", json=fields)
@@ -89,6 +115,28 @@ class ChatClient:
             "GET", f"/api/conversations/{conversation_id}/messages", params=params
         )
         return page
+
+    # Leaving and coming back as a document, and share links
+
+    async def export(self, conversation_id: str) -> JSON:
+        """The whole tree as the portable document `import_conversation` takes back."""
+        document: JSON = await self.request(
+            "GET", f"/api/conversations/{conversation_id}/export", params={"format": "json"}
+        )
+        return document
+
+    async def import_conversation(self, document: JSON) -> JSON:
+        """A new conversation of the caller's, every id new."""
+        created: JSON = await self.request("POST", "/api/conversations/import", json=document)
+        return created
+
+    async def share(self, conversation_id: str) -> JSON:
+        """`{id, url, created_at}`: keep `url` now, the service cannot show it again."""
+        made: JSON = await self.request("POST", f"/api/conversations/{conversation_id}/shares")
+        return made
+
+    async def revoke_share(self, share_id: str) -> None:
+        await self.request("DELETE", f"/api/shares/{share_id}")
 
     # Coming back
 

@@ -34,6 +34,11 @@ CONVERSATIONS = (
             query("project", {"type": "string", "maxLength": 100}, "Only this project's"),
             query("tag", {"type": "string", "maxLength": 40}, "Only those with this tag"),
             query("pinned", {"type": "boolean"}, "Only the pinned ones, or the unpinned"),
+            query(
+                "unfiled",
+                {"type": "boolean", "default": False},
+                "Only those in no project (not with `project`)",
+            ),
         ),
     ),
     Operation(
