@@ -12,7 +12,9 @@ from typing import Any
 
 from server.files.store import FileStore
 from server.storage.values import now
+from server.typedefs import engine_key
 from tests.conftest import Service, eventually
+from tests.fake_anthropic import FakeAnthropic, Reply
 from tests.files_for_tests import form, png
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -115,6 +117,33 @@ async def test_unused_files_are_swept_and_used_ones_go_with_their_conversation(
     await ws.close()
 
 
+async def test_recovering_a_dead_processs_turn_keeps_its_files(
+    service: Service, fake: FakeAnthropic
+) -> None:
+    """A process killed between storing a question and marking its files used (the
+    turn's first step) must not leave them to the unused-file sweep: recovery marks them."""
+    fake.script(Reply.endless(chunk="tick ", delay=0.02))
+    uploaded = await service.http.post(
+        "/api/files", data=form(png(20, 20), "kept.png"), headers=service.headers()
+    )
+    file_id = (await uploaded.json())["id"]
+    ws = await service.ws()
+    started = await ws.turn_started("Keep this", attachments=[file_id])
+    await ws.until("turn.delta")
+    files = service.db["files.files"]
+    # As if the process had died before its turn's first step.
+    await files.update_one(
+        {"_id": file_id}, {"$set": {"metadata.used": False, "metadata.conversations": []}}
+    )
+
+    # Another process's sweep finds the turn's owner dead.
+    assert await service.http.server.app[engine_key].recover(everything=True) == 1
+    await ws.until("turn.error")
+    meta = (await files.find_one({"_id": file_id}))["metadata"]
+    assert (meta["used"], meta["conversations"]) == (True, [started["conversation_id"]])
+    await ws.close()
+
+
 # A process that stores a file the way an upload does, and stalls after a few chunks.
 STALLING_UPLOAD = """
 import asyncio, sys
@@ -168,7 +197,7 @@ def rss_bytes() -> int:
 
 
 async def test_memory_stays_flat_while_twenty_clients_upload_at_once(service: Service) -> None:
-    size, clients = 10 * 1024 * 1024, 20
+    size, clients = 20 * 1024 * 1024, 20  # the issue: 20 clients, 20 MB each
     chunk = b"\x89PNG\r\n\x1a\n" + bytes(64 * 1024 - 8)  # a PNG's signature, then nothing valid
 
     async def body() -> AsyncIterator[bytes]:
@@ -201,5 +230,6 @@ async def test_memory_stays_flat_while_twenty_clients_upload_at_once(service: Se
     sampler.cancel()
 
     assert statuses == [422] * clients  # each read whole (to disk), then found corrupt
-    # 200 MB went through: held in memory while received, it measured 216 MB; spooled, 15.
+    # 400 MB go through. At 10 MB each, held in memory while received, it measured 216 MB;
+    # spooled, 15.
     assert peak - before < 64 * 1024 * 1024, (peak - before) // 1024**2

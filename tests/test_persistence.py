@@ -258,7 +258,7 @@ async def test_the_sweep_never_recovers_this_processs_own_turns(mongo_uri: str) 
         )
         store = TurnStore(db, owner="this-process", lease_seconds=30)
 
-        assert await store.recover(everything=False) == 1
+        assert len(await store.recover(everything=False)) == 1
 
         statuses = {doc["turn_id"]: doc["status"] async for doc in db.turns.find({})}
         assert statuses == {"this-process": "running", "a-dead-process": "interrupted"}

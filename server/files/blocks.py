@@ -12,6 +12,8 @@ import base64
 from collections.abc import Sequence
 from typing import Any
 
+from pymongo.asynchronous.collection import AsyncCollection
+
 from server.errors import NotFound
 from server.files.kinds import PDF, is_image
 from server.files.store import FileStore
@@ -53,6 +55,24 @@ def reference_tokens(block: Document) -> int:
 
 def attachments_tokens(blocks: Sequence[Document]) -> int:
     return sum(reference_tokens(block) for block in blocks if is_reference(block))
+
+
+async def keep_attachments(
+    messages: AsyncCollection[Document], files: FileStore, turns: Sequence[Document]
+) -> None:
+    """Mark used the files of recovered turns' questions.
+
+    A turn marks its files as its first step, just after its question is stored;
+    a process killed between the two would leave files that a stored message
+    names for the unused-file sweep. Recovery closes that gap (idempotent)."""
+    ids = [turn["user_message_id"] for turn in turns if turn.get("user_message_id")]
+    if not ids:
+        return
+    query = {"_id": {"$in": ids}, "blocks.file_id": {"$exists": True}}
+    async for message in messages.find(query, {"blocks": 1, "conversation_id": 1}):
+        file_ids = [str(b["file_id"]) for b in message.get("blocks") or () if is_reference(b)]
+        if file_ids:
+            await files.mark_used(file_ids, str(message["conversation_id"]))
 
 
 async def inline_attachments(

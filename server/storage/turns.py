@@ -286,8 +286,9 @@ class TurnStore:
         fallback = record.turn_document(status=outcome.status, error=outcome.error)
         return Ending(stored_turn or fallback, message or stand_in, ours=False)
 
-    async def recover(self, *, everything: bool) -> int:
-        """Mark turns of dead processes `interrupted` and free their conversations.
+    async def recover(self, *, everything: bool) -> list[Document]:
+        """Mark turns of dead processes `interrupted` and free their conversations; the
+        turns so ended (their files are kept by the caller: `files/blocks.py`).
 
         `everything`: at start-up of the embedded database, which only this
         process can use, no running turn can be alive. Otherwise only turns
@@ -298,13 +299,14 @@ class TurnStore:
             # Never this process's own: they are alive, however late a checkpoint
             # (the database overloaded) left their leases.
             query.update({"lease_expires_at": {"$lt": now()}, "owner": {"$ne": self.owner}})
-        count = 0
+        recovered: list[Document] = []
         for doc in await self.turns.find(query, projection={"_id": 1}).to_list():
             # The claim takes the turn from its owner: a live owner finds it lost.
             claim = {**query, "_id": doc["_id"]}
-            if await self._end(claim, "interrupted", INTERRUPTED, owner=RECOVERED) is not None:
-                count += 1
-        return count
+            ended = await self._end(claim, "interrupted", INTERRUPTED, owner=RECOVERED)
+            if ended is not None:
+                recovered.append(ended[0])
+        return recovered
 
     async def _end(
         self,

@@ -24,6 +24,7 @@ from server.errors import (
     TurnNotRunning,
 )
 from server.events import TurnEvent
+from server.files.blocks import keep_attachments
 from server.files.store import FileStore
 from server.identity import Identity
 from server.limits import Limits
@@ -269,10 +270,11 @@ class TurnEngine:
         return await running_turns(identity, self._changes, self._held, self._cluster)
 
     async def recover(self, *, everything: bool) -> int:
-        count = await self._turns.recover(everything=everything)
-        if count:
-            log.warning("marked %d turn(s) of a stopped process as interrupted", count)
-        return count
+        recovered = await self._turns.recover(everything=everything)
+        await keep_attachments(self._store.db["messages"], self._files, recovered)
+        if recovered:
+            log.warning("marked %d turn(s) of a stopped process as interrupted", len(recovered))
+        return len(recovered)
 
     async def drain(self, seconds: float) -> None:
         """Shutdown, first step: refuse new turns, let running ones finish for `seconds`.

@@ -27,6 +27,8 @@ from multiprocessing.process import BaseProcess
 
 from server.auth import Authenticator
 from server.config import Settings
+from server.files.blocks import keep_attachments
+from server.files.store import FileStore
 from server.listen import places
 from server.startup_errors import StartupError
 from server.storage.client import open_database
@@ -217,9 +219,12 @@ class Supervisor:
 async def _recover_everything(settings: Settings) -> None:
     async with open_database(settings) as (db, _ping):
         store = TurnStore(db, owner=uuid.uuid4().hex, lease_seconds=settings.turn_lease_seconds)
-        count = await store.recover(everything=True)
-    if count:
-        log.warning("%d turns left running by the last run were marked interrupted", count)
+        recovered = await store.recover(everything=True)
+        await keep_attachments(db["messages"], FileStore(db), recovered)
+    if recovered:
+        log.warning(
+            "%d turns left running by the last run were marked interrupted", len(recovered)
+        )
 
 
 async def _readable(fd: int) -> None:
