@@ -222,9 +222,7 @@ async def _recover_everything(settings: Settings) -> None:
         recovered = await store.recover(everything=True)
         await keep_attachments(db["messages"], FileStore(db), recovered)
     if recovered:
-        log.warning(
-            "%d turns left running by the last run were marked interrupted", len(recovered)
-        )
+        log.warning("%d turns left running by the last run were marked interrupted", len(recovered))
 
 
 async def _readable(fd: int) -> None:
