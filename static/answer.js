@@ -34,7 +34,7 @@ export function drawAnswer(body, parts, live) {
 }
 
 function drawText(node, part, sources) {
-  const key = `${part.citations.length}:${part.text}`;
+  const key = `${part.citations.map((c) => c.at).join(",")}:${part.text}`; // a source that moved redraws
   if (drawn.get(node) === key) return;
   drawn.set(node, key);
   if (!part.citations.length) { node.replaceChildren(renderMarkdown(part.text)); return; }

@@ -11,10 +11,33 @@
 export function addStreamed(parts, kind, text) {
   if (!text) return;
   const last = parts.at(-1);
-  if (last?.kind === kind && !last.redacted) { last.text += text; return; }
+  if (last?.kind === kind && !last.redacted) {
+    last.text += text;
+    if (kind === "text") for (const c of last.citations) if (c.open) c.at = last.text.length;
+    return;
+  }
   finishThinking(parts);
   const part = kind === "thinking" ? { kind, text, redacted: false, startedAt: Date.now() } : { kind, text, citations: [] };
   parts.push(part);
+}
+
+/**
+ * A `turn.citation`: a source for the text that streams after it. Deltas do not
+ * say where a block ends, so the source stays at the end of the text so far
+ * (open) until a citation of another block or another part comes; the stored
+ * blocks of `turn.done` then put each where it belongs.
+ */
+export function addCitation(parts, frame) {
+  const source = sourceOf(frame.citation);
+  if (!source) return;
+  let last = parts.at(-1);
+  if (last?.kind !== "text") {
+    finishThinking(parts);
+    last = { kind: "text", text: "", citations: [] };
+    parts.push(last);
+  }
+  for (const c of last.citations) if (c.open && c.block !== frame.block) c.open = false;
+  last.citations.push({ ...source, at: last.text.length, block: frame.block, open: true });
 }
 
 /** A `turn.tool_call`: a new card, running. */
@@ -94,11 +117,16 @@ function addCitedText(parts, block) {
   }
   last.text += text;
   for (const c of block.citations ?? []) {
-    if (c?.url) last.citations.push({ url: c.url, title: c.title || c.url, at: last.text.length });
-    else if (c?.document_title !== undefined || c?.document_index !== undefined) {
-      last.citations.push({ ...documentSource(c), at: last.text.length });
-    }
+    const source = sourceOf(c);
+    if (source) last.citations.push({ ...source, at: last.text.length });
   }
+}
+
+// A web source ({url, title}), or a place in an attached document; null if neither.
+function sourceOf(c) {
+  if (c?.url) return { url: c.url, title: c.title || c.url };
+  if (c?.document_title !== undefined || c?.document_index !== undefined) return documentSource(c);
+  return null;
 }
 
 // A citation into an attached PDF or text: no link, its name and page as the title.

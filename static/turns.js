@@ -3,7 +3,7 @@
 // re-attach after the last seq it had and lose no text. Drawing is the
 // caller's job, through onUpdate(turn, frameType).
 
-import { addStreamed, addToolCall, addToolResult, finishThinking, partsFromBlocks, textOf } from "./parts.js";
+import { addCitation, addStreamed, addToolCall, addToolResult, finishThinking, partsFromBlocks, textOf } from "./parts.js";
 import { endsTurn, seqAfter } from "./protocol.js";
 import { forgetRunningTurn, runningTurns, saveRunningTurn } from "./session.js";
 
@@ -141,6 +141,7 @@ export class Turns {
       case "turn.thinking": addStreamed(turn.parts, "thinking", frame.text); break;
       case "turn.tool_call": addToolCall(turn.parts, frame); break;
       case "turn.tool_result": addToolResult(turn.parts, frame); break;
+      case "turn.citation": addCitation(turn.parts, frame); break;
       case "turn.snapshot": this.#takeSaved(turn, saved); break;
       case "turn.done": this.#takeSaved(turn, saved); turn.status = "complete"; turn.stopReason = frame.stop_reason ?? saved?.stop_reason ?? null; turn.usage = frame.usage; break;
       case "turn.cancelled": this.#takeSaved(turn, saved); turn.status = "cancelled"; break;

@@ -9,7 +9,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from tests import browser_page as browser
-from tests.fake_anthropic import CitedText, FakeAnthropic, Reply
+from tests.fake_anthropic import CitedText, FakeAnthropic, Reply, Text
 from tests.files_for_tests import pdf, png
 from tests.live_server import LiveServer
 
@@ -91,11 +91,22 @@ def test_attach_an_image_and_a_pdf_send_and_open_it_full_size(
     # An answer citing a page of the PDF names the document and the page.
     cited = {"type": "page_location", "cited_text": "Two years.", "document_index": 0}
     cited |= {"document_title": "lease.pdf", "start_page_number": 2, "end_page_number": 3}
-    upstream.script(Reply.blocks(CitedText([cited], ["The term is two years."])))
-    browser.send(page, "How long is the lease?")
-    expect(browser.assistant(page).locator("sup.cite")).to_have_attribute(
-        "title", "lease.pdf, p. 2"
+    upstream.script(
+        Reply.blocks(
+            CitedText([cited], ["The term is two years."]),
+            Text([" It renews", " unless", " either side", " objects."], delay=0.5),
+        )
     )
+    browser.send(page, "How long is the lease?")
+    answer = browser.assistant(page)
+    # Shown while the answer streams (turn.citation), then where the stored blocks put it.
+    expect(answer.locator("sup.cite")).to_have_attribute("title", "lease.pdf, p. 2")
+    assert answer.get_attribute("data-status") == "streaming"
+    expect(answer).to_have_attribute("data-status", "complete")
+    expect(answer.locator("sup.cite")).to_have_count(1)
+    cited_here = "n => n.closest('.msg-body').textContent.indexOf(n.textContent)"
+    position = answer.locator("sup.cite").evaluate(cited_here)
+    assert position == len("The term is two years."), answer.locator(".msg-body").inner_html()
 
 
 # A PNG handed to the composer as a clipboard paste or a drop of a file.
