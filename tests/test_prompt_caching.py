@@ -18,7 +18,7 @@ from server.config import load_settings
 from server.prices import load_prices
 from server.startup_errors import ConfigError
 from tests.conftest import Service
-from tests.fake_anthropic import FakeAnthropic
+from tests.fake_anthropic import FakeAnthropic, Reply
 from tests.live_server import run_cli, server_env
 from tests.test_startup_errors import one_line
 
@@ -197,3 +197,45 @@ async def test_a_spent_cost_budget_refuses_the_next_turn(
     me = await (await service.http.get("/api/me", headers=service.headers())).json()
     assert me["cost_budget"]["cost_usd_remaining"] == 0
     await ws.close()
+
+
+async def test_a_cancelled_or_failed_answer_is_billed_for_what_it_used(
+    env: dict[str, str], service: Service, fake: FakeAnthropic
+) -> None:
+    """Input is billed at the request's start, output as it is generated: an answer
+    cut short still cost that, and cancelling must not be a way around the budgets."""
+    fake.script(
+        Reply.endless(chunk="tick ", delay=0.01),
+        Reply.drop_after(["Half an answer, ", "then the line drops."]),
+    )
+    ws = await service.ws()
+    started = await ws.turn_started("Count")
+    await ws.until("turn.delta")
+    await ws.until("turn.delta")
+    await ws.send({"type": "turn.cancel", "turn_id": started["turn_id"]})
+    cancelled = (await ws.until("turn.cancelled"))[-1]
+    failed = (await ws.turn("Again", conversation_id=started["conversation_id"]))[-1]
+    assert failed["type"] == "turn.error", failed
+    await ws.close()
+
+    stored = await service.db.messages.find(
+        {"role": "assistant"}, sort=[("created_at", 1)]
+    ).to_list()
+    assert [m["status"] for m in stored] == ["cancelled", stored[1]["status"]]
+    assert stored[1]["status"] in ("error", "interrupted")
+    for message, relayed in zip(
+        stored,
+        (cancelled["message"]["content"], "Half an answer, then the line drops."),
+        strict=True,
+    ):
+        usage = message["usage"]
+        assert usage["input_tokens"] > 0  # as message_start reported it
+        assert usage["output_tokens"] >= len(relayed) // 4 > 0  # estimated from what was relayed
+        assert usage["cost_usd"] > 0
+    assert cancelled["message"]["usage"] == stored[0]["usage"]
+
+    report = await (await service.http.get("/api/usage?days=1", headers=service.headers())).json()
+    both = sum(m["usage"]["cost_usd"] for m in stored)
+    assert report["totals"]["cost_usd"] == pytest.approx(both)
+    listed = await (await service.http.get("/api/conversations", headers=service.headers())).json()
+    assert listed["items"][0]["usage"]["cost_usd"] == pytest.approx(both)

@@ -18,6 +18,7 @@ import orjson
 
 from server.errors import UpstreamFailure
 from server.model.base import (
+    Billed,
     Chunk,
     Citation,
     Finished,
@@ -67,6 +68,7 @@ class MessageAssembler:
             self._message_delta(event)
         elif kind == "message_start":
             self._usage(event["message"].get("usage") or {})
+            return Billed(dict(self.usage))
         elif kind == "error":
             raise stream_error(event.get("error") or {})
         return None  # ping, message_stop, and event types added later

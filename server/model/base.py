@@ -55,6 +55,13 @@ class Citation:
 
 
 @dataclass(frozen=True, slots=True)
+class Billed:
+    """A request's usage as its start reports it (input and cache: billed whatever follows)."""
+
+    usage: dict[str, int]
+
+
+@dataclass(frozen=True, slots=True)
 class Finished:
     input_tokens: int
     output_tokens: int
@@ -70,7 +77,7 @@ class Finished:
         return {name: getattr(self, name) for name in USAGE_FIELDS}
 
 
-Chunk = TextChunk | ThinkingChunk | ToolCall | ServerToolResult | Citation | Finished
+Chunk = TextChunk | ThinkingChunk | ToolCall | ServerToolResult | Citation | Billed | Finished
 # `content` is a string (plain text) or a list of content blocks.
 ContextMessage = dict[str, Any]
 

@@ -11,6 +11,7 @@ from server.storage.client import Document
 from server.storage.turn_records import Progress, TurnRecord
 from server.turns.answer import Answer
 from server.turns.log import TurnLog
+from server.turns.spending import Spending
 
 TurnKey = tuple[str, str, str]
 
@@ -35,6 +36,7 @@ class ActiveTurn:
     started_at: float = field(default_factory=time.monotonic)
     first_token_at: float | None = None
     attachments: list[Document] = field(default_factory=list)  # the question's files
+    spending: Spending = field(default_factory=Spending)  # billed so far, ended or not
 
     @property
     def key(self) -> TurnKey:

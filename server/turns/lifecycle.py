@@ -10,6 +10,7 @@ error), which stores the outcome before any follower is told.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 from dataclasses import dataclass
@@ -137,6 +138,8 @@ class TurnLife:
             outcome = FAILED
         finally:
             self.checkpoints.untrack(active)
+            if outcome.usage is None:  # stopped or failed: billed all the same
+                outcome = dataclasses.replace(outcome, usage=self.rounds.spent_so_far(active))
             # The ending runs as its own task: a second cancel (shutdown during a
             # user's cancel) only stops this await, never the one finaliser.
             active.ending = asyncio.create_task(self._finalise(active, outcome))

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from server.config import Settings
 from server.metrics import Metrics
 from server.model.base import (
+    Billed,
     Citation,
     ContextMessage,
     Finished,
@@ -33,7 +34,6 @@ from server.model.base import (
     ThinkingChunk,
     ToolCall,
 )
-from server.prices import USAGE_FIELDS
 from server.storage.conversations import Store
 from server.tools.registry import ToolContext
 from server.tools.runner import ToolResult, cancelled, not_run
@@ -71,13 +71,13 @@ class Rounds:
 
     async def run(self, active: ActiveTurn, question: list[ContextMessage]) -> Answered:
         """Ask, run tools, ask again, until the model stops for another reason or the limit."""
-        usage = dict.fromkeys(USAGE_FIELDS, 0)
+        spending = active.spending
         continued = 0
         while True:
             messages = question + answer_messages(active.progress().blocks)
             finished, calls = await self._stream(active, messages)
-            for name, count in finished.usage().items():
-                usage[name] += count
+            spending.round_finished(finished.usage())
+            usage = spending.finished
             log = active.log
             active.answer.add(finished.content, seq=log.last_seq, text_end=log.text_length)
             stop = finished.stop_reason
@@ -94,9 +94,18 @@ class Rounds:
             continued += 1
 
     def _answered(self, active: ActiveTurn, usage: dict[str, int], stop: str | None) -> Answered:
+        return Answered(self.priced(active, usage), stop)
+
+    def priced(self, active: ActiveTurn, usage: dict[str, int]) -> dict[str, Any]:
+        """The usage with its `cost_usd` at this model's prices."""
         price = self._settings.prices.of(active.record.model)
         long_ttl = self._settings.prompt_cache and self._settings.prompt_cache_ttl == "1h"
-        return Answered({**usage, "cost_usd": price.cost_usd(usage, long_ttl=long_ttl)}, stop)
+        return {**usage, "cost_usd": price.cost_usd(usage, long_ttl=long_ttl)}
+
+    def spent_so_far(self, active: ActiveTurn) -> dict[str, Any] | None:
+        """What an unfinished answer was billed for (`turns/spending.py`), priced."""
+        usage = active.spending.so_far()
+        return None if usage is None else self.priced(active, usage)
 
     async def _stream(
         self, active: ActiveTurn, messages: Sequence[ContextMessage]
@@ -123,9 +132,11 @@ class Rounds:
                             active.first_token_at - active.started_at
                         )
                     publish("turn.delta", {"text": chunk.text})
+                    active.spending.relayed(chunk.text)
                     self._metrics.tokens_relayed += 1
                 elif type(chunk) is ThinkingChunk:
                     publish("turn.thinking", {"text": chunk.text})
+                    active.spending.relayed(chunk.text)
                 elif isinstance(chunk, ToolCall):
                     calls.append(chunk)
                     payload = endings.tool_call(
@@ -137,6 +148,8 @@ class Rounds:
                 elif isinstance(chunk, Citation):
                     cited = endings.citation(first_block + chunk.index, chunk.citation)
                     publish("turn.citation", cited)
+                elif isinstance(chunk, Billed):
+                    active.spending.round_started(chunk.usage)
                 elif isinstance(chunk, Finished):
                     finished = chunk
                 count += 1
