@@ -76,6 +76,8 @@ class Settings:
     cost_per_user_per_day_usd: float = 0.0  # 0: no cost budget
     prompt_cache: bool = True
     prompt_cache_ttl: Literal["5m", "1h"] = "5m"
+    # History trimmed by Anthropic's counts (stored once per message) or by the estimate.
+    token_counts: Literal["api", "estimate"] = "api"
     prices: Prices = DEFAULT_TABLE
     max_connections_per_tenant: int = 0
     max_turns_per_tenant: int = 0
@@ -216,6 +218,7 @@ def load_settings(
         cost_per_user_per_day_usd=reader.number("COST_PER_USER_PER_DAY_USD", 0.0, minimum=0.0),
         prompt_cache=reader.flag("PROMPT_CACHE", True),
         prompt_cache_ttl=reader.choice("PROMPT_CACHE_TTL", "5m", ("5m", "1h")),  # type: ignore[arg-type]
+        token_counts=reader.choice("TOKEN_COUNTS", "api", ("api", "estimate")),  # type: ignore[arg-type]
         prices=load_prices(reader.optional("PRICES_FILE")),
         max_connections_per_tenant=reader.integer(
             "MAX_CONNECTIONS_PER_TENANT", 0, minimum=0, maximum=10_000_000

@@ -45,6 +45,12 @@ formed (web fetch needs its ``anthropic-beta`` header), image and document
 blocks carry valid base64 of an accepted type and size (``fake_media.py``).
 A violation is answered 400 ``invalid_request_error``. Every request's body is
 kept (``requests``), so tests see exactly what reached the model.
+
+``POST /v1/messages/count_tokens`` answers ``{"input_tokens": N}`` for the
+prompt as ``/v1/messages`` would bill it whole (``fake_cache.prompt_tokens``),
+after the same checks, and, as the API does, refuses ``tool_use`` or
+``tool_result`` blocks in a request that defines no tools; its bodies are kept
+in ``count_requests``.
 """
 
 from __future__ import annotations
@@ -64,7 +70,13 @@ from typing import Any
 
 from aiohttp import web
 
-from tests.fake_cache import Accounting, PromptCache, check_breakpoints, uncached
+from tests.fake_cache import (
+    Accounting,
+    PromptCache,
+    check_breakpoints,
+    prompt_tokens,
+    uncached,
+)
 from tests.fake_media import check_media
 
 TITLE_MARKER = "conversation title"
@@ -556,6 +568,7 @@ class FakeAnthropic:
     def __init__(self) -> None:
         self.requests: list[RecordedRequest] = []
         self.title_requests: list[RecordedRequest] = []
+        self.count_requests: list[dict[str, Any]] = []
         # What every title request gets; a test may make it slow or failing.
         self.title_reply = Reply.text([TITLE_TEXT])
         self._script: deque[Reply] = deque()
@@ -577,6 +590,7 @@ class FakeAnthropic:
     async def start(self) -> None:
         app = web.Application()
         app.router.add_post("/v1/messages", self._handle_messages)
+        app.router.add_post("/v1/messages/count_tokens", self._handle_count)
         runner = web.AppRunner(app, shutdown_timeout=_SHUTDOWN_SECONDS)
         await runner.setup()
         await web.TCPSite(runner, "127.0.0.1", 0).start()
@@ -599,6 +613,7 @@ class FakeAnthropic:
             self._script.clear()
             self.requests.clear()
             self.title_requests.clear()
+            self.count_requests.clear()
 
     @contextlib.contextmanager
     def running_in_thread(self) -> Iterator[FakeAnthropic]:
@@ -616,12 +631,40 @@ class FakeAnthropic:
             thread.join(timeout=10)
             loop.close()
 
+    async def _handle_count(self, request: web.Request) -> web.Response:
+        request_id = f"req_fake_{next(self._ids)}"
+        body = await _json_body(request, request_id)
+        if isinstance(body, web.Response):
+            return body
+        if not isinstance(body, dict) or not isinstance(body.get("model"), str):
+            return _error_response(
+                400, "invalid_request_error", "model: Field required", request_id
+            )
+        headers = {name.lower(): value for name, value in request.headers.items()}
+        problem = check_request(body, self.issued, headers)
+        blocks = [
+            block
+            for message in body.get("messages") or []
+            if isinstance(message.get("content"), list)
+            for block in message["content"]
+        ]
+        if not body.get("tools") and any(
+            b.get("type") in ("tool_use", "tool_result") for b in blocks
+        ):
+            problem = "Requests which include `tool_use` or `tool_result` blocks must define tools."
+        if problem is not None:
+            return _error_response(400, "invalid_request_error", problem, request_id)
+        with self._lock:
+            self.count_requests.append(body)
+        return web.json_response(
+            {"input_tokens": prompt_tokens(body)}, headers={"request-id": request_id}
+        )
+
     async def _handle_messages(self, request: web.Request) -> web.StreamResponse:
         request_id = f"req_fake_{next(self._ids)}"
-        try:
-            body = await request.json()
-        except ValueError:
-            return _error_response(400, "invalid_request_error", "body is not JSON", request_id)
+        body = await _json_body(request, request_id)
+        if isinstance(body, web.Response):
+            return body
         if not isinstance(body, dict) or body.get("stream") is not True:
             # The service always streams; a non-streaming call is a bug to surface.
             message = "this fake serves only stream: true"
@@ -657,6 +700,14 @@ class FakeAnthropic:
             if self._script:
                 return self._script.popleft()
         return Reply.text(_split_in_three("Echo: " + _last_user_text(record.body)))
+
+
+async def _json_body(request: web.Request, request_id: str) -> Any:
+    """The request's JSON, or the API's 400 for a body that is not JSON."""
+    try:
+        return await request.json()
+    except ValueError:
+        return _error_response(400, "invalid_request_error", "body is not JSON", request_id)
 
 
 def _error_response(

@@ -51,6 +51,14 @@ def _blocks(body: dict[str, Any]) -> list[dict[str, Any]]:
     return blocks
 
 
+def prompt_tokens(body: dict[str, Any]) -> int:
+    """The whole prompt's tokens, as billed and as the counting endpoint answers."""
+    return sum(
+        count_tokens({k: v for k, v in block.items() if k != "cache_control"})
+        for block in _blocks(body)
+    )
+
+
 @dataclass
 class Accounting:
     input_tokens: int
@@ -80,7 +88,7 @@ class PromptCache:
             bare = {k: v for k, v in block.items() if k != "cache_control"}
             running.update(json.dumps(bare, sort_keys=True).encode())
             hashes.append(running.hexdigest())
-            total += count_tokens(bare)
+            total += count_tokens(bare)  # as prompt_tokens counts
             sums.append(total)
         marks = [i for i, block in enumerate(blocks) if "cache_control" in block]
         if not marks or sums[marks[-1]] < self.min_tokens:

@@ -73,6 +73,7 @@ async def test_models_lists_the_allowlist_and_the_default(service: Service) -> N
         "models": ["claude-test-large", "claude-test-small"],
         "default": "claude-test-large",
         "context_tokens": 100_000,  # CONTEXT_TOKEN_BUDGET's default: the page's context gauge
+        "token_counts": "estimate",  # the suite's TOKEN_COUNTS (tests/conftest.py)
     }
 
 

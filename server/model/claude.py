@@ -105,6 +105,28 @@ class ClaudeModel:
             raise upstream_failure(error) from error
         yield message.finished()
 
+    counts_tokens = True
+
+    async def count_tokens(
+        self, *, model: str, messages: Sequence[ContextMessage], tools: Sequence[dict[str, Any]]
+    ) -> int | None:
+        """The prompt's input tokens by Anthropic's counting endpoint (free, rate-limited apart)."""
+        extra: dict[str, Any] = {}
+        if tools:
+            extra["tools"] = list(tools)
+            betas = sorted({BETA_TOOLS[t["type"]] for t in tools if t.get("type") in BETA_TOOLS})
+            if betas:
+                extra["extra_headers"] = {"anthropic-beta": ",".join(betas)}
+        try:
+            counted = await self._client.messages.count_tokens(
+                model=model,
+                messages=list(messages),  # type: ignore[arg-type]
+                **extra,
+            )
+        except Exception as error:
+            raise upstream_failure(error) from error
+        return int(counted.input_tokens)
+
     async def title(self, question: str, answer: str) -> str:
         parts: list[str] = []
         exchange = f"User: {question[:2000]}\n\nAssistant: {answer[:2000]}"

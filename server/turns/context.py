@@ -1,9 +1,10 @@
 """What the model sees of a conversation: its history within a token budget.
 
-Token counts are estimated (about four characters a token, plus a little per
-message) rather than asked of the provider: the estimate costs nothing, works
-offline, and errs on the generous side for English text. The budget is a
-setting (CONTEXT_TOKEN_BUDGET) so operators can leave headroom.
+A message's tokens are the provider's count where one is stored (`tokens`,
+counted once after its turn: `turns/counting.py`), else estimated (about four
+characters a token, plus a little per message): the estimate costs nothing,
+works offline, and errs on the generous side for English text. The budget is
+a setting (CONTEXT_TOKEN_BUDGET) so operators can leave headroom.
 
 An answer that used tools is stored as ONE assistant message whose blocks
 hold the whole sequence (thinking, text, `tool_use`, the `tool_result`s the
@@ -68,10 +69,11 @@ def build_context(
         remaining -= estimate_tokens(system_prompt)
     kept: list[list[ContextMessage]] = []
     for doc in reversed(_answered(history)):
-        messages = _messages_of(doc)
+        messages = messages_of(doc)
         if not messages:
             continue
-        cost = sum(_estimate(m) for m in messages)
+        counted = doc.get("tokens")  # the provider's count, once made (`turns/counting.py`)
+        cost = counted if isinstance(counted, int) else sum(_estimate(m) for m in messages)
         if cost > remaining:
             break
         remaining -= cost
@@ -133,7 +135,7 @@ def _unanswered(ids: list[str]) -> list[Document]:
     ]
 
 
-def _messages_of(doc: Document) -> list[ContextMessage]:
+def messages_of(doc: Document) -> list[ContextMessage]:
     """A stored message as API messages; an answer of plain text only, as a string (as before)."""
     blocks = doc.get("blocks")
     if doc["role"] == "assistant" and blocks and not all(_plain(block) for block in blocks):

@@ -46,6 +46,7 @@ from server.sync.feed import ChangeFeed
 from server.tools.toolbox import ToolBox
 from server.turns.active import ActiveTurn
 from server.turns.checkpoints import Checkpointer
+from server.turns.counting import TokenCounter
 from server.turns.elsewhere import cancel_elsewhere, follow_elsewhere
 from server.turns.failures import guarded
 from server.turns.held import HeldTurns
@@ -104,6 +105,8 @@ class TurnEngine:
             store,
             on_titled=lambda doc: self._feed.publish(conversation_changed(_owner(doc), doc)),
         )
+        counting = model if settings.token_counts == "api" and model.counts_tokens else None
+        self._counter = TokenCounter(counting, store.db["messages"], tools)
         self._checkpoints = Checkpointer(
             turns,
             interval=settings.checkpoint_interval_seconds,
@@ -121,6 +124,7 @@ class TurnEngine:
             self._held,
             self._feed,
             self._titler,
+            self._counter,
             self._closing,
             cluster,
         )
@@ -300,6 +304,7 @@ class TurnEngine:
         await asyncio.gather(*(a.done.wait() for a in actives))
         await self._checkpoints.close()
         await self._titler.close()
+        await self._counter.close()
 
     def _cancel_sent(self, identity: Identity, turn_id: str) -> None:
         """Another process relayed a cancel of one of our turns (Redis Pub/Sub)."""

@@ -33,6 +33,7 @@ from server.turns.active import ActiveTurn
 from server.turns.answer import Answer
 from server.turns.checkpoints import Checkpointer
 from server.turns.context import build_context
+from server.turns.counting import TokenCounter
 from server.turns.failures import log_failure
 from server.turns.held import HeldTurns
 from server.turns.log import TurnLog
@@ -59,6 +60,7 @@ class TurnLife:
     held: HeldTurns
     feed: ChangeFeed
     titler: Titler
+    counter: TokenCounter
     closing: asyncio.Event
     cluster: Cluster | None
 
@@ -169,3 +171,12 @@ class TurnLife:
         answered = ending.ours and (outcome.status == "complete" or bool(text.strip()))
         if record.new_conversation and self.settings.titles_enabled and answered:
             self.titler.title_later(record.conversation_id, active.content, text)
+        if answered:  # the next turns trim history by these counts
+            question = {
+                "_id": record.user_message_id,
+                "role": "user",
+                "content": active.content,
+                "blocks": active.attachments or None,
+            }
+            asked = [] if record.regenerate_of else [question]  # a regenerate asks nothing new
+            self.counter.count_later(record.model, [*asked, ending.message])

@@ -21,6 +21,11 @@ class Models(Shape):
         description="How much of a conversation a turn sends (CONTEXT_TOKEN_BUDGET): older "
         "messages beyond it are left out. Clients show the context in use against it."
     )
+    token_counts: Literal["api", "estimate"] = Field(
+        description="How the history's tokens are counted against it: `api`, each message "
+        "counted once by Anthropic's counting endpoint (the estimate until then); `estimate`, "
+        "about four characters a token (the offline model, or TOKEN_COUNTS=estimate)"
+    )
 
 
 ToolSource = Annotated[
