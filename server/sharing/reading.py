@@ -13,7 +13,9 @@ from typing import Any
 
 import orjson
 
+from server.errors import NotFound
 from server.files.blocks import is_reference
+from server.identity import Identity
 from server.storage.client import Document
 
 TOOL_CALLS = {"tool_use", "server_tool_use"}
@@ -117,14 +119,32 @@ def parts_of(message: Document, notes: Notes) -> list[Part]:
     return _merged(parts)
 
 
-def attachment_ids(messages: list[Document]) -> set[str]:
-    """The files the messages name: what a share may serve, and nothing else."""
-    return {
+def shared_file_owner(share: Document, file_id: str) -> Identity:
+    """Whose file to read, when the share's snapshot names it; anything else is not found.
+
+    The link is the only key: a file's id alone, even a shared file's, opens nothing."""
+    named = {
         str(block["file_id"])
-        for message in messages
+        for message in share.get("messages") or ()
         for block in message.get("blocks") or ()
         if is_reference(block)
     }
+    if file_id not in named:
+        raise NotFound(f"No file {file_id!r} in this share")
+    return Identity(tenant_id=share["tenant_id"], user_id=share["user_id"])
+
+
+def with_file_urls(snapshot: Document, files_url: str) -> Document:
+    """The snapshot with each attachment's `url` (`files_url` + its id): the link's own route."""
+    return {**snapshot, "messages": [_linked(m, files_url) for m in snapshot["messages"]]}
+
+
+def _linked(message: Document, files_url: str) -> Document:
+    blocks = message.get("blocks")
+    if not blocks or not any(is_reference(b) for b in blocks):
+        return message
+    linked = [{**b, "url": files_url + str(b["file_id"])} if is_reference(b) else b for b in blocks]
+    return {**message, "blocks": linked}
 
 
 def _attachment(block: Document) -> Attachment:

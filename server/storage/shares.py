@@ -18,9 +18,7 @@ from pymongo import DESCENDING
 from pymongo.asynchronous.database import AsyncDatabase
 
 from server.errors import NotFound
-from server.files.blocks import is_reference
 from server.identity import Identity
-from server.sharing.reading import attachment_ids
 from server.storage.client import Document
 from server.storage.conversations import Store
 from server.storage.inserts import insert_new
@@ -45,26 +43,15 @@ def public_share(doc: Document) -> dict[str, Any]:
     }
 
 
-def public_snapshot(share: Document, files_url: str) -> dict[str, Any]:
-    """A share's snapshot as `GET /api/shares/{token}` sends it: nothing of its owner.
-
-    Each attachment gains `url` (`files_url` + its id): the share's own route to it."""
+def public_snapshot(share: Document) -> dict[str, Any]:
+    """A share's snapshot as `GET /api/shares/{token}` sends it: nothing of its owner
+    (`sharing/reading.py` adds each attachment's address under the link)."""
     return {
         "title": share.get("title", ""),
         "model": share.get("model"),
         "created_at": share["created_at"],
-        "messages": [_with_file_urls(m, files_url) for m in share.get("messages", [])],
+        "messages": share.get("messages", []),
     }
-
-
-def _with_file_urls(message: Document, files_url: str) -> Document:
-    blocks = message.get("blocks")
-    if not blocks or not any(is_reference(b) for b in blocks):
-        return message
-    linked_blocks = [
-        {**b, "url": files_url + str(b["file_id"])} if is_reference(b) else b for b in blocks
-    ]
-    return {**message, "blocks": linked_blocks}
 
 
 class Shares:
@@ -102,15 +89,6 @@ class Shares:
         if found is None:
             raise NotFound("No such share link (it may have been revoked)")
         return found
-
-    async def attachment_owner(self, token: str, file_id: str) -> Identity:
-        """Whose file to read, when the share's snapshot names it; anything else is not found.
-
-        The link is the only key: a file's id alone, even a shared file's, opens nothing."""
-        share = await self.by_token(token)
-        if file_id not in attachment_ids(share.get("messages", [])):
-            raise NotFound(f"No file {file_id!r} in this share")
-        return Identity(tenant_id=share["tenant_id"], user_id=share["user_id"])
 
     async def of_conversation(self, identity: Identity, conversation_id: str) -> list[Document]:
         await self.store.get_conversation(identity, conversation_id)  # another's is not found

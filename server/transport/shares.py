@@ -15,6 +15,7 @@ from server.auth import identity_of
 from server.codec import json_response
 from server.errors import NotFound
 from server.forwarded import public_origin
+from server.sharing.reading import shared_file_owner, with_file_urls
 from server.sharing.share_page import page_context
 from server.storage.shares import Shares, public_share, public_snapshot
 from server.transport.files import send_file
@@ -68,7 +69,7 @@ async def shared_json(request: web.Request) -> web.Response:
     """`{id}` is the link's token here (one path, so one OpenAPI path with DELETE)."""
     token = _token(request, "id")
     share = await shares(request).by_token(token)
-    response = json_response(public_snapshot(share, _files_url(token)))
+    response = json_response(with_file_urls(public_snapshot(share), _files_url(token)))
     response.headers.update(PRIVATE)
     return response
 
@@ -94,7 +95,7 @@ async def shared_page(request: web.Request) -> web.Response:
 async def shared_file(request: web.Request) -> web.StreamResponse:
     """An attachment of the snapshot, through its link only; revoked with it."""
     file_id = request.match_info["file_id"]
-    owner = await shares(request).attachment_owner(_token(request), file_id)
+    owner = shared_file_owner(await shares(request).by_token(_token(request)), file_id)
     # Not kept by the browser: a revoked link's files must stop showing with it.
     return await send_file(request, owner, file_id, PRIVATE)
 
