@@ -21,25 +21,24 @@ CHARS_PER_TOKEN = 4  # the estimate's rule (turns/context.py)
 class Spending:
     finished: dict[str, int] = field(default_factory=lambda: dict.fromkeys(USAGE_FIELDS, 0))
     billed: dict[str, int] | None = None  # the request in flight, as message_start said
-    streamed: list[str] = field(default_factory=list)  # its text and thinking so far
+    streamed_chars: int = 0  # its text and thinking relayed so far
 
     def round_started(self, usage: dict[str, int]) -> None:
         self.billed = dict(usage)
 
     def relayed(self, text: str) -> None:
-        self.streamed.append(text)
+        self.streamed_chars += len(text)
 
     def round_finished(self, usage: dict[str, int]) -> None:
         for name, count in usage.items():
             self.finished[name] += count
-        self.billed, self.streamed = None, []
+        self.billed, self.streamed_chars = None, 0
 
     def so_far(self) -> dict[str, int] | None:
         """Every round's usage, the one in flight with its output estimated; None if nothing
         was billed or relayed (a turn that stopped before its first request answered)."""
         total = dict(self.finished)
-        chars = sum(len(text) for text in self.streamed)
-        output = (chars + CHARS_PER_TOKEN - 1) // CHARS_PER_TOKEN
+        output = (self.streamed_chars + CHARS_PER_TOKEN - 1) // CHARS_PER_TOKEN
         if self.billed is not None:
             for name, count in self.billed.items():
                 total[name] += count
