@@ -31,10 +31,15 @@ export class Sync {
     this.#cursor = null;
   }
 
-  /** A socket is ready: the first time, changes from now on; after a drop, what was missed. */
+  /**
+   * A socket is ready: catch up on what was missed. After a drop, since the last
+   * cursor; the first time, since the ready's own, which reaches 10 s back: a
+   * change made between the list's first read and the socket's subscription
+   * (pushes start only then) would otherwise never be shown.
+   */
   ready(frame) {
-    if (this.#cursor === null) { this.#cursor = frame.cursor ?? null; return; }
-    this.#catchUp(frame.cursor ?? null);
+    if (this.#cursor === null) this.#cursor = frame.cursor ?? null;
+    if (this.#cursor !== null) this.#catchUp(frame.cursor ?? null);
   }
 
   push(frame) {
