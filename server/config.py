@@ -132,6 +132,11 @@ class Settings:
         return not self.anthropic_api_key
 
     @property
+    def token_counting(self) -> Literal["api", "estimate"]:
+        """How history is measured: the offline model has no tokenizer, so it estimates."""
+        return "estimate" if self.offline else self.token_counts
+
+    @property
     def sync_tombstone_seconds(self) -> int:
         return self.sync_tombstone_days * 86_400
 

@@ -96,9 +96,6 @@ class Model(Protocol):
 
     async def title(self, question: str, answer: str) -> str: ...
 
-    # Whether `count_tokens` asks the provider (else history is trimmed by the estimate).
-    counts_tokens: bool
-
     async def count_tokens(
         self, *, model: str, messages: Sequence[ContextMessage], tools: Sequence[dict[str, Any]]
     ) -> int | None: ...

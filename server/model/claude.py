@@ -105,8 +105,6 @@ class ClaudeModel:
             raise upstream_failure(error) from error
         yield message.finished()
 
-    counts_tokens = True
-
     async def count_tokens(
         self, *, model: str, messages: Sequence[ContextMessage], tools: Sequence[dict[str, Any]]
     ) -> int | None:

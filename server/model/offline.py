@@ -101,12 +101,10 @@ class OfflineModel:
     async def title(self, question: str, answer: str) -> str:
         return clean_title(" ".join(question.split()[:6]))
 
-    counts_tokens = False  # no tokenizer offline: history is trimmed by the estimate
-
     async def count_tokens(
         self, *, model: str, messages: Sequence[ContextMessage], tools: Sequence[dict[str, Any]]
     ) -> int | None:
-        return None
+        return None  # no tokenizer offline (`Settings.token_counting`: never asked)
 
     async def close(self) -> None:
         return None

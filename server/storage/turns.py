@@ -287,8 +287,7 @@ class TurnStore:
         return Ending(stored_turn or fallback, message or stand_in, ours=False)
 
     async def recover(self, *, everything: bool) -> list[Document]:
-        """Mark turns of dead processes `interrupted` and free their conversations; the
-        turns so ended (their files are kept by the caller: `files/blocks.py`).
+        """Mark turns of dead processes `interrupted`, free their conversations; return those.
 
         `everything`: at start-up of the embedded database, which only this
         process can use, no running turn can be alive. Otherwise only turns

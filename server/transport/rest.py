@@ -114,7 +114,7 @@ async def models(request: web.Request) -> web.Response:
             "models": list(settings.models),
             "default": settings.default_model,
             "context_tokens": settings.context_token_budget,
-            "token_counts": "estimate" if settings.offline else settings.token_counts,
+            "token_counts": settings.token_counting,
         }
     )
 

@@ -29,6 +29,7 @@ from server.files.blocks import attachments_tokens, is_reference
 from server.model.base import ContextMessage, Model
 from server.storage.client import Document
 from server.tools.toolbox import ToolBox
+from server.turns.background import spawn
 from server.turns.context import messages_of
 
 log = logging.getLogger(__name__)
@@ -47,17 +48,13 @@ class TokenCounter:
         self._tools = tools
         self._probes: dict[Any, int] = {}  # the probe question's own count (`tokens_of`)
         self._counting: set[asyncio.Task[None]] = set()
-        # Writes finish even at shutdown: the embedded database stalls for its lease
-        # time-out after a write cut off mid-flight (as `titles.py` does).
-        self._writing: set[asyncio.Task[Any]] = set()
+        self._writing: set[asyncio.Task[None]] = set()  # finished even at shutdown
 
     def count_later(self, model: str, stored: Sequence[Document]) -> None:
         """Count and store each of `stored` (a question, an answer): never awaited by a turn."""
         if self._model is None or not stored:
             return
-        task = asyncio.create_task(self._count(self._model, model, stored, self._tools.specs()))
-        self._counting.add(task)
-        task.add_done_callback(self._counting.discard)
+        spawn(self._counting, self._count(self._model, model, stored, self._tools.specs()))
 
     async def close(self) -> None:
         for task in list(self._counting):
@@ -71,15 +68,17 @@ class TokenCounter:
         for doc in stored:
             try:
                 tokens = await tokens_of(counting, self._probes, model, doc, tools)
-                if tokens is not None:
-                    write = asyncio.create_task(
-                        self._messages.update_one({"_id": doc["_id"]}, {"$set": {"tokens": tokens}})
-                    )
-                    self._writing.add(write)
-                    write.add_done_callback(self._writing.discard)
-                    await asyncio.shield(write)
             except Exception as error:  # a count is a refinement; the estimate stands
                 log.info("could not count message %s: %s", doc.get("_id"), error)
+                continue
+            if tokens is not None:
+                spawn(self._writing, self._write(doc["_id"], tokens))
+
+    async def _write(self, message_id: Any, tokens: int) -> None:
+        try:
+            await self._messages.update_one({"_id": message_id}, {"$set": {"tokens": tokens}})
+        except Exception as error:
+            log.info("could not store the count of message %s: %s", message_id, error)
 
 
 async def tokens_of(

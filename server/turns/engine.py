@@ -105,7 +105,7 @@ class TurnEngine:
             store,
             on_titled=lambda doc: self._feed.publish(conversation_changed(_owner(doc), doc)),
         )
-        counting = model if settings.token_counts == "api" and model.counts_tokens else None
+        counting = model if settings.token_counting == "api" else None
         self._counter = TokenCounter(counting, store.db["messages"], tools)
         self._checkpoints = Checkpointer(
             turns,

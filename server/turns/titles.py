@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Coroutine
-from typing import Any
+from collections.abc import Callable
 
 from server.model.base import Model
 from server.storage.client import Document
 from server.storage.conversations import Store
+from server.turns.background import spawn
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +32,7 @@ class Titler:
         self._writing: set[asyncio.Task[None]] = set()
 
     def title_later(self, conversation_id: str, question: str, answer: str) -> None:
-        _spawn(self._asking, self._ask(conversation_id, question, answer))
+        spawn(self._asking, self._ask(conversation_id, question, answer))
 
     async def close(self) -> None:
         for task in list(self._asking):
@@ -46,7 +46,7 @@ class Titler:
         except Exception as error:  # a title is a nicety; never fail a turn over it
             log.warning("could not title conversation %s: %s", conversation_id, error)
             return
-        _spawn(self._writing, self._write(conversation_id, title))
+        spawn(self._writing, self._write(conversation_id, title))
 
     async def _write(self, conversation_id: str, title: str) -> None:
         try:
@@ -57,9 +57,3 @@ class Titler:
             return
         if titled is not None:
             self._on_titled(titled)
-
-
-def _spawn(tasks: set[asyncio.Task[None]], coroutine: Coroutine[Any, Any, None]) -> None:
-    task = asyncio.create_task(coroutine)
-    tasks.add(task)
-    task.add_done_callback(tasks.discard)
