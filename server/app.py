@@ -35,7 +35,7 @@ from server.storage.changes import ChangeStore
 from server.storage.client import open_database
 from server.storage.conversations import Store
 from server.storage.deadline import StorageDeadline
-from server.storage.migrations import link_all, migrate
+from server.storage.migrations import index_all, link_all, migrate
 from server.storage.turns import TurnStore
 from server.storage.usage import UsageStore
 from server.sync.feed import ChangeFeed
@@ -200,12 +200,14 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
         file_sweeper = asyncio.create_task(sweep_files(files, settings.unused_file_hours))
         # Conversations of before the tree; any one a request touches is linked at once.
         linking = asyncio.create_task(link_all(db), name="link-stored-conversations")
+        # Messages of before search terms; until indexed, search does not find them.
+        indexing = asyncio.create_task(index_all(db), name="index-stored-messages")
         if counters is not None:
             counters.start()
         try:
             yield
         finally:
-            for task in (sweeper, file_sweeper, linking):
+            for task in (sweeper, file_sweeper, linking, indexing):
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task

@@ -76,14 +76,19 @@ export class Search {
   }
 }
 
-/** Append `text` to `parent` with each case-insensitive `query` in a <mark>. */
+/** Append `text` to `parent` with the start of each word that begins with a word of
+ * `query` (case aside: what the service matched, docs/protocol.md) in a <mark>. */
 export function marked(parent, text, query) {
-  const lower = text.toLowerCase();
-  const needle = query.toLowerCase();
+  const words = query.toLowerCase().match(/[\p{L}\p{N}_]+/gu) ?? [];
   let from = 0;
-  for (let at = lower.indexOf(needle); needle && at !== -1; at = lower.indexOf(needle, from)) {
-    parent.append(text.slice(from, at), el("mark", "", text.slice(at, at + needle.length)));
-    from = at + needle.length;
+  if (words.length) {
+    // Longest first, so that "bread" is marked whole where "br" is asked too.
+    const alternatives = words.sort((a, b) => b.length - a.length).join("|");
+    const starts = new RegExp(`(?<![\\p{L}\\p{N}_])(?:${alternatives})`, "giu");
+    for (const found of text.matchAll(starts)) {
+      parent.append(text.slice(from, found.index), el("mark", "", found[0]));
+      from = found.index + found[0].length;
+    }
   }
   parent.append(text.slice(from));
   return parent;

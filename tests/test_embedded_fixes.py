@@ -36,6 +36,17 @@ def test_the_mongoeco_internals_the_patches_rely_on_are_unchanged() -> None:
     for name in (*embedded_fixes.FEATURE_QUERIES.values(), *embedded_fixes.PATCHED_METHODS):
         assert callable(getattr(engine, name, None)), name
     assert callable(getattr(engine, "_storage_key", None))
+    for name in (  # fix 7 reads mongoeco's own index tables through these
+        "_load_indexes",
+        "_lookup_collection_id",
+        "_require_connection",
+        "_multikey_type_score",
+        "_quote_identifier",
+    ):
+        assert callable(getattr(engine, name, None)), name
+    from mongoeco.core import bson_scalars, codec
+
+    assert callable(codec.DocumentCodec.encode) and callable(bson_scalars.validate_bson_value)
     from mongoeco._change_streams.hub import ChangeStreamHub
     from mongoeco.engines.adapter import EngineSpiAdapter
 
@@ -227,3 +238,77 @@ async def test_a_change_stream_still_sees_the_writes_made_while_it_watches(
     ]
     await collection.insert_one({"_id": "after"})
     assert await collection.count_documents({}) == 3
+
+
+async def test_an_anchored_regex_on_an_indexed_array_is_read_off_the_index(
+    collection: Any,
+) -> None:
+    await collection.create_index([("terms", 1)], name="terms")
+    await collection.create_index([("owner", 1)], name="owner")
+    await collection.insert_many(
+        [
+            {"_id": "a", "owner": "u1", "terms": ["k:soup", "k:bread"]},
+            {"_id": "b", "owner": "u1", "terms": ["k:soupy"]},
+            {"_id": "c", "owner": "u2", "terms": ["k:soup"]},
+            {"_id": "d", "owner": "u1", "terms": "k:soup of the day"},  # a string, not an array
+            {"_id": "e", "owner": "u1", "terms": ["x:soup", 5, "K:SOUP"]},
+            {"_id": "f", "owner": "u1", "terms": ["k:sour"]},
+            {"_id": "g", "owner": "u1"},
+        ]
+    )
+
+    async def found(pattern: str) -> list[str]:
+        return await _ids(collection, {"owner": "u1", "terms": {"$regex": pattern}})
+
+    assert await found("^k:soup") == ["a", "b", "d"]
+    assert await found("^k:sou") == ["a", "b", "d", "f"]
+    assert await found("^k:bread") == ["a"]
+    assert await found("^k:soup$") == ["a"]  # not a prefix: mongoeco's own path, still right
+    assert await found(r"^k:\w") == ["a", "b", "d", "f"]  # a class, not the letter w
+    assert await _ids(collection, {"terms": {"$regex": "^k:soup"}}) == ["a", "b", "c", "d"]
+    assert await _ids(
+        collection, {"owner": "u1", "$and": [{"terms": {"$regex": p}} for p in ("^k:s", "^k:b")]}
+    ) == ["a"]
+    # Read off the index: the terms' range, then each document by its key.
+    plan = await _plan_of(collection, {"owner": "u1", "terms": {"$regex": "^k:so"}})
+    assert "SEARCH multikey_entries USING COVERING INDEX" in plan, plan
+    assert "SEARCH documents USING INDEX sqlite_autoindex_documents" in plan, plan
+
+    # Entries follow their document through updates and deletes.
+    await collection.update_one({"_id": "a"}, {"$set": {"terms": ["k:stew"]}})
+    await collection.update_one({"_id": "g"}, {"$set": {"terms": ["k:soupe"]}})
+    await collection.delete_one({"_id": "b"})
+    assert await found("^k:soup") == ["d", "g"]
+
+
+async def test_a_documents_array_entries_are_found_by_the_document(collection: Any) -> None:
+    await collection.create_index([("terms", 1)], name="terms")
+    await collection.insert_one({"_id": "a", "terms": ["x", "y"]})
+    connection = collection.database.client._engine._connection
+    plan = connection.execute(
+        "EXPLAIN QUERY PLAN DELETE FROM multikey_entries "
+        "WHERE collection_id = ? AND storage_key = ?",
+        (1, "a"),
+    ).fetchall()
+    assert "chat_fix_multikey_entries_storage" in " ".join(str(row[-1]) for row in plan)
+
+
+async def test_plain_values_are_stored_and_refused_as_before(collection: Any) -> None:
+    from bson import Code
+
+    document = {
+        "_id": "a",
+        "text": "plain",
+        "code": Code("return 1"),
+        "flags": [True, False, None],
+        "nested": {"words": ["one", "two"], "n": 2**40, "f": 1.5},
+    }
+    await collection.insert_one(document)
+    stored = await collection.find_one({"_id": "a"})
+    assert stored == document
+    assert type(stored["code"]) is Code
+    with pytest.raises(TypeError):
+        await collection.insert_one({"_id": "b", "tags": {"a", "b"}})
+    with pytest.raises((OverflowError, ValueError)):
+        await collection.insert_one({"_id": "c", "values": ["x", 2**70]})
+    assert await collection.count_documents({}) == 1

@@ -7,7 +7,6 @@ with range cursors, never `skip`, so page N costs what page 1 costs.
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from pymongo import DESCENDING, ReturnDocument
@@ -20,6 +19,7 @@ from server.storage.client import Document
 from server.storage.inserts import insert_new
 from server.storage.migrations import linked
 from server.storage.shelves import ListFilter, count_projects, count_tags, list_page
+from server.storage.terms import UNSEARCHED, WORD, fold, matching, words
 from server.storage.tree import MessageTree
 from server.storage.usage import whole_usage
 from server.storage.values import new_id, now
@@ -269,24 +269,26 @@ class Store:
         return updated
 
     async def get_message(self, message_id: str) -> Document | None:
-        return await self.messages.find_one({"_id": message_id})
+        return await self.messages.find_one({"_id": message_id}, UNSEARCHED)
 
     async def search_messages(
         self, identity: Identity, query: str, *, limit: int, exclude_turn_id: str | None = None
     ) -> list[dict[str, Any]]:
-        """The caller's messages containing `query` (case-insensitive), newest first.
+        """The caller's finished messages holding a word that begins with each word of
+        `query` (case and accents aside), newest first.
 
-        A substring match (an escaped regex), scoped like every query to the
-        caller's (tenant, user): another user's words are never found. A
-        full-text index would rank better; this works on any MongoDB and on
-        the embedded server alike.
+        Served by the `search_terms` index (storage/terms.py): the cost is the
+        matches', not the caller's history. Scoped like every query to the
+        caller's (tenant, user): another user's words are never found.
         """
-        pattern = re.escape(query)
-        found: dict[str, Any] = {**identity.scope, "content": {"$regex": pattern, "$options": "i"}}
+        conditions = matching(identity, query)
+        if not conditions:
+            return []
+        found: dict[str, Any] = {**identity.scope, "$and": conditions}
         if exclude_turn_id is not None:
             found["turn_id"] = {"$ne": exclude_turn_id}
         docs = await (
-            self.messages.find(found)
+            self.messages.find(found, UNSEARCHED)
             .sort([("created_at", DESCENDING), ("seq", DESCENDING)])
             .limit(limit)
             .to_list()
@@ -298,7 +300,7 @@ class Store:
                 {"_id": {"$in": ids}, **identity.scope}, {"title": 1}
             )
         }
-        matcher = re.compile(pattern, re.IGNORECASE)
+        asked = words(query)
         return [
             {
                 "conversation_id": doc["conversation_id"],
@@ -306,7 +308,7 @@ class Store:
                 "message_id": doc["_id"],
                 "seq": doc["seq"],
                 "role": doc["role"],
-                "snippet": _snippet(str(doc.get("content") or ""), matcher),
+                "snippet": _snippet(str(doc.get("content") or ""), asked),
                 "created_at": doc["created_at"],
             }
             for doc in docs
@@ -317,10 +319,19 @@ class Store:
 SNIPPET_CHARS = 80
 
 
-def _snippet(text: str, matcher: re.Pattern[str]) -> str:
-    """The match with some context either side, on one line."""
-    found = matcher.search(text)
-    start = max(0, found.start() - SNIPPET_CHARS) if found else 0
-    end = min(len(text), (found.end() if found else 0) + SNIPPET_CHARS)
+def _snippet(text: str, asked: list[str]) -> str:
+    """The first word matched, with some context either side, on one line."""
+    found = _first_match(text, asked)
+    start = max(0, found - SNIPPET_CHARS) if found is not None else 0
+    end = min(len(text), (found or 0) + SNIPPET_CHARS * 2)
     snippet = " ".join(text[start:end].split())
     return ("…" if start else "") + snippet + ("…" if end < len(text) else "")
+
+
+def _first_match(text: str, asked: list[str]) -> int | None:
+    """Where the first word of `text` that begins with an asked word starts."""
+    for word in WORD.finditer(text):
+        folded = fold(word.group())
+        if any(folded.startswith(prefix) for prefix in asked):
+            return word.start()
+    return None

@@ -72,6 +72,8 @@ INDEXES: dict[str, list[IndexModel]] = {
             [("tenant_id", ASCENDING), ("user_id", ASCENDING), ("created_at", ASCENDING)],
             name="owner_created",
         ),
+        # Search: each finished message's words, prefixed by its owner (storage/terms.py).
+        IndexModel([("terms", ASCENDING)], name="search_terms"),
     ],
     "turns": [  # `_id` is (tenant, user, turn_id): the primary key is the idempotency claim
         IndexModel([("status", ASCENDING), ("lease_expires_at", ASCENDING)], name="status_lease"),

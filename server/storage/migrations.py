@@ -11,6 +11,11 @@ first time a turn, a branch read or a branch switch touches it (`linked`), and
 a background pass links the rest after start-up (`link_all`): no downtime and
 no migration step. Two processes linking the same conversation write the same
 values, and a message that already has a parent is never rewritten.
+
+Messages stored before search terms (storage/terms.py) get them from a
+background pass after start-up (`index_all`); until it reaches a message,
+search does not find it. When a pass finds none left it records so in
+`upgrades`, and later starts do not look again.
 """
 
 from __future__ import annotations
@@ -18,24 +23,30 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import AsyncIterator
 from typing import Any
 
 from pymongo import ASCENDING, UpdateOne
+from pymongo.asynchronous.cursor import AsyncCursor
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError, PyMongoError
 
 from server.identity import Identity
 from server.storage.changes import stamped
 from server.storage.client import Document
+from server.storage.terms import FIELD, terms
 from server.storage.turn_records import turn_key
 from server.storage.values import now
 
 log = logging.getLogger(__name__)
 
-BATCH = 100  # conversations a pass of the background linking reads at a time
+BATCH = 100  # documents a background pass reads at a time
 PAUSE_SECONDS = 0.05  # between batches: live requests come first
 # Earlier turns had a random 24-hex `_id` (`new_id`); today's is a JSON array.
 EARLIER_TURN_ID = {"_id": {"$regex": "^[0-9a-f]{24}$"}}
+# Finished messages of before search terms (a streaming one gets its terms when it ends).
+UNINDEXED = {FIELD: {"$exists": False}, "status": {"$ne": "streaming"}}
+INDEXED_ALL = {"_id": "search_terms"}
 
 
 async def migrate(db: AsyncDatabase[dict[str, Any]]) -> None:
@@ -121,3 +132,49 @@ async def link_all(db: AsyncDatabase[Document]) -> int:
                 log.info("linked %d conversation(s) stored before branches", count)
             return count
         await asyncio.sleep(PAUSE_SECONDS)
+
+
+async def index_all(db: AsyncDatabase[Document]) -> int:
+    """Give each finished message stored before search terms its terms; returns how many."""
+    upgrades, messages = db["upgrades"], db["messages"]
+    count = 0
+    try:
+        if await upgrades.find_one(INDEXED_ALL) is not None:
+            return 0
+        found = messages.find(UNINDEXED, {"content": 1, "tenant_id": 1, "user_id": 1})
+        async for batch in _batches(found.batch_size(BATCH)):
+            await messages.bulk_write(
+                [
+                    UpdateOne(
+                        {"_id": message["_id"], FIELD: {"$exists": False}},
+                        {"$set": {FIELD: _terms_of(message)}},
+                    )
+                    for message in batch
+                ],
+                ordered=False,
+            )
+            count += len(batch)
+            await asyncio.sleep(PAUSE_SECONDS)
+        await upgrades.update_one(INDEXED_ALL, {"$set": {"completed_at": now()}}, upsert=True)
+    except PyMongoError as error:  # tried again at the next start
+        log.warning("indexing stored messages for search stopped: %s", error)
+        return count
+    if count:
+        log.info("indexed %d message(s) stored before search terms", count)
+    return count
+
+
+def _terms_of(message: Document) -> list[str]:
+    text = str(message.get("content") or "")
+    return terms(str(message.get("tenant_id")), str(message.get("user_id")), text)
+
+
+async def _batches(cursor: AsyncCursor[Document]) -> AsyncIterator[list[Document]]:
+    batch: list[Document] = []
+    async for doc in cursor:
+        batch.append(doc)
+        if len(batch) == BATCH:
+            yield batch
+            batch = []
+    if batch:
+        yield batch

@@ -17,6 +17,7 @@ from server.storage.client import Document
 from server.storage.conversations import Store
 from server.storage.inserts import insert_new
 from server.storage.migrations import linked
+from server.storage.terms import UNSEARCHED, with_terms
 
 INSERT_SLICE = 500
 # The `owner_list` index's order: a user's conversations come straight off it.
@@ -54,7 +55,8 @@ class Portable:
             yield conversation, await self._messages(str(conversation["_id"]))
 
     async def insert(self, conversation: Document, messages: list[Document]) -> None:
-        """Write an imported conversation whole, or leave nothing of it."""
+        """Write an imported conversation whole, or leave nothing of it; its words searchable."""
+        messages = [with_terms(message) for message in messages]
         try:
             for start in range(0, len(messages), INSERT_SLICE):
                 await insert_new(self.store.messages, messages[start : start + INSERT_SLICE])
@@ -64,5 +66,5 @@ class Portable:
             raise
 
     async def _messages(self, conversation_id: str) -> list[Document]:
-        found = self.store.messages.find({"conversation_id": conversation_id})
+        found = self.store.messages.find({"conversation_id": conversation_id}, UNSEARCHED)
         return await found.sort("seq", ASCENDING).to_list()

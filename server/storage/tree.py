@@ -22,6 +22,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 
 from server.errors import NotFound, ValidationFailed
 from server.storage.client import Document
+from server.storage.terms import UNSEARCHED
 
 ID_SLICE = 100
 SIBLING_FIELDS = {"_id": 1, "parent_id": 1, "seq": 1}
@@ -38,7 +39,9 @@ class MessageTree:
 
     async def message_in(self, conversation_id: str, message_id: str, *, field: str) -> Document:
         """A message of this conversation; a 404 naming `field` for any other id."""
-        doc = await self.messages.find_one({"_id": message_id, "conversation_id": conversation_id})
+        doc = await self.messages.find_one(
+            {"_id": message_id, "conversation_id": conversation_id}, UNSEARCHED
+        )
         if doc is None:
             raise NotFound(f"No message {message_id!r} in this conversation ({field})")
         return doc
@@ -58,7 +61,7 @@ class MessageTree:
         found: list[Document] = []
         for start in range(0, len(ids), ID_SLICE):
             found += await self.messages.find(
-                {"_id": {"$in": list(ids[start : start + ID_SLICE])}}
+                {"_id": {"$in": list(ids[start : start + ID_SLICE])}}, UNSEARCHED
             ).to_list()
         return sorted(found, key=lambda doc: int(doc["seq"]))
 
@@ -130,7 +133,8 @@ class MessageTree:
                     "conversation_id": conversation_id,
                     "seq": {"$gt": message["seq"]},
                     "ancestors": message["_id"],
-                }
+                },
+                UNSEARCHED,
             )
             .sort("seq", DESCENDING)
             .limit(1)

@@ -18,6 +18,7 @@ import orjson
 from server.errors import Conflict, Interrupted
 from server.identity import Identity
 from server.storage.client import Document
+from server.storage.terms import terms
 from server.storage.values import new_id, now
 
 RUNNING = "running"
@@ -138,6 +139,7 @@ class TurnRecord:
             "ancestors": list(self.ancestors),
             "role": "user",
             "blocks": attachments or None,  # a user's message is its text, and its files
+            "terms": terms(self.identity.tenant_id, self.identity.user_id, content),
         }
 
     def turn_document(self, **fields: Any) -> Document:

@@ -24,6 +24,7 @@ from server.identity import Identity
 from server.storage.changes import REVISION, stamped
 from server.storage.client import Document
 from server.storage.inserts import insert_new, upsert_new
+from server.storage.terms import UNSEARCHED, terms
 from server.storage.turn_records import (
     INTERRUPTED,
     RECOVERED,
@@ -259,11 +260,13 @@ class TurnStore:
         ending too, so a retry finishes the writes a failed attempt left undone.
         """
         text = progress.text
+        words = terms(record.identity.tenant_id, record.identity.user_id, text)
         answer = {
             "content": text,
             "blocks": progress.blocks,
             "usage": outcome.usage,
             "stop_reason": outcome.stop_reason,
+            "terms": words,
         }
         mine = {"_id": record.id, "owner": self.owner, "status": {"$in": [RUNNING, outcome.status]}}
         ended = await self._end(
@@ -279,10 +282,10 @@ class TurnStore:
         # Ended elsewhere: keep that ending, and add the text it could not know.
         await self.messages.update_one(
             {"_id": record.assistant_message_id, "status": {"$ne": STREAMING}},
-            {"$set": {"content": text, "blocks": progress.blocks}},
+            {"$set": {"content": text, "blocks": progress.blocks, "terms": words}},
         )
         stored_turn = await self.turns.find_one({"_id": record.id})
-        message = await self.messages.find_one({"_id": record.assistant_message_id})
+        message = await self.messages.find_one({"_id": record.assistant_message_id}, UNSEARCHED)
         fallback = record.turn_document(status=outcome.status, error=outcome.error)
         return Ending(stored_turn or fallback, message or stand_in, ours=False)
 
@@ -338,8 +341,15 @@ class TurnStore:
         message = await self.messages.find_one_and_update(
             {"_id": turn["assistant_message_id"]},
             {"$set": {"status": status, "error": error, "updated_at": moment, **(answer or {})}},
+            UNSEARCHED,
             return_document=ReturnDocument.AFTER,
         )
+        if answer is None and message is not None:  # recovered: its last checkpoint's words
+            text = str(message.get("content") or "")
+            await self.messages.update_one(
+                {"_id": message["_id"]},
+                {"$set": {"terms": terms(str(turn["tenant_id"]), str(turn["user_id"]), text)}},
+            )
         usage = (answer or {}).get("usage")
         conversation = await self._free(turn["conversation_id"], turn["turn_id"], usage)
         return turn, message, conversation
@@ -347,4 +357,4 @@ class TurnStore:
     async def assistant_message(self, doc: Document) -> Document | None:
         """The answer of a stored turn, for replays and resumes."""
         message_id = doc.get("assistant_message_id")
-        return await self.messages.find_one({"_id": message_id}) if message_id else None
+        return await self.messages.find_one({"_id": message_id}, UNSEARCHED) if message_id else None

@@ -21,14 +21,16 @@ MAX_MAGNITUDE = 1e100
 async def search_conversations(
     context: ToolContext,
     query: Annotated[
-        str, Field(min_length=1, max_length=200, description="Words or a phrase to find")
+        str,
+        Field(min_length=1, max_length=200, description="Words to find (each the start of a word)"),
     ],
     limit: Annotated[int, Field(ge=1, le=20, description="At most this many hits")] = 5,
 ) -> Any:
-    """Search the user's own earlier conversations for a word or phrase (case-insensitive).
+    """Search the user's own earlier conversations by words (case and accents aside).
 
+    A message matches when it holds, for each word given, a word beginning with it.
     Returns the matching messages, newest first, with their conversation's title and a
-    snippet around the match."""
+    snippet around the first match."""
     hits = await context.search(query, limit)
     return hits or f"No message of yours contains {query!r}."
 

@@ -120,7 +120,8 @@ CONVERSATIONS = (
     Operation(
         "get",
         "/api/search",
-        "Your own messages containing a word or phrase (case-insensitive), newest first",
+        "Your own messages holding a word that begins with each word asked (case and accents "
+        "aside), newest first",
         reply=SearchPage,
         errors=(422,),
         parameters=(

@@ -1,4 +1,4 @@
-"""Six fixes to mongoeco 4.11.0 that make its cost per operation flat in the stored data.
+"""Nine fixes to mongoeco 4.11.0 that make its cost per operation flat in the stored data.
 
 Applied only in the embedded database's child process (`embedded.serve`), only
 to the version they were written for: they replace private methods, so another
@@ -13,6 +13,14 @@ issue 20; bench/README.md, "A store that fills".
 5. A literal regex among other conditions stays in SQL (`narrowing.py`).
 6. A write is not followed by a change-stream dispatch when nobody watches
    (`changes.py`).
+7. An anchored regex on an indexed array is an index range (`narrowing.py`).
+8. A plain string is encoded and validated in one step (`plain_values.py`).
+9. A document's array index entries are found by the document: every write
+   of a document deletes its entries in `multikey_entries` by (collection,
+   key), which no index of mongoeco's serves (its `scalar_index_entries` has
+   one), so each write scanned every array element of the collection's
+   indexed arrays. The index is created at start-up (`MULTIKEY_BY_DOCUMENT`);
+   a file opened by an unpatched mongoeco keeps it, SQLite maintains it.
 """
 
 from __future__ import annotations
@@ -20,7 +28,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from server.storage.embedded_fixes import changes
+from server.storage.embedded_fixes import changes, plain_values
 from server.storage.embedded_fixes.features import (
     FEATURE_QUERIES,
     TRIGGERS,
@@ -28,11 +36,28 @@ from server.storage.embedded_fixes.features import (
     FeatureCache,
 )
 from server.storage.embedded_fixes.ids import id_keys, plain_id
-from server.storage.embedded_fixes.narrowing import index_condition, regex_condition
+from server.storage.embedded_fixes.narrowing import (
+    conjuncts,
+    index_condition,
+    led_by_prefix,
+    prefix_condition,
+    regex_condition,
+)
 
-__all__ = ["FEATURE_QUERIES", "MONGOECO_VERSION", "PATCHED_METHODS", "apply"]
+__all__ = [
+    "FEATURE_QUERIES",
+    "MONGOECO_VERSION",
+    "MULTIKEY_BY_DOCUMENT",
+    "PATCHED_METHODS",
+    "apply",
+]
 
 log = logging.getLogger(__name__)
+
+MULTIKEY_BY_DOCUMENT = (
+    "CREATE INDEX IF NOT EXISTS chat_fix_multikey_entries_storage "
+    "ON multikey_entries (collection_id, storage_key)"
+)
 
 MONGOECO_VERSION = "4.11.0"
 # The private methods replaced; the guard test checks each exists.
@@ -77,6 +102,8 @@ def apply() -> bool:
         connection.create_function(WRITTEN_FUNCTION, 3, cache.written, deterministic=False)
         for trigger in TRIGGERS:
             connection.execute(trigger)
+        connection.execute(MULTIKEY_BY_DOCUMENT)
+        connection.commit()
 
     def _invalidate_features(
         self: Any, db_name: str | None = None, coll_name: str | None = None
@@ -96,7 +123,19 @@ def apply() -> bool:
     def _translate_by_key(
         self: Any, db_name: str, coll_name: str, plan: Any
     ) -> tuple[str, list[object]]:
-        regex = regex_condition(self, db_name, coll_name, plan)
+        if led_by_prefix(self, db_name, coll_name, plan):
+            # Fix 7: the index range leads; the other conditions are checked on its rows.
+            parts = [
+                prefix_condition(self, db_name, coll_name, clause)
+                or translate(self, db_name, coll_name, clause)
+                for clause in conjuncts(plan)
+            ]
+            return " AND ".join(f"({sql})" for sql, _ in parts), [
+                param for _, params in parts for param in params
+            ]
+        regex = prefix_condition(self, db_name, coll_name, plan) or regex_condition(
+            self, db_name, coll_name, plan
+        )
         if regex is not None:
             return regex
         sql, params = translate(self, db_name, coll_name, plan)
@@ -136,5 +175,6 @@ def apply() -> bool:
     engine_class._invalidate_collection_features_cache = _invalidate_features
     engine_class._validate_document_against_unique_indexes = _validate_unique
     changes.apply()
+    plain_values.apply()
     engine_class._chat_fixes_applied = True
     return True

@@ -23,10 +23,31 @@
    mongoeco's own single-regex path does it (`instr`, `lower` for `i`, the
    same refusals: non-ASCII under `i`, a field held as an array), so the
    owner's conditions narrow it through their index (fix 4).
+
+7. **An anchored regex on an indexed array is an index range.** A regex on a
+   field some document holds as an array fell back to Python, decoding every
+   document of the collection; mongoeco's own multikey translation, for an
+   equality, is a correlated `EXISTS` per document, still a scan. mongoeco
+   keeps a single-field index's entries in its own tables, array elements in
+   `multikey_entries` and scalars in `scalar_index_entries`, each ordered by
+   (collection, index, type, key). A case-sensitive literal prefix regex
+   (`^word`, what search sends on `terms`, storage/terms.py) is the strings
+   in `[prefix, successor of prefix)`: the documents are those whose key
+   falls there in either table, read off both indexes. Exact: a string
+   matches `^prefix` exactly when it sorts in that range (code point order,
+   which is SQLite's byte order of UTF-8), and only strings are read.
+   Beside it, the other conditions of the filter are left unindexed (fix 4
+   not applied to them), so that SQLite leads with the range: left to choose,
+   it led with the owner's index and tested each of the owner's messages
+   against the range, a scan of one user's history again. A term is read
+   within its owner's range by construction (storage/terms.py), so the range
+   is never the less selective.
 """
 
 from __future__ import annotations
 
+import re
+import sys
 from typing import Any
 
 RANGE_OPERATORS = {
@@ -98,3 +119,79 @@ def regex_condition(
     }
     match_sql, match_params = matches[mode]
     return f"json_type(document, ?) = 'text' AND {match_sql}", [path, *match_params]
+
+
+def prefix_condition(
+    engine: Any, db_name: str, coll_name: str, plan: object
+) -> tuple[str, list[object]] | None:
+    """An anchored literal regex on a singly indexed field as a range of its index (fix 7)."""
+    from mongoeco.core.query_plan import RegexCondition
+    from mongoeco.engines.sqlite_query import parse_safe_literal_regex
+
+    if not isinstance(plan, RegexCondition) or "." in plan.field or plan.options:
+        return None
+    if re.search(r"\\[0-9A-Za-z]", plan.pattern):  # a class (\w, \d): not a literal
+        return None
+    literal_regex = parse_safe_literal_regex(plan.pattern, plan.options)
+    if literal_regex is None or literal_regex[0] != "prefix":
+        return None
+    prefix = literal_regex[1]
+    following = ord(prefix[-1]) + 1
+    if following > sys.maxunicode or 0xD800 <= following <= 0xDFFF:
+        return None
+    index = next(
+        (
+            index
+            for index in engine._load_indexes(db_name, coll_name)
+            if index["fields"] == [plan.field]
+            and index.get("multikey_physical_name")
+            and index.get("scalar_physical_name")
+            and not index.get("sparse")
+            and not index.get("partial_filter_expression")
+        ),
+        None,
+    )
+    if index is None:
+        return None
+    collection_id = engine._lookup_collection_id(engine._require_connection(), db_name, coll_name)
+    if collection_id is None:
+        return None
+    bounds = [
+        collection_id,
+        index["name"],
+        engine._multikey_type_score("string"),
+        prefix,
+        prefix[:-1] + chr(following),
+    ]
+    in_range = (
+        "WHERE collection_id = ? AND index_name = ? AND type_score = ? "
+        "AND element_key >= ? AND element_key < ?"
+    )
+    quote = engine._quote_identifier
+    return (
+        "documents.storage_key IN ("
+        f"SELECT storage_key FROM multikey_entries "
+        f"INDEXED BY {quote(str(index['multikey_physical_name']))} {in_range} "
+        f"UNION SELECT storage_key FROM scalar_index_entries "
+        f"INDEXED BY {quote(str(index['scalar_physical_name']))} {in_range})",
+        [*bounds, *bounds],
+    )
+
+
+def led_by_prefix(engine: Any, db_name: str, coll_name: str, plan: object) -> bool:
+    """Whether `plan` is a conjunction holding a condition fix 7 turns into a range."""
+    from mongoeco.core.query_plan import AndCondition
+
+    return isinstance(plan, AndCondition) and any(
+        prefix_condition(engine, db_name, coll_name, clause) is not None
+        for clause in conjuncts(plan)
+    )
+
+
+def conjuncts(plan: object) -> list[object]:
+    """The conditions of a conjunction, nested ones (`$and` beside fields) brought up."""
+    from mongoeco.core.query_plan import AndCondition
+
+    if not isinstance(plan, AndCondition):
+        return [plan]
+    return [leaf for clause in plan.clauses for leaf in conjuncts(clause)]
