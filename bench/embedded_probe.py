@@ -11,8 +11,10 @@ check `_id` uniqueness. Both are measured here at each size: an operation
 right after a write to the same collection (what a busy service always sees),
 and the same operation with the cache warm. The last three are the
 service's read shapes (a page of one conversation, a user's list, a user's
-search), against indexes shaped like the service's: flat only if the
-filter is served by an index (`embedded_fixes` 4 and 5).
+search, as a substring regex before issue 20's last part and by terms
+since), against indexes shaped like the service's: flat only if the filter
+is served by an index (`embedded_fixes` 4, 5 and 7). The last row writes a
+message of 300 search terms: flat only with fix 9.
 """
 
 from __future__ import annotations
@@ -29,7 +31,9 @@ from mongoeco import AsyncMongoClient
 from mongoeco.engines.sqlite import SQLiteEngine
 from pymongo import UpdateOne
 
+from server.identity import Identity
 from server.storage import embedded_fixes
+from server.storage.terms import FIELD, matching, terms
 
 SIZES = (1_000, 5_000, 20_000)
 REPEATS = 20
@@ -62,9 +66,19 @@ OPERATIONS: dict[str, Operation] = {
         .limit(20)
         .to_list()
     ),
+    # Search as the service sends it now (storage/terms.py): a common word, a rare one.
+    "terms ^word (in every doc) limit 20": lambda c, ids: _search(c, "pian"),
+    "terms ^word (in 1 doc of 97) limit 20": lambda c, ids: _search(c, "lant"),
+    "upsert a message of 300 terms": lambda c, ids: c.bulk_write(
+        [UpdateOne({"_id": uuid.uuid4().hex}, {"$setOnInsert": _wordy("u2")}, upsert=True)]
+    ),
 }
 # What the service's indexes look like for those shapes (server/storage/indexes.py).
-INDEXES = ([("conversation_id", 1), ("seq", 1)], [("user_id", 1), ("status", 1), ("seq", -1)])
+INDEXES = (
+    [("conversation_id", 1), ("seq", 1)],
+    [("user_id", 1), ("status", 1), ("seq", -1)],
+    [(FIELD, 1)],
+)
 WORDS = ("soup", "bread", "garden", "piano", "winter", "river")
 
 
@@ -96,14 +110,28 @@ async def probe(sizes: tuple[int, ...] = SIZES, repeats: int = REPEATS) -> dict[
 def _document(index: int, ids: list[str]) -> dict[str, Any]:
     key = ids[index] if index < len(ids) else uuid.uuid4().hex
     words = " ".join(WORDS[(index * 7 + n) % len(WORDS)] for n in range(50))
+    if index % 97 == 0:
+        words += " lantern"
+    user = f"u{index % 50}"
     return {
         "_id": key,
-        "user_id": f"u{index % 50}",
+        "user_id": user,
         "conversation_id": f"c{index % 350}",
         "seq": index,
         "status": "running",
         "text": words,
+        FIELD: terms("t", user, words),
     }
+
+
+def _search(collection: Any, word: str) -> Awaitable[object]:
+    query = {"user_id": "u1", "$and": matching(Identity("t", "u1"), word)}
+    return collection.find(query).sort("seq", -1).limit(20).to_list()
+
+
+def _wordy(user: str) -> dict[str, Any]:
+    words = " ".join(f"w{uuid.uuid4().hex[:6]}" for _ in range(300))
+    return {"user_id": user, "status": "done", "text": words, FIELD: terms("t", user, words)}
 
 
 async def _timed(

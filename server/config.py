@@ -85,6 +85,9 @@ class Settings:
     output_tokens_per_tenant_per_day: int = 0
     on_disconnect: Literal["detach", "cancel"] = "detach"
     checkpoint_interval_seconds: float = 0.5
+    # How long a cancel's acknowledgement waits for its ending to be stored before the
+    # process's ending journal (turns/journal.py) makes it durable instead.
+    cancel_ack_seconds: float = 0.025
     turn_lease_seconds: float = 30.0
     turn_retention_seconds: float = 300.0
     turn_retention_max: int = 1000
@@ -239,6 +242,7 @@ def load_settings(
         ),
         on_disconnect=reader.choice("ON_DISCONNECT", "detach", ("detach", "cancel")),  # type: ignore[arg-type]
         checkpoint_interval_seconds=reader.number("CHECKPOINT_INTERVAL_SECONDS", 0.5, minimum=0.01),
+        cancel_ack_seconds=reader.number("CANCEL_ACK_SECONDS", 0.025, minimum=0.0),
         turn_lease_seconds=reader.number("TURN_LEASE_SECONDS", 30.0, minimum=0.5),
         turn_retention_seconds=reader.number("TURN_RETENTION_SECONDS", 300.0, minimum=0.0),
         turn_retention_max=reader.integer("TURN_RETENTION_MAX", 1000, minimum=0, maximum=1_000_000),

@@ -110,6 +110,9 @@ def env(mongo_uri: str, fake: FakeAnthropic, tmp_path: Path) -> dict[str, str]:
         # Bursts of turns queue on the embedded database of a loaded 2-core machine past
         # the 2.5 s default; the deadline itself is tested on a hung database.
         "STORAGE_TIMEOUT_SECONDS": "30",
+        # A cancel is told once stored, as tests read it back at once; a cancel told from
+        # the journal while the store is slow is tested with a slow database.
+        "CANCEL_ACK_SECONDS": "30",
         # Counts arrive in the background after a turn: tests of the budget's arithmetic
         # stay deterministic on the estimate; tests/test_token_counts.py turns them on.
         "TOKEN_COUNTS": "estimate",

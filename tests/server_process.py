@@ -40,6 +40,7 @@ def process_env(upstream_url: str, data_dir: Path, **extra: str) -> dict[str, st
         LOG_LEVEL="WARNING",
         SHUTDOWN_DRAIN_SECONDS="1",
         STORAGE_TIMEOUT_SECONDS="30",  # as in conftest's env: the hung-database test sets 2.5
+        CANCEL_ACK_SECONDS="30",  # as in conftest's env
     )
     env.update(extra)
     return env

@@ -14,6 +14,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import struct
+from collections.abc import AsyncIterator
+from urllib.parse import urlsplit
 
 OP_MSG = 2013
 ALIVE = frozenset({"hello", "ismaster", "isMaster", "ping", "endSessions"})
@@ -87,3 +89,16 @@ def _command(body: bytes) -> str:
         size = struct.unpack_from("<i", body, index + 1)[0]
         index += 1 + size  # a document sequence (kind 1): skip it
     return ""
+
+
+@contextlib.asynccontextmanager
+async def relayed(uri: str) -> AsyncIterator[SlowDatabase]:
+    """A started relay in front of the server at `uri`, answering at full speed when done."""
+    address = urlsplit(uri)
+    slow = SlowDatabase(address.hostname or "127.0.0.1", address.port or 27017)
+    await slow.start()
+    try:
+        yield slow
+    finally:
+        slow.delay, slow.hung = 0.0, False
+        await slow.close()

@@ -17,7 +17,7 @@ import pytest
 
 from tests.conftest import Service, with_database
 from tests.fake_anthropic import FakeAnthropic, Reply
-from tests.slow_database import SlowDatabase
+from tests.slow_database import SlowDatabase, relayed
 
 DEADLINE = 0.5
 BUSY = 1.5  # three deadlines: waited for only because the database still answers
@@ -25,11 +25,8 @@ BUSY = 1.5  # three deadlines: waited for only because the database still answer
 
 @pytest.fixture
 async def database(mongo_server_uri: str) -> AsyncIterator[SlowDatabase]:
-    address = urlsplit(mongo_server_uri)
-    slow = SlowDatabase(address.hostname or "127.0.0.1", address.port or 27017)
-    await slow.start()
-    yield slow
-    await slow.close()
+    async with relayed(mongo_server_uri) as slow:
+        yield slow
 
 
 @pytest.fixture

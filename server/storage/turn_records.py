@@ -215,6 +215,7 @@ class Ending:
     message: Document
     ours: bool  # False: another process (the sweep) had ended it first
     conversation: Document | None = None  # as the ending left it, when this process freed it
+    stored: bool = True  # False: given up at shutdown, the database unreachable
 
 
 # `ended`: ended by this process since the batch was taken (its own finaliser).

@@ -289,6 +289,30 @@ class TurnStore:
         fallback = record.turn_document(status=outcome.status, error=outcome.error)
         return Ending(stored_turn or fallback, message or stand_in, ours=False)
 
+    async def restore(self, entry: Document) -> bool:
+        """Store an ending a process acknowledged from its journal (turns/journal.py) and may
+        have died before storing; False if the turn is gone.
+
+        The turn is claimed whether still `running`, marked `interrupted` by a
+        recovery that got there first with an older checkpoint (the journal holds
+        what its user was told), or ended already: a store the crash cut short
+        after its first write is finished; one that was whole is written again,
+        the same.
+        """
+        text = str(entry["content"])
+        answer = {
+            "content": text,
+            "blocks": entry["blocks"],
+            "usage": entry["usage"],
+            "stop_reason": entry["stop_reason"],
+            "terms": terms(str(entry["tenant_id"]), str(entry["user_id"]), text),
+        }
+        claim = {"_id": entry["key"], "status": {"$in": [RUNNING, "interrupted", entry["status"]]}}
+        ended = await self._end(
+            claim, entry["status"], None, final_seq=entry["final_seq"], answer=answer
+        )
+        return ended is not None
+
     async def recover(self, *, everything: bool) -> list[Document]:
         """Mark turns of dead processes `interrupted`, free their conversations; return those.
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 from server.cluster.cluster import Cluster
@@ -50,6 +51,7 @@ from server.turns.counting import TokenCounter
 from server.turns.elsewhere import cancel_elsewhere, follow_elsewhere
 from server.turns.failures import guarded
 from server.turns.held import HeldTurns
+from server.turns.journal import JOURNAL_DIR, EndingJournal, replay
 from server.turns.lifecycle import TurnLife
 from server.turns.refusals import RefusedStarts
 from server.turns.replay import StoredTurns
@@ -127,6 +129,7 @@ class TurnEngine:
             self._counter,
             self._closing,
             cluster,
+            journal=_open_journal(settings.data_dir / JOURNAL_DIR, turns.owner),
         )
         if cluster is not None:
             cluster.cancels.listen(self._cancel_sent)
@@ -162,6 +165,8 @@ class TurnEngine:
             refused = await self._refusals.replay_if_refused(identity, request.turn_id)
             if refused is not None:
                 return refused
+            # A cancel told before stored (turns/journal.py) frees the slot when stored.
+            await self._life.stored(request.conversation_id)
             plan = await plan_start(self._settings, self._store, self._files, identity, request)
             # Taken last: a replay, a refusal or a conflict costs the user nothing.
             try:
@@ -274,6 +279,9 @@ class TurnEngine:
         return await running_turns(identity, self._changes, self._held, self._cluster)
 
     async def recover(self, *, everything: bool) -> int:
+        # Endings acknowledged by processes gone before storing them, before recovery
+        # would mark those turns interrupted with their last checkpoint.
+        await replay(self._settings.data_dir / JOURNAL_DIR, self._turns.restore)
         recovered = await self._turns.recover(everything=everything)
         await keep_attachments(self._store.db["messages"], self._files, recovered)
         if recovered:
@@ -305,6 +313,8 @@ class TurnEngine:
         await self._checkpoints.close()
         await self._titler.close()
         await self._counter.close()
+        if self._life.journal is not None:
+            await self._life.journal.close()
 
     def _cancel_sent(self, identity: Identity, turn_id: str) -> None:
         """Another process relayed a cancel of one of our turns (Redis Pub/Sub)."""
@@ -326,3 +336,12 @@ class TurnEngine:
 
 def _owner(doc: dict[str, Any]) -> Identity:
     return Identity(str(doc["tenant_id"]), str(doc["user_id"]))
+
+
+def _open_journal(directory: Path, name: str) -> EndingJournal | None:
+    """This process's ending journal; None (cancels told once stored) if the disk refuses it."""
+    try:
+        return EndingJournal(directory, name)
+    except OSError as error:
+        log.warning("no ending journal in %s (%s): a cancel is told once stored", directory, error)
+        return None

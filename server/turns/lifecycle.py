@@ -10,10 +10,11 @@ error), which stores the outcome before any follower is told.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from server.cluster.cluster import Cluster
 from server.config import Settings
@@ -24,7 +25,7 @@ from server.identity import Identity
 from server.limits import TurnSlot
 from server.metrics import Metrics
 from server.storage.conversations import Store, public_message
-from server.storage.turn_records import INTERRUPTED, Outcome, TurnRecord
+from server.storage.turn_records import INTERRUPTED, Ending, Outcome, Progress, TurnRecord
 from server.storage.turns import TurnStore
 from server.sync.changes import conversation_changed
 from server.sync.feed import ChangeFeed
@@ -36,6 +37,7 @@ from server.turns.context import build_context
 from server.turns.counting import TokenCounter
 from server.turns.failures import log_failure
 from server.turns.held import HeldTurns
+from server.turns.journal import EndingJournal
 from server.turns.log import TurnLog
 from server.turns.rounds import Rounds
 from server.turns.starting import StartPlan
@@ -63,6 +65,17 @@ class TurnLife:
     counter: TokenCounter
     closing: asyncio.Event
     cluster: Cluster | None
+    journal: EndingJournal | None = None
+    # Conversations whose turn was acknowledged cancelled from the journal and is being
+    # stored: a next turn in one waits for it (its slot is freed by that store).
+    storing: dict[str, asyncio.Future[Ending]] = field(default_factory=dict)
+
+    async def stored(self, conversation_id: str | None) -> None:
+        """Once this process's ending in `conversation_id`, if one is being stored, is."""
+        pending = self.storing.get(conversation_id) if conversation_id else None
+        if pending is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.shield(pending)
 
     def launch(
         self,
@@ -156,11 +169,17 @@ class TurnLife:
         record, progress = active.record, active.progress()
         text = progress.text
         final_seq = active.log.last_seq + 1
-        ending = await store_ending(
-            self.turns, active.record, progress, outcome, final_seq, closing=self.closing
+        storing = asyncio.ensure_future(
+            store_ending(self.turns, record, progress, outcome, final_seq, closing=self.closing)
         )
-        kind, payload = endings.ending(ending.turn, ending.message)
-        active.log.publish(kind, payload)
+        told = await self._told_from_journal(active, storing, progress, outcome, final_seq)
+        ending = await storing
+        self.storing.pop(record.conversation_id, None)
+        if self.journal is not None and ending.stored:
+            self.journal.settle(record.id)
+        if not told:
+            kind, payload = endings.ending(ending.turn, ending.message)
+            active.log.publish(kind, payload)
         status = str(ending.turn["status"])
         self.metrics.turn_seconds.labels(status).observe(time.monotonic() - active.started_at)
         active.done.set()
@@ -180,3 +199,42 @@ class TurnLife:
             }
             asked = [] if record.regenerate_of else [question]  # a regenerate asks nothing new
             self.counter.count_later(record.model, [*asked, ending.message])
+
+    async def _told_from_journal(
+        self,
+        active: ActiveTurn,
+        storing: asyncio.Future[Ending],
+        progress: Progress,
+        outcome: Outcome,
+        final_seq: int,
+    ) -> bool:
+        """Acknowledge a cancel before its ending is stored, if the store is slow: once the
+        ending is in the journal (turns/journal.py). False: told as usual, once stored."""
+        if outcome.status != "cancelled" or self.journal is None:
+            return False
+        await asyncio.wait({storing}, timeout=self.settings.cancel_ack_seconds)
+        if storing.done():
+            return False
+        record = active.record
+        entry = {
+            "key": record.id,
+            **record.identity.scope,
+            "turn_id": record.turn_id,
+            "status": outcome.status,
+            "content": progress.text,
+            "blocks": progress.blocks,
+            "usage": outcome.usage,
+            "stop_reason": outcome.stop_reason,
+            "final_seq": final_seq,
+        }
+        try:
+            await self.journal.append(record.id, entry)
+        except OSError as error:  # told once stored, as without a journal
+            log.warning("could not journal the end of turn %s: %s", record.turn_id, error)
+            return False
+        self.storing[record.conversation_id] = storing
+        answer = record.assistant_document(progress.text, outcome.status, blocks=progress.blocks)
+        answer.update(usage=outcome.usage, stop_reason=outcome.stop_reason)
+        kind, payload = endings.ending({"status": outcome.status}, answer)
+        active.log.publish(kind, payload)
+        return True

@@ -44,6 +44,7 @@ async def store_ending(
                         progress.text, "error", blocks=progress.blocks, error=unsaved
                     ),
                     ours=False,
+                    stored=False,
                 )
             log.warning(
                 "could not store the end of turn %s, retrying in %.2f s: %s",

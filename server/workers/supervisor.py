@@ -34,6 +34,7 @@ from server.startup_errors import StartupError
 from server.storage.client import open_database
 from server.storage.embedded import EmbeddedMongo
 from server.storage.turns import TurnStore
+from server.turns.journal import JOURNAL_DIR, replay
 from server.workers import worker
 
 log = logging.getLogger(__name__)
@@ -219,6 +220,8 @@ class Supervisor:
 async def _recover_everything(settings: Settings) -> None:
     async with open_database(settings) as (db, _ping):
         store = TurnStore(db, owner=uuid.uuid4().hex, lease_seconds=settings.turn_lease_seconds)
+        # Cancels the last run told from its journals but had not stored: stored first.
+        await replay(settings.data_dir / JOURNAL_DIR, store.restore)
         recovered = await store.recover(everything=True)
         await keep_attachments(db["messages"], FileStore(db), recovered)
     if recovered:
