@@ -312,3 +312,25 @@ async def test_plain_values_are_stored_and_refused_as_before(collection: Any) ->
     with pytest.raises((OverflowError, ValueError)):
         await collection.insert_one({"_id": "c", "values": ["x", 2**70]})
     assert await collection.count_documents({}) == 1
+
+
+def test_one_field_indexes_are_only_those_that_must_be() -> None:
+    """Each one-field index is one more SQLite index over every indexed array element
+    (storage/indexes.py, SINGLE_FIELD_COST): only the search terms and the TTL have one."""
+    from server.files.store import INDEXES as FILE_INDEXES
+    from server.storage.indexes import wanted
+
+    declared = [
+        (collection, model.document)
+        for collection, models in [
+            *wanted(embedded=True, tombstone_seconds=60).items(),
+            *FILE_INDEXES.items(),
+        ]
+        for model in models
+    ]
+    one_field = {
+        (collection, spec["name"])
+        for collection, spec in declared
+        if len(spec["key"]) == 1 and not spec.get("unique") and "." not in next(iter(spec["key"]))
+    }  # a dotted path (files' `metadata.conversations`) has no multikey entries in mongoeco
+    assert one_field == {("messages", "search_terms"), ("tombstones", "expiry")}

@@ -139,11 +139,17 @@ async def test_indexes_of_earlier_versions_are_replaced_at_start_up(mongo_uri: s
         owner_turn = [("tenant_id", 1), ("user_id", 1), ("turn_id", 1)]
         await db.turns.create_index(owner_turn, unique=True, name="owner_turn")
         await db.messages.create_index(CONVERSATION_SEQ, unique=True, name="conversation_seq")
+        # ...and one-field indexes, each a copy of every search term on the embedded database.
+        await db.turns.create_index([("conversation_id", 1)], name="conversation")
+        await db.messages.create_index([("status", 1)], name="status")
 
         await ensure_indexes(db, embedded=True, tombstone_seconds=86_400)
 
         turns = {index["name"] async for index in await db.turns.list_indexes()}
-        assert "owner_turn" not in turns and {"status_lease", "conversation"} <= turns
+        assert {"owner_turn", "conversation"}.isdisjoint(turns)
+        assert {"status_lease", "conversation_turns"} <= turns
+        messages = {index["name"] async for index in await db.messages.list_indexes()}
+        assert "status" not in messages and "search_terms" in messages
         seq = await index_named(db.messages, "conversation_seq")
         assert seq["key"] == dict(CONVERSATION_SEQ) and not seq.get("unique")
 

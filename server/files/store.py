@@ -48,7 +48,10 @@ INDEXES: dict[str, list[IndexModel]] = {
     "files.chunks": [
         IndexModel([("files_id", ASCENDING), ("n", ASCENDING)], name="files_id_1_n_1")
     ],
-    "file_uploads": [IndexModel([("started_at", ASCENDING)], name="started")],
+    # Not a one-field index (storage/indexes.py, SINGLE_FIELD_COST).
+    "file_uploads": [
+        IndexModel([("started_at", ASCENDING), ("_id", ASCENDING)], name="started_id")
+    ],
 }
 
 
@@ -86,6 +89,9 @@ class FileStore:
         self.uploads = db["file_uploads"]
 
     async def ensure_indexes(self) -> None:
+        present = {index["name"] async for index in await self.uploads.list_indexes()}
+        if "started" in present:  # an earlier version's one-field index
+            await self.uploads.drop_index("started")
         for collection, models in INDEXES.items():
             await self.db[collection].create_indexes(models)
 

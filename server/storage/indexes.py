@@ -9,6 +9,17 @@ construction (allocated by one atomic `$inc` on its conversation), so the
 `(conversation_id, seq)` index is unique only on MongoDB, where it is a cheap
 second guard, and a plain index on the embedded database.
 
+SINGLE_FIELD_COST: on the embedded database every one-field index that is not
+unique is also a "multikey" index, kept as one more SQLite index over a table
+shared by all of them (`multikey_entries`, which holds the elements of indexed
+arrays). Each holds every row of that table, so each array element written
+(a message's search terms) is inserted into every one of them: five such
+indexes made a term cost five index inserts. So an index has one field only
+where it must: the
+search terms (the multikey index itself) and the tombstones' TTL (MongoDB's
+TTL indexes are one-field). Elsewhere `_id` is added as a second key, which
+serves the same queries.
+
 The change feed reads a user's conversations changed since a moment
 (`owner_changed`), its deletions since a moment (`tombstones.owner_deleted`,
 the tombstones expiring through a TTL index whose age is a setting) and its
@@ -67,7 +78,6 @@ INDEXES: dict[str, list[IndexModel]] = {
             [("conversation_id", ASCENDING), ("parent_id", ASCENDING), ("seq", ASCENDING)],
             name="conversation_parent",
         ),
-        IndexModel([("status", ASCENDING)], name="status"),
         IndexModel(
             [("tenant_id", ASCENDING), ("user_id", ASCENDING), ("created_at", ASCENDING)],
             name="owner_created",
@@ -77,7 +87,9 @@ INDEXES: dict[str, list[IndexModel]] = {
     ],
     "turns": [  # `_id` is (tenant, user, turn_id): the primary key is the idempotency claim
         IndexModel([("status", ASCENDING), ("lease_expires_at", ASCENDING)], name="status_lease"),
-        IndexModel([("conversation_id", ASCENDING)], name="conversation"),
+        # A deleted conversation's turns. Never a one-field index where another does: see
+        # SINGLE_FIELD_COST.
+        IndexModel([("conversation_id", ASCENDING), ("_id", ASCENDING)], name="conversation_turns"),
         # A user's running turns (`GET /api/turns?status=running`, the change feed).
         IndexModel(
             [("tenant_id", ASCENDING), ("user_id", ASCENDING), ("status", ASCENDING)],
@@ -108,8 +120,13 @@ TOMBSTONE_EXPIRY = "expiry"
 
 # Indexes of earlier versions, dropped where present. `owner_turn` was the unique
 # (tenant_id, user_id, turn_id) that the turn's `_id` replaced; `owner_recent` the list's
-# before pins (`owner_list` orders by them too).
-RETIRED: dict[str, list[str]] = {"turns": ["owner_turn"], "conversations": ["owner_recent"]}
+# before pins (`owner_list` orders by them too); `status` (messages) served no query;
+# `conversation` (turns) is `conversation_turns` now (SINGLE_FIELD_COST).
+RETIRED: dict[str, list[str]] = {
+    "turns": ["owner_turn", "conversation"],
+    "conversations": ["owner_recent"],
+    "messages": ["status"],
+}
 
 
 def wanted(*, embedded: bool, tombstone_seconds: int) -> dict[str, list[IndexModel]]:

@@ -14,8 +14,11 @@ values, and a message that already has a parent is never rewritten.
 
 Messages stored before search terms (storage/terms.py) get them from a
 background pass after start-up (`index_all`); until it reaches a message,
-search does not find it. When a pass finds none left it records so in
-`upgrades`, and later starts do not look again.
+search does not find it. Each start looks once (one query, which finds none
+once all have terms): no record of a finished pass is kept, because on the
+embedded database writing one (a first document in a collection, while
+requests ran) made a concurrent read of conversations return no rows, in 4
+runs of 5 of the sync tests; docs/decisions.md says what is known of it.
 """
 
 from __future__ import annotations
@@ -23,11 +26,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
 from typing import Any
 
 from pymongo import ASCENDING, UpdateOne
-from pymongo.asynchronous.cursor import AsyncCursor
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError, PyMongoError
 
@@ -46,7 +47,7 @@ PAUSE_SECONDS = 0.05  # between batches: live requests come first
 EARLIER_TURN_ID = {"_id": {"$regex": "^[0-9a-f]{24}$"}}
 # Finished messages of before search terms (a streaming one gets its terms when it ends).
 UNINDEXED = {FIELD: {"$exists": False}, "status": {"$ne": "streaming"}}
-INDEXED_ALL = {"_id": "search_terms"}
+INDEXING = {"content": 1, "tenant_id": 1, "user_id": 1}
 
 
 async def migrate(db: AsyncDatabase[dict[str, Any]]) -> None:
@@ -135,27 +136,29 @@ async def link_all(db: AsyncDatabase[Document]) -> int:
 
 
 async def index_all(db: AsyncDatabase[Document]) -> int:
-    """Give each finished message stored before search terms its terms; returns how many."""
-    upgrades, messages = db["upgrades"], db["messages"]
+    """Give each finished message stored before search terms its terms; returns how many.
+
+    In batches of `BATCH` with a pause between them, live requests first."""
+    messages = db["messages"]
     count = 0
     try:
-        if await upgrades.find_one(INDEXED_ALL) is not None:
-            return 0
-        found = messages.find(UNINDEXED, {"content": 1, "tenant_id": 1, "user_id": 1})
-        async for batch in _batches(found.batch_size(BATCH)):
-            await messages.bulk_write(
-                [
-                    UpdateOne(
-                        {"_id": message["_id"], FIELD: {"$exists": False}},
-                        {"$set": {FIELD: _terms_of(message)}},
-                    )
-                    for message in batch
-                ],
-                ordered=False,
-            )
+        while True:
+            batch = await messages.find(UNINDEXED, INDEXING).limit(BATCH).to_list()
+            if batch:
+                await messages.bulk_write(
+                    [
+                        UpdateOne(
+                            {"_id": message["_id"], FIELD: {"$exists": False}},
+                            {"$set": {FIELD: _terms_of(message)}},
+                        )
+                        for message in batch
+                    ],
+                    ordered=False,
+                )
             count += len(batch)
+            if len(batch) < BATCH:
+                break
             await asyncio.sleep(PAUSE_SECONDS)
-        await upgrades.update_one(INDEXED_ALL, {"$set": {"completed_at": now()}}, upsert=True)
     except PyMongoError as error:  # tried again at the next start
         log.warning("indexing stored messages for search stopped: %s", error)
         return count
@@ -167,14 +170,3 @@ async def index_all(db: AsyncDatabase[Document]) -> int:
 def _terms_of(message: Document) -> list[str]:
     text = str(message.get("content") or "")
     return terms(str(message.get("tenant_id")), str(message.get("user_id")), text)
-
-
-async def _batches(cursor: AsyncCursor[Document]) -> AsyncIterator[list[Document]]:
-    batch: list[Document] = []
-    async for doc in cursor:
-        batch.append(doc)
-        if len(batch) == BATCH:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
