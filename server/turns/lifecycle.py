@@ -161,7 +161,8 @@ class TurnLife:
             await asyncio.shield(active.ending)
 
     async def _finalise(self, active: ActiveTurn, outcome: Outcome) -> None:
-        """The one ending of every turn: store it, then tell the followers."""
+        """The one ending of every turn: store it, then tell the followers (a cancel the
+        store is slow with is told first, once journaled: `_told_from_journal`)."""
         if active.slot is not None:
             # The model is done with: its places are free before the ending is stored
             # or told, so a next turn started on the terminal event finds them.
