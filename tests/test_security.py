@@ -276,8 +276,14 @@ async def test_bad_tokens_and_the_api_key_never_reach_an_answer_or_a_log(
 
 
 def modes_in(folder: Path) -> dict[str, str]:
-    """The permission bits of a folder and of each file in it, in octal."""
-    modes = {path.name: oct(stat.S_IMODE(path.stat().st_mode)) for path in folder.iterdir()}
+    """The permission bits of a folder and of each file under it, in octal; folders inside
+    by their path, ending in `/`."""
+    modes = {
+        (f"{path.relative_to(folder)}/" if path.is_dir() else str(path.relative_to(folder))): oct(
+            stat.S_IMODE(path.stat().st_mode)
+        )
+        for path in folder.rglob("*")
+    }
     return modes | {".": oct(stat.S_IMODE(folder.stat().st_mode))}
 
 
@@ -294,5 +300,8 @@ async def test_the_database_files_and_the_dev_secret_are_private(
         await raw.close()
         modes = modes_in(data_dir)
     assert {"chat.sqlite3", "chat.sqlite3.lock", "dev-jwt-secret"} <= modes.keys(), modes
-    assert modes.pop(".") == oct(0o700)
+    # The cancels' ending journal (server/turns/journal.py): people's answers too.
+    journals = [name for name in modes if name.startswith("endings/") and name != "endings/"]
+    assert len(journals) == 1, modes
+    assert modes.pop(".") == modes.pop("endings/") == oct(0o700)
     assert set(modes.values()) == {oct(0o600)}, modes

@@ -44,9 +44,11 @@ class EndingJournal:
     """This process's journal: `append` returns once the entry is on disk."""
 
     def __init__(self, directory: Path, name: str) -> None:
-        directory.mkdir(parents=True, exist_ok=True)
+        # Private, like the rest of DATA_DIR: the entries are people's answers.
+        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
         self.path = directory / f"{name}{SUFFIX}"
-        self._file: BinaryIO = open(self.path, "ab")  # noqa: SIM115 (held until close)
+        descriptor = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        self._file: BinaryIO = os.fdopen(descriptor, "ab")
         fcntl.flock(self._file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         self._pending: set[str] = set()
         self._lines: list[bytes] = []
