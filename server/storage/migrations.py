@@ -35,7 +35,7 @@ from pymongo.errors import DuplicateKeyError, PyMongoError
 from server.identity import Identity
 from server.storage.changes import stamped
 from server.storage.client import Document
-from server.storage.terms import FIELD, terms
+from server.storage.terms import FIELD, with_terms
 from server.storage.turn_records import turn_key
 from server.storage.values import now
 
@@ -149,7 +149,7 @@ async def index_all(db: AsyncDatabase[Document]) -> int:
                     [
                         UpdateOne(
                             {"_id": message["_id"], FIELD: {"$exists": False}},
-                            {"$set": {FIELD: _terms_of(message)}},
+                            {"$set": {FIELD: with_terms(message)[FIELD]}},
                         )
                         for message in batch
                     ],
@@ -165,8 +165,3 @@ async def index_all(db: AsyncDatabase[Document]) -> int:
     if count:
         log.info("indexed %d message(s) stored before search terms", count)
     return count
-
-
-def _terms_of(message: Document) -> list[str]:
-    text = str(message.get("content") or "")
-    return terms(str(message.get("tenant_id")), str(message.get("user_id")), text)

@@ -18,7 +18,7 @@ import orjson
 from server.errors import Conflict, Interrupted
 from server.identity import Identity
 from server.storage.client import Document
-from server.storage.terms import terms
+from server.storage.terms import FIELD, terms
 from server.storage.values import new_id, now
 
 RUNNING = "running"
@@ -125,6 +125,15 @@ class TurnRecord:
             **fields,
         }
 
+    def ended_answer(self, progress: Progress, outcome: Outcome) -> Document:
+        """The answer as its ending leaves it: told from this when it cannot be read back
+        (stored elsewhere, or not stored yet)."""
+        answer = self.assistant_document(
+            progress.text, outcome.status, blocks=progress.blocks, error=outcome.error
+        )
+        answer.update(usage=outcome.usage, stop_reason=outcome.stop_reason)
+        return answer
+
     def question_document(
         self, content: str, seq: int, attachments: list[Document] | None = None
     ) -> Document:
@@ -139,7 +148,7 @@ class TurnRecord:
             "ancestors": list(self.ancestors),
             "role": "user",
             "blocks": attachments or None,  # a user's message is its text, and its files
-            "terms": terms(self.identity.tenant_id, self.identity.user_id, content),
+            FIELD: terms(self.identity.tenant_id, self.identity.user_id, content),
         }
 
     def turn_document(self, **fields: Any) -> Document:
@@ -220,3 +229,20 @@ class Ending:
 
 # `ended`: ended by this process since the batch was taken (its own finaliser).
 Lease = Literal["held", "cancel_requested", "lost", "ended"]
+
+
+def answer_fields(
+    identity: Identity,
+    text: str,
+    blocks: list[Document],
+    usage: Document | None,
+    stop_reason: str | None,
+) -> Document:
+    """What an ending writes on its answer, its search terms with it."""
+    return {
+        "content": text,
+        "blocks": blocks,
+        "usage": usage,
+        "stop_reason": stop_reason,
+        FIELD: terms(identity.tenant_id, identity.user_id, text),
+    }

@@ -24,7 +24,7 @@ from server.identity import Identity
 from server.storage.changes import REVISION, stamped
 from server.storage.client import Document
 from server.storage.inserts import insert_new, upsert_new
-from server.storage.terms import UNSEARCHED, terms
+from server.storage.terms import FIELD, UNSEARCHED, terms
 from server.storage.turn_records import (
     INTERRUPTED,
     RECOVERED,
@@ -37,6 +37,7 @@ from server.storage.turn_records import (
     Progress,
     TurnExists,
     TurnRecord,
+    answer_fields,
     turn_key,
 )
 from server.storage.undo import StartUndo
@@ -260,29 +261,21 @@ class TurnStore:
         ending too, so a retry finishes the writes a failed attempt left undone.
         """
         text = progress.text
-        words = terms(record.identity.tenant_id, record.identity.user_id, text)
-        answer = {
-            "content": text,
-            "blocks": progress.blocks,
-            "usage": outcome.usage,
-            "stop_reason": outcome.stop_reason,
-            "terms": words,
-        }
+        answer = answer_fields(
+            record.identity, text, progress.blocks, outcome.usage, outcome.stop_reason
+        )
         mine = {"_id": record.id, "owner": self.owner, "status": {"$in": [RUNNING, outcome.status]}}
         ended = await self._end(
             mine, outcome.status, outcome.error, final_seq=final_seq, answer=answer
         )
-        stand_in = {
-            **record.assistant_document(text, outcome.status, error=outcome.error),
-            **answer,
-        }
+        stand_in = record.ended_answer(progress, outcome)
         if ended is not None:
             turn, message, conversation = ended
             return Ending(turn, message or stand_in, ours=True, conversation=conversation)
         # Ended elsewhere: keep that ending, and add the text it could not know.
         await self.messages.update_one(
             {"_id": record.assistant_message_id, "status": {"$ne": STREAMING}},
-            {"$set": {"content": text, "blocks": progress.blocks, "terms": words}},
+            {"$set": {key: answer[key] for key in ("content", "blocks", FIELD)}},
         )
         stored_turn = await self.turns.find_one({"_id": record.id})
         message = await self.messages.find_one({"_id": record.assistant_message_id}, UNSEARCHED)
@@ -299,14 +292,10 @@ class TurnStore:
         after its first write is finished; one that was whole is written again,
         the same.
         """
-        text = str(entry["content"])
-        answer = {
-            "content": text,
-            "blocks": entry["blocks"],
-            "usage": entry["usage"],
-            "stop_reason": entry["stop_reason"],
-            "terms": terms(str(entry["tenant_id"]), str(entry["user_id"]), text),
-        }
+        identity = Identity(str(entry["tenant_id"]), str(entry["user_id"]))
+        answer = answer_fields(
+            identity, str(entry["content"]), entry["blocks"], entry["usage"], entry["stop_reason"]
+        )
         claim = {"_id": entry["key"], "status": {"$in": [RUNNING, "interrupted", entry["status"]]}}
         ended = await self._end(
             claim, entry["status"], None, final_seq=entry["final_seq"], answer=answer
@@ -372,7 +361,7 @@ class TurnStore:
             text = str(message.get("content") or "")
             await self.messages.update_one(
                 {"_id": message["_id"]},
-                {"$set": {"terms": terms(str(turn["tenant_id"]), str(turn["user_id"]), text)}},
+                {"$set": {FIELD: terms(str(turn["tenant_id"]), str(turn["user_id"]), text)}},
             )
         usage = (answer or {}).get("usage")
         conversation = await self._free(turn["conversation_id"], turn["turn_id"], usage)

@@ -234,8 +234,7 @@ class TurnLife:
             log.warning("could not journal the end of turn %s: %s", record.turn_id, error)
             return False
         self.storing[record.conversation_id] = storing
-        answer = record.assistant_document(progress.text, outcome.status, blocks=progress.blocks)
-        answer.update(usage=outcome.usage, stop_reason=outcome.stop_reason)
+        answer = record.ended_answer(progress, outcome)
         kind, payload = endings.ending({"status": outcome.status}, answer)
         active.log.publish(kind, payload)
         return True

@@ -37,7 +37,6 @@ from server.storage.embedded_fixes.features import (
 )
 from server.storage.embedded_fixes.ids import id_keys, plain_id
 from server.storage.embedded_fixes.narrowing import (
-    conjuncts,
     index_condition,
     led_by_prefix,
     prefix_condition,
@@ -123,16 +122,10 @@ def apply() -> bool:
     def _translate_by_key(
         self: Any, db_name: str, coll_name: str, plan: Any
     ) -> tuple[str, list[object]]:
-        if led_by_prefix(self, db_name, coll_name, plan):
-            # Fix 7: the index range leads; the other conditions are checked on its rows.
-            parts = [
-                prefix_condition(self, db_name, coll_name, clause)
-                or translate(self, db_name, coll_name, clause)
-                for clause in conjuncts(plan)
-            ]
-            return " AND ".join(f"({sql})" for sql, _ in parts), [
-                param for _, params in parts for param in params
-            ]
+        # Fix 7: an index range leads; the other conditions are checked on its rows.
+        led = led_by_prefix(self, db_name, coll_name, plan, translate)
+        if led is not None:
+            return led
         regex = prefix_condition(self, db_name, coll_name, plan) or regex_condition(
             self, db_name, coll_name, plan
         )

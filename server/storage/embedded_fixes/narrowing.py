@@ -48,7 +48,10 @@ from __future__ import annotations
 
 import re
 import sys
+from collections.abc import Callable
 from typing import Any
+
+Translate = Callable[[Any, str, str, Any], tuple[str, list[object]]]
 
 RANGE_OPERATORS = {
     "GreaterThanCondition": ">",
@@ -178,14 +181,26 @@ def prefix_condition(
     )
 
 
-def led_by_prefix(engine: Any, db_name: str, coll_name: str, plan: object) -> bool:
-    """Whether `plan` is a conjunction holding a condition fix 7 turns into a range."""
+def led_by_prefix(
+    engine: Any, db_name: str, coll_name: str, plan: object, translate: Translate
+) -> tuple[str, list[object]] | None:
+    """A conjunction holding a condition fix 7 turns into a range, in SQL with that range
+    and the other conditions unindexed (`translate`: mongoeco's own); None if it holds none."""
     from mongoeco.core.query_plan import AndCondition
 
-    return isinstance(plan, AndCondition) and any(
-        prefix_condition(engine, db_name, coll_name, clause) is not None
-        for clause in conjuncts(plan)
-    )
+    if not isinstance(plan, AndCondition):
+        return None
+    clauses = conjuncts(plan)
+    ranges = [prefix_condition(engine, db_name, coll_name, clause) for clause in clauses]
+    if all(found is None for found in ranges):
+        return None
+    parts = [
+        found or translate(engine, db_name, coll_name, clause)
+        for found, clause in zip(ranges, clauses, strict=True)
+    ]
+    return " AND ".join(f"({sql})" for sql, _ in parts), [
+        param for _, params in parts for param in params
+    ]
 
 
 def conjuncts(plan: object) -> list[object]:
